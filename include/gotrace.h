@@ -1,0 +1,211 @@
+/*
+ * gotrace: write Go execution traces (format "go 1.23 trace") from C.
+ *
+ * A C program links libgotrace, calls gotrace_start_path() (or _fd), and
+ * annotates its work with tasks, regions and log messages exactly like Go's
+ * runtime/trace package.  The file opens in `go tool trace`.
+ *
+ * Model.  Every OS thread that makes a traced call becomes, in the trace, an M
+ * holding its own P and running one goroutine (named after the thread's entry
+ * function).  Threads register themselves on their first traced call; there is
+ * no registration function.  Their final events are written when they exit.
+ *
+ * Thread-safety and signal-safety, per function, are stated below with these
+ * words:
+ *   MT-safe      may be called from any number of threads at once.
+ *   AS-safe      may be called from a signal handler.
+ *   AS-unsafe    must not be called from a signal handler (it may allocate on
+ *                a slow path); doing so is undefined.
+ *
+ * Tracing off.  Every annotation call made while tracing is off returns at
+ * once; the inline wrappers below reduce it to one well-predicted branch.
+ *
+ * Errors.  Functions that can fail return 0 on success or a negative
+ * gotrace_err code; gotrace_last_error() describes the last failure in words.
+ * The library never prints and never aborts the host program.
+ */
+#ifndef GOTRACE_H
+#define GOTRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define GOTRACE_API __attribute__((visibility("default")))
+#define GOTRACE_LIKELY_OFF(x) __builtin_expect(!!(x), 0)
+#else
+#define GOTRACE_API
+#define GOTRACE_LIKELY_OFF(x) (x)
+#endif
+
+/* Error codes (negated when returned). */
+enum gotrace_err {
+	GOTRACE_OK = 0,
+	GOTRACE_EINVAL = 1,   /* bad argument or option */
+	GOTRACE_EBUSY = 2,    /* tracing already on (start twice) */
+	GOTRACE_ENOTON = 3,   /* tracing is off (stop twice, flush when off) */
+	GOTRACE_EIO = 4,      /* writing the trace failed; tracing stopped */
+	GOTRACE_ENOMEM = 5,   /* out of memory while starting */
+	GOTRACE_ESYS = 6,     /* a system call failed while starting */
+	GOTRACE_ESTALLED = 7, /* stop gave up waiting for a stalled output */
+};
+
+/* Options for gotrace_start_*.  Initialise with gotrace_options_init(), then
+ * set what you need: fields added later keep their defaults. */
+typedef struct gotrace_options {
+	/* Set by gotrace_options_init to sizeof(gotrace_options); lets older
+	 * binaries run against newer libraries. */
+	size_t struct_size;
+	/* Generation advance period in nanoseconds (default 1e9, as in Go).
+	 * Minimum 100000 (0.1 ms). */
+	uint64_t advance_period_ns;
+	/* Size of one per-thread batch buffer in bytes (default 32768; 4096 to
+	 * 65536).  Each traced thread holds two of them for events. */
+	size_t buffer_size;
+	/* Bound on buffered-but-unwritten trace data in bytes (default 64 MiB,
+	 * minimum 1 MiB).  When the output cannot keep up, events are dropped
+	 * and counted instead of passing this bound. */
+	size_t max_buffered;
+	/* How long gotrace_stop() waits for a stalled output before giving up
+	 * (default 5e9 ns). */
+	uint64_t stop_timeout_ns;
+	/* GOTRACE_CLOCK_* : timestamp source (default AUTO: invariant TSC where
+	 * the CPU has one, CLOCK_MONOTONIC otherwise). */
+	int clock;
+	/* Reserved for CPU profiling and crash options; must stay zero. */
+	int reserved_int[7];
+	uint64_t reserved_u64[8];
+} gotrace_options;
+
+enum gotrace_clock {
+	GOTRACE_CLOCK_AUTO = 0,
+	GOTRACE_CLOCK_TSC = 1,       /* fails with EINVAL if not invariant */
+	GOTRACE_CLOCK_MONOTONIC = 2,
+};
+
+/* Statistics of the current (or last) tracing session. */
+typedef struct gotrace_stats {
+	uint64_t generations;      /* generations completely written */
+	uint64_t bytes_written;    /* bytes written to the output */
+	uint64_t events_dropped;   /* events dropped (memory bound hit) */
+	uint64_t threads_seen;     /* threads registered in this session */
+	uint64_t buffered_peak;    /* peak buffered-but-unwritten bytes */
+} gotrace_stats;
+
+/* Fill *opt with defaults.  MT-safe, AS-safe. */
+GOTRACE_API void gotrace_options_init(gotrace_options *opt);
+
+/* Start tracing into fd (not closed by gotrace_stop) or into a file created
+ * (truncated) at path (closed by gotrace_stop).  opt may be NULL for
+ * defaults.  Returns 0, -GOTRACE_EBUSY if tracing is on, -GOTRACE_EINVAL,
+ * -GOTRACE_ESYS, -GOTRACE_ENOMEM.  MT-safe (serialised), AS-unsafe.
+ * The process should not fork() while a start or stop is in progress. */
+GOTRACE_API int gotrace_start_fd(int fd, const gotrace_options *opt);
+GOTRACE_API int gotrace_start_path(const char *path, const gotrace_options *opt);
+
+/* Stop tracing: ends the current generation, writes everything buffered,
+ * joins the background flusher.  The trace is then complete.  Returns 0,
+ * -GOTRACE_ENOTON if tracing is off, -GOTRACE_EIO if an output error stopped
+ * tracing earlier (the trace holds every generation before the error), or
+ * -GOTRACE_ESTALLED if the output stayed blocked for stop_timeout_ns.
+ * MT-safe (serialised), AS-unsafe. */
+GOTRACE_API int gotrace_stop(void);
+
+/* End the current generation now and write it out before returning.
+ * Returns 0, -GOTRACE_ENOTON, -GOTRACE_EIO.  MT-safe, AS-unsafe. */
+GOTRACE_API int gotrace_flush(void);
+
+/* Statistics of the current or last session.  MT-safe, AS-safe. */
+GOTRACE_API void gotrace_get_stats(gotrace_stats *st);
+
+/* Events dropped by the calling thread in this session.  MT-safe, AS-safe. */
+GOTRACE_API uint64_t gotrace_thread_dropped(void);
+
+/* Text of the last error of this session (start, stop, output), or "" if
+ * none.  The string stays valid until the next start.  MT-safe, AS-safe. */
+GOTRACE_API const char *gotrace_last_error(void);
+
+/* Is tracing on?  MT-safe, AS-safe. */
+static inline int gotrace_enabled(void);
+
+/* ---- annotations (Go's runtime/trace) ----------------------------------
+ * Strings: NULL is treated as "" ; strings longer than 1024 bytes (the
+ * format's limit) are truncated to their first 1024 bytes.  Names (task and
+ * region names, log categories) are interned per generation; log messages
+ * are written as they are.
+ *
+ * All of these are MT-safe and AS-unsafe, and do nothing while tracing is off.
+ */
+
+/* Begin a task named name, child of parent (0: no parent).  Returns the new
+ * task's id (never 0), or 0 if tracing is off. */
+static inline uint64_t gotrace_task_begin(uint64_t parent, const char *name);
+/* End a task.  Ending id 0 or a task that was never begun writes nothing.
+ * Tasks are not bound to threads: any thread may end a task. */
+static inline void gotrace_task_end(uint64_t task);
+
+/* Begin / end a region on the calling thread, within task (0: none).
+ * Regions nest per thread.  Ending a region that is not open on this thread
+ * writes nothing.  Ending one that is open but not innermost first ends the
+ * regions opened inside it (as if unwound).  Nesting deeper than 64 levels
+ * is not traced (the extra begins and their ends write nothing). */
+static inline void gotrace_region_begin(uint64_t task, const char *name);
+static inline void gotrace_region_end(uint64_t task, const char *name);
+
+/* Log message msg under category cat (may be NULL) within task (0: none). */
+static inline void gotrace_log(uint64_t task, const char *cat, const char *msg);
+
+/* Name the calling thread's goroutine (a Go goroutine label, shown by
+ * `go tool trace`).  May be called before tracing starts: the name is kept
+ * for the thread's lifetime and written in every session.  MT-safe,
+ * AS-unsafe. */
+GOTRACE_API void gotrace_thread_name(const char *name);
+
+/* ---- internals of the inline wrappers (not part of the API) ------------ */
+/* gotrace_on_ is non-zero while tracing is on.  Written only by start/stop;
+ * read by everyone with a plain load: a stale read is harmless because the
+ * out-of-line functions re-check the generation under the thread's seqlock. */
+GOTRACE_API extern volatile int gotrace_on_;
+GOTRACE_API uint64_t gotrace_task_begin_(uint64_t parent, const char *name);
+GOTRACE_API void gotrace_task_end_(uint64_t task);
+GOTRACE_API void gotrace_region_begin_(uint64_t task, const char *name);
+GOTRACE_API void gotrace_region_end_(uint64_t task, const char *name);
+GOTRACE_API void gotrace_log_(uint64_t task, const char *cat, const char *msg);
+
+static inline int gotrace_enabled(void) { return gotrace_on_ != 0; }
+
+static inline uint64_t gotrace_task_begin(uint64_t parent, const char *name)
+{
+	if (GOTRACE_LIKELY_OFF(gotrace_on_))
+		return gotrace_task_begin_(parent, name);
+	return 0;
+}
+static inline void gotrace_task_end(uint64_t task)
+{
+	if (GOTRACE_LIKELY_OFF(gotrace_on_))
+		gotrace_task_end_(task);
+}
+static inline void gotrace_region_begin(uint64_t task, const char *name)
+{
+	if (GOTRACE_LIKELY_OFF(gotrace_on_))
+		gotrace_region_begin_(task, name);
+}
+static inline void gotrace_region_end(uint64_t task, const char *name)
+{
+	if (GOTRACE_LIKELY_OFF(gotrace_on_))
+		gotrace_region_end_(task, name);
+}
+static inline void gotrace_log(uint64_t task, const char *cat, const char *msg)
+{
+	if (GOTRACE_LIKELY_OFF(gotrace_on_))
+		gotrace_log_(task, cat, msg);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GOTRACE_H */

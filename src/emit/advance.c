@@ -1,0 +1,221 @@
+/*
+ * advance.c: generation advance (flusher context).
+ *
+ *   1. snapshot each thread's state and status generation (before the bump:
+ *      a thread that writes nothing in g afterwards keeps exactly this state
+ *      to the end of g);
+ *   2. bump the generation (gt_seq_sync makes the store visible to writers);
+ *   3. wait until every thread's seqlock shows it left g;
+ *   4. collect each thread's open chunks of g, state the threads that wrote
+ *      nothing in g (a batch under their own M id: they provably cannot
+ *      write into g any more), write owed exits;
+ *   5. the stack table, then the string table and the frequency of g;
+ *   6. empty g's string table; reap exited threads.
+ * The caller then writes out the whole queue of g before any byte of g+1.
+ */
+#include "internal.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The advancer's own writer state: strings and stacks of a generation.
+ * Flusher-private (the crash path uses it only once the flusher is
+ * excluded). */
+static struct gt_thread adv = { .unbounded = true, .tid = GT_NO_ID };
+
+static void wait_left(struct gt_thread *t)
+{
+	uint64_t snap = gt_seq_read(&t->seq);
+	for (int spins = 0; !gt_seq_left(&t->seq, snap); spins++) {
+		if (spins < 100) {
+			gt_arch_relax();
+		} else if (spins < 200) {
+			sched_yield();
+		} else {
+			struct timespec d = { 0, 50000 };
+			nanosleep(&d, NULL);
+		}
+	}
+}
+
+/* A small batch under thread t's M id, pushed to g's queue. */
+static struct gt_chunk *mbatch(struct gt_thread *t, uint64_t g, uint64_t ts)
+{
+	struct gt_chunk *c = gt_chunk_new(256, 0);
+	if (c)
+		gt_chunk_open(c, g, t->tid, ts);
+	return c;
+}
+
+static uint8_t *ev(struct gt_chunk *c, uint8_t *p, uint8_t type)
+{
+	(void)c;
+	*p++ = type;
+	*p++ = 0; /* dt: same instant as the batch base */
+	return p;
+}
+
+/* Did the thread write its status in g?  Read from the parity slot of g,
+ * which the thread cannot touch again before g+2. */
+static bool stated_in(struct gt_thread *t, uint64_t g)
+{
+	return (t->tb[g & 1].gen == g && t->tb[g & 1].stated) || t->adv_status_gen == g;
+}
+
+static void state_thread(struct gt_thread *t, uint64_t g, uint64_t now)
+{
+	int state = __atomic_load_n(&t->state, __ATOMIC_RELAXED);
+	bool stated = stated_in(t, g);
+	bool need_status = !stated && t->snap_state == GT_TS_RUNNING;
+	bool need_exit = state == GT_TS_EXITED && t->exit_gen == g && !t->exit_written;
+	if (!need_status && !need_exit)
+		return;
+	struct gt_chunk *c = mbatch(t, g, need_exit ? t->exit_ts : now);
+	if (!c)
+		return;
+	uint8_t *p = c->data + c->len;
+	if (need_status || (need_exit && !stated)) {
+		p = ev(c, p, GT_EV_PROC_STATUS);
+		p = gt_put_uvarint(p, t->p);
+		p = gt_put_uvarint(p, GT_P_RUNNING);
+		p = ev(c, p, GT_EV_GO_STATUS_STACK);
+		p = gt_put_uvarint(p, t->goid);
+		p = gt_put_uvarint(p, t->tid);
+		p = gt_put_uvarint(p, GT_G_RUNNING);
+		p = gt_put_uvarint(p, gt_entry_stack_id(t));
+		t->adv_status_gen = g;
+	}
+	if (need_exit) {
+		p = ev(c, p, GT_EV_GO_DESTROY);
+		p = ev(c, p, GT_EV_PROC_STOP);
+		t->exit_written = true;
+	}
+	c->len = (uint32_t)(p - c->data);
+	gt_queue_push(c);
+}
+
+void gt_thread_collect(struct gt_thread *t, uint64_t g)
+{
+	struct gt_tbuf *tb = &t->tb[g & 1];
+	struct gt_chunk **slots[2] = { &tb->ev, &tb->str };
+	for (int i = 0; i < 2; i++) {
+		struct gt_chunk *c = *slots[i];
+		if (c && c->len != 0 && c->gen == g) {
+			*slots[i] = NULL;
+			gt_queue_push(c);
+		}
+	}
+}
+
+/* Stack table of g: the entry stack of every thread stated in g. */
+static void write_stacks(uint64_t g, uint64_t now)
+{
+	struct gt_emit e = { .t = &adv, .gen = g, .tb = &adv.tb[g & 1], .now = now };
+	if (e.tb->gen != g) {
+		e.tb->gen = g;
+		e.tb->str_next = e.tb->str_end = 0;
+	}
+	struct gt_chunk *c = NULL;
+	struct gt_thread *t;
+	cds_list_for_each_entry_rcu(t, &gt.threads, node) {
+		if (t->session != gt.session)
+			continue;
+		if (!stated_in(t, g))
+			continue;
+		struct gt_frame fr;
+		gt_entry_frame(t, &fr);
+		uint64_t fid = gt_intern(&e, fr.func, strlen(fr.func), true);
+		uint64_t lid = gt_intern(&e, fr.file, strlen(fr.file), true);
+		if (!c || c->len + 64 > c->cap) {
+			if (c)
+				gt_queue_push(c);
+			c = gt_chunk_new(16384, 0);
+			if (!c)
+				break;
+			gt_chunk_open(c, g, GT_NO_ID, now);
+			c->data[c->len++] = GT_EV_STACKS;
+		}
+		uint8_t *p = c->data + c->len;
+		*p++ = GT_EV_STACK;
+		p = gt_put_uvarint(p, gt_entry_stack_id(t));
+		p = gt_put_uvarint(p, 1);
+		p = gt_put_uvarint(p, fr.pc);
+		p = gt_put_uvarint(p, fid);
+		p = gt_put_uvarint(p, lid);
+		p = gt_put_uvarint(p, fr.line);
+		c->len = (uint32_t)(p - c->data);
+	}
+	if (c)
+		gt_queue_push(c);
+	/* Strings last: the stacks above may have added some. */
+	gt_thread_collect(&adv, g);
+}
+
+static void write_frequency(uint64_t g, uint64_t now)
+{
+	struct gt_chunk *c = gt_chunk_new(64, 0);
+	if (!c)
+		return;
+	gt_chunk_open(c, g, GT_NO_ID, now);
+	c->data[c->len++] = GT_EV_FREQUENCY;
+	c->len = (uint32_t)(gt_put_uvarint(c->data + c->len, gt_clk.freq) - c->data);
+	gt_queue_push(c);
+}
+
+void gt_threads_reap(uint64_t g)
+{
+	struct gt_thread *t, *tmp;
+	CDS_LIST_HEAD(dead);
+	pthread_mutex_lock(&gt.reg_lock);
+	cds_list_for_each_entry_safe(t, tmp, &gt.threads, node) {
+		if (!t->zombie || t->exit_gen > g)
+			continue;
+		cds_list_del_rcu(&t->node);
+		t->linked = false;
+		gt_p_free(t->p, g);
+		cds_list_add(&t->node, &dead);
+	}
+	pthread_mutex_unlock(&gt.reg_lock);
+	if (cds_list_empty(&dead))
+		return;
+	synchronize_rcu(); /* crash-path walkers read under rcu_read_lock */
+	cds_list_for_each_entry_safe(t, tmp, &dead, node)
+		gt_thread_free(t);
+}
+
+void gt_advance(bool final)
+{
+	uint64_t g = __atomic_load_n(&gt.gen, __ATOMIC_RELAXED);
+	if (g == 0)
+		return;
+	struct gt_thread *t;
+
+	rcu_read_lock();
+	cds_list_for_each_entry_rcu(t, &gt.threads, node) {
+		t->snap_state = __atomic_load_n(&t->state, __ATOMIC_RELAXED);
+		t->snap_status_gen = __atomic_load_n(&t->status_gen, __ATOMIC_RELAXED);
+	}
+	rcu_read_unlock();
+
+	__atomic_store_n(&gt.gen, final ? 0 : g + 1, __ATOMIC_RELEASE);
+	gt_seq_sync();
+
+	uint64_t now = gt_now();
+	rcu_read_lock();
+	cds_list_for_each_entry_rcu(t, &gt.threads, node) {
+		if (t->session != gt.session)
+			continue;
+		wait_left(t);
+		gt_thread_collect(t, g);
+		state_thread(t, g, now);
+	}
+	write_stacks(g, now);
+	rcu_read_unlock();
+	write_frequency(g, now);
+
+	gt_strtab_reset(&gt.strtab[g & 1]);
+	__atomic_store_n(&gt.msg_next[g & 1], 0, __ATOMIC_RELAXED);
+	gt_threads_reap(g);
+}

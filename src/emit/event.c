@@ -1,0 +1,448 @@
+/*
+ * event.c: the emit path.  One critical section per call: enter the
+ * thread's seqlock, read the generation, write into that generation's
+ * buffers (thread-local), leave.  Slow paths (new chunk, status, interning
+ * misses) are out of line.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void tbuf_switch(struct gt_tbuf *tb, uint64_t gen)
+{
+	/* The advancer collected this parity's chunks of gen-2 (it finishes a
+	 * generation before starting the next), so only the counters remain. */
+	tb->gen = gen;
+	tb->str_next = tb->str_end = 0;
+	tb->dropped = 0;
+	tb->stated = false;
+}
+
+static bool prologue(struct gt_emit *e);
+
+bool gt_emit_begin(struct gt_emit *e)
+{
+	struct gt_thread *t = gt_tls_self;
+	if (unlikely(t == NULL || gt_tls_session != __atomic_load_n(&gt.session, __ATOMIC_RELAXED))) {
+		t = gt_thread_self_slow();
+		if (!t)
+			return false;
+	}
+	gt_seq_enter(&t->seq);
+	uint64_t gen = __atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE);
+	if (unlikely(gen == 0 || t->state == GT_TS_EXITED)) {
+		gt_seq_leave(&t->seq);
+		return false;
+	}
+	e->t = t;
+	e->gen = gen;
+	e->tb = &t->tb[gen & 1];
+	if (unlikely(e->tb->gen != gen))
+		tbuf_switch(e->tb, gen);
+	e->now = gt_now();
+	if (unlikely(t->status_gen != gen || t->owed_n != 0 || t->name_dirty || t->drop_note != 0)) {
+		if (!prologue(e)) {
+			gt_count_drop(e);
+			gt_seq_leave(&t->seq);
+			return false;
+		}
+	}
+	return true;
+}
+
+void gt_count_drop(struct gt_emit *e)
+{
+	e->tb->dropped++;
+	e->t->drop_note++;
+	__atomic_add_fetch(&e->t->dropped_total, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&gt.dropped_total, 1, __ATOMIC_RELAXED);
+}
+
+/* Hand the full chunk c to the flusher if the memory bound allows it. */
+static bool try_handoff(struct gt_thread *t, struct gt_chunk *c)
+{
+	if (t->unbounded) {
+		gt_queue_push(c);
+		return true;
+	}
+	uint64_t b = __atomic_load_n(&gt.buffered, __ATOMIC_RELAXED);
+	if (b + c->len > gt.opt.max_buffered) {
+		gt_wake_flusher();
+		return false;
+	}
+	gt_queue_push(c);
+	if (b + c->len > gt.opt.max_buffered / 4)
+		gt_wake_flusher();
+	return true;
+}
+
+/* Get an open chunk for *slot (event or strings batch).  m: batch owner. */
+static struct gt_chunk *slot_chunk(struct gt_emit *e, struct gt_chunk **slot, uint32_t cap,
+                                   uint64_t m, uint32_t need, bool must)
+{
+	struct gt_chunk *c = *slot;
+	if (c && c->len != 0 && c->gen != e->gen) {
+		/* Not collected: only possible after a failed advance; never
+		 * mix generations in one batch. */
+		c = NULL;
+	}
+	if (c && c->len != 0 && c->len + need > c->limit) {
+		if (try_handoff(e->t, c)) {
+			c = *slot = NULL;
+		} else if (must && c->len + need <= c->cap) {
+			return c;
+		} else {
+			return NULL;
+		}
+	}
+	if (!c) {
+		c = gt_chunk_new(cap, GT_RESERVE);
+		if (!c)
+			return NULL;
+		*slot = c;
+	}
+	if (c->len == 0) {
+		gt_chunk_open(c, e->gen, m, e->now);
+		if (m == GT_NO_ID)
+			c->data[c->len++] = GT_EV_STRINGS;
+	}
+	if (c->len + need > (must ? c->cap : c->limit))
+		return NULL;
+	return c;
+}
+
+uint8_t *gt_ev_reserve_slow(struct gt_emit *e, uint32_t need, bool must)
+{
+	struct gt_chunk *c = slot_chunk(e, &e->tb->ev, gt.chunk_cap, e->t->tid, need, must);
+	return c ? c->data + c->len : NULL;
+}
+
+uint8_t *gt_str_reserve(struct gt_emit *e, uint32_t need, bool must)
+{
+	struct gt_chunk *c = e->tb->str;
+	if (likely(c && c->len != 0 && c->gen == e->gen && c->len + need <= c->limit))
+		return c->data + c->len;
+	c = slot_chunk(e, &e->tb->str, gt.chunk_cap, GT_NO_ID, need, must);
+	return c ? c->data + c->len : NULL;
+}
+
+/* ----------------------------------------------------------- status events */
+
+bool gt_write_status(struct gt_emit *e)
+{
+	struct gt_thread *t = e->t;
+	uint8_t *p = gt_ev_reserve(e, 4 * (2 + 4 * GT_UVARINT_MAX), true);
+	if (!p)
+		return false;
+	uint64_t stk = gt_entry_stack_id(t);
+	if (t->state == GT_TS_NEW) {
+		/* A thread appearing in any generation: its own P comes up Idle
+		 * (new or recycled ids alike), it starts it, creates its
+		 * goroutine with the entry stack (which names the goroutine in
+		 * `go tool trace`) and starts running it. */
+		p = gt_ev_start(e, p, GT_EV_PROC_STATUS);
+		p = gt_put_uvarint(p, t->p);
+		p = gt_put_uvarint(p, GT_P_IDLE);
+		p = gt_ev_start(e, p, GT_EV_PROC_START);
+		p = gt_put_uvarint(p, t->p);
+		p = gt_put_uvarint(p, 1);
+		p = gt_ev_start(e, p, GT_EV_GO_CREATE);
+		p = gt_put_uvarint(p, t->goid);
+		p = gt_put_uvarint(p, stk);
+		p = gt_put_uvarint(p, 0);
+		p = gt_ev_start(e, p, GT_EV_GO_START);
+		p = gt_put_uvarint(p, t->goid);
+		p = gt_put_uvarint(p, 1);
+		__atomic_store_n(&t->state, GT_TS_RUNNING, __ATOMIC_RELAXED);
+	} else {
+		p = gt_ev_start(e, p, GT_EV_PROC_STATUS);
+		p = gt_put_uvarint(p, t->p);
+		p = gt_put_uvarint(p, GT_P_RUNNING);
+		p = gt_ev_start(e, p, GT_EV_GO_STATUS_STACK);
+		p = gt_put_uvarint(p, t->goid);
+		p = gt_put_uvarint(p, t->tid);
+		p = gt_put_uvarint(p, GT_G_RUNNING);
+		p = gt_put_uvarint(p, stk);
+	}
+	gt_ev_commit(e, p);
+	__atomic_store_n(&t->status_gen, e->gen, __ATOMIC_RELAXED);
+	e->tb->stated = true;
+	return true;
+}
+
+static bool write_region_end(struct gt_emit *e, uint64_t task, const char *name, size_t len)
+{
+	uint64_t id = gt_intern(e, name, len, true);
+	if (id == 0 && len != 0)
+		return false;
+	uint8_t *p = gt_ev_reserve(e, 1 + 4 * GT_UVARINT_MAX, true);
+	if (!p)
+		return false;
+	p = gt_ev_start(e, p, GT_EV_REGION_END);
+	p = gt_put_uvarint(p, task);
+	p = gt_put_uvarint(p, id);
+	*p++ = 0;
+	gt_ev_commit(e, p);
+	return true;
+}
+
+static const char *region_name(const struct gt_region *r)
+{
+	return r->heap ? r->heap : r->text;
+}
+
+static void region_release(struct gt_region *r)
+{
+	free(r->heap);
+	r->heap = NULL;
+}
+
+static bool write_log(struct gt_emit *e, uint64_t task, const char *cat, size_t clen,
+                      const char *msg, size_t mlen, bool must)
+{
+	uint64_t cid = gt_intern(e, cat, clen, must);
+	if (cid == 0 && clen != 0)
+		return false;
+	uint64_t mid = gt_string_fresh(e, msg, mlen, must);
+	if (mid == 0 && mlen != 0)
+		return false;
+	uint8_t *p = gt_ev_reserve(e, 1 + 5 * GT_UVARINT_MAX, must);
+	if (!p)
+		return false;
+	p = gt_ev_start(e, p, GT_EV_LOG);
+	p = gt_put_uvarint(p, task);
+	p = gt_put_uvarint(p, cid);
+	p = gt_put_uvarint(p, mid);
+	*p++ = 0;
+	gt_ev_commit(e, p);
+	return true;
+}
+
+/* Things owed to the trace before this thread's next event: its status in
+ * this generation, ends of regions whose end could not be written, its
+ * label, a note about dropped events. */
+static bool prologue(struct gt_emit *e)
+{
+	struct gt_thread *t = e->t;
+	if (t->status_gen != e->gen && !gt_write_status(e))
+		return false;
+	while (t->owed_n > 0) {
+		struct gt_region *r = &t->owed[0];
+		if (!write_region_end(e, r->task, region_name(r), r->len))
+			return false;
+		region_release(r);
+		memmove(&t->owed[0], &t->owed[1], (t->owed_n - 1) * sizeof t->owed[0]);
+		t->owed_n--;
+	}
+	if (t->drop_note != 0) {
+		char msg[96];
+		int n = snprintf(msg, sizeof msg, "dropped %llu events: trace output could not keep up",
+		                 (unsigned long long)t->drop_note);
+		if (write_log(e, 0, "gotrace", 7, msg, (size_t)n, true))
+			t->drop_note = 0;
+	}
+	if (t->name_dirty) {
+		size_t len = strnlen(t->name, sizeof t->name);
+		uint64_t id = gt_intern(e, t->name, len, false);
+		uint8_t *p = id ? gt_ev_reserve(e, 1 + 2 * GT_UVARINT_MAX, false) : NULL;
+		if (p) {
+			p = gt_ev_start(e, p, GT_EV_GO_LABEL);
+			p = gt_put_uvarint(p, id);
+			gt_ev_commit(e, p);
+			t->name_dirty = false;
+		}
+	}
+	return true;
+}
+
+/* ------------------------------------------------------ interning of names */
+
+/* Id of C string s in this generation via the thread's cache; sets *len.
+ * Returns 0 for "" and UINT64_MAX when it could not be defined. */
+static uint64_t name_id(struct gt_emit *e, const char *s, size_t *len, bool must)
+{
+	if (!s || !*s) {
+		*len = 0;
+		return 0;
+	}
+	struct gt_scache *c = &e->t->scache[((uintptr_t)s >> 3) & (GT_SCACHE_N - 1)];
+	if (c->ptr == s && c->gen == e->gen && memcmp(c->text, s, c->len) == 0 && s[c->len] == 0) {
+		*len = c->len;
+		return c->id;
+	}
+	*len = gt_wire_strlen(s);
+	uint64_t id = gt_intern(e, s, *len, must);
+	if (id == 0)
+		return UINT64_MAX;
+	if (*len < sizeof c->text) {
+		c->ptr = s;
+		c->gen = e->gen;
+		c->id = (uint32_t)id;
+		c->len = (uint16_t)*len;
+		memcpy(c->text, s, *len);
+		if (id > UINT32_MAX)
+			c->ptr = NULL;
+	}
+	return id;
+}
+
+/* ----------------------------------------------------------- the public API */
+
+uint64_t gotrace_task_begin_(uint64_t parent, const char *name)
+{
+	struct gt_emit e;
+	if (!gt_emit_begin(&e))
+		return 0;
+	uint64_t id = __atomic_add_fetch(&gt.task_next, 1, __ATOMIC_RELAXED);
+	size_t len;
+	uint64_t nid = name_id(&e, name, &len, false);
+	uint8_t *p = nid != UINT64_MAX ? gt_ev_reserve(&e, 1 + 5 * GT_UVARINT_MAX, false) : NULL;
+	if (p) {
+		p = gt_ev_start(&e, p, GT_EV_TASK_BEGIN);
+		p = gt_put_uvarint(p, id);
+		p = gt_put_uvarint(p, parent);
+		p = gt_put_uvarint(p, nid);
+		*p++ = 0;
+		gt_ev_commit(&e, p);
+	} else {
+		gt_count_drop(&e);
+	}
+	gt_emit_end(&e);
+	return id;
+}
+
+void gotrace_task_end_(uint64_t task)
+{
+	if (task == 0 || task > __atomic_load_n(&gt.task_next, __ATOMIC_RELAXED))
+		return;
+	struct gt_emit e;
+	if (!gt_emit_begin(&e))
+		return;
+	uint8_t *p = gt_ev_reserve(&e, 1 + 3 * GT_UVARINT_MAX, false);
+	if (p) {
+		p = gt_ev_start(&e, p, GT_EV_TASK_END);
+		p = gt_put_uvarint(p, task);
+		*p++ = 0;
+		gt_ev_commit(&e, p);
+	} else {
+		gt_count_drop(&e);
+	}
+	gt_emit_end(&e);
+}
+
+void gotrace_region_begin_(uint64_t task, const char *name)
+{
+	struct gt_emit e;
+	if (!gt_emit_begin(&e))
+		return;
+	struct gt_thread *t = e.t;
+	if (t->depth >= GT_REGION_DEPTH) {
+		t->depth_overflow++;
+		gt_emit_end(&e);
+		return;
+	}
+	size_t len;
+	uint64_t nid = name_id(&e, name, &len, false);
+	uint8_t *p = nid != UINT64_MAX ? gt_ev_reserve(&e, 1 + 4 * GT_UVARINT_MAX, false) : NULL;
+	struct gt_region *r = &t->regions[t->depth++];
+	r->task = task;
+	r->len = (uint32_t)len;
+	r->heap = NULL;
+	if (len < sizeof r->text) {
+		memcpy(r->text, name ? name : "", len);
+		r->text[len] = 0;
+	} else {
+		r->heap = malloc(len + 1);
+		if (r->heap) {
+			memcpy(r->heap, name, len);
+			r->heap[len] = 0;
+		} else {
+			t->depth--; /* cannot remember it: do not trace it */
+			t->depth_overflow++;
+			p = NULL;
+			gt_count_drop(&e);
+			gt_emit_end(&e);
+			return;
+		}
+	}
+	if (p) {
+		p = gt_ev_start(&e, p, GT_EV_REGION_BEGIN);
+		p = gt_put_uvarint(p, task);
+		p = gt_put_uvarint(p, nid);
+		*p++ = 0;
+		gt_ev_commit(&e, p);
+		r->emitted = 1;
+	} else {
+		r->emitted = 0;
+		gt_count_drop(&e);
+	}
+	gt_emit_end(&e);
+}
+
+static bool region_is(const struct gt_region *r, uint64_t task, const char *name, size_t len)
+{
+	return r->task == task && r->len == len && memcmp(region_name(r), name, len) == 0;
+}
+
+void gotrace_region_end_(uint64_t task, const char *name)
+{
+	struct gt_emit e;
+	if (!gt_emit_begin(&e))
+		return;
+	struct gt_thread *t = e.t;
+	if (t->depth_overflow > 0) {
+		t->depth_overflow--;
+		gt_emit_end(&e);
+		return;
+	}
+	if (!name)
+		name = "";
+	size_t len = gt_wire_strlen(name);
+	int i = (int)t->depth - 1;
+	while (i >= 0 && !region_is(&t->regions[i], task, name, len))
+		i--;
+	/* Not open on this thread: nothing to end.  Otherwise end it and every
+	 * region opened inside it, innermost first. */
+	while (i >= 0 && (int)t->depth > i) {
+		struct gt_region *r = &t->regions[--t->depth];
+		if (r->emitted && !write_region_end(&e, r->task, region_name(r), r->len)) {
+			/* Keep the trace consistent: end it before anything else
+			 * this thread writes later. */
+			t->owed[t->owed_n++] = *r;
+			r->heap = NULL;
+			gt_count_drop(&e);
+			continue;
+		}
+		region_release(r);
+	}
+	gt_emit_end(&e);
+}
+
+void gotrace_log_(uint64_t task, const char *cat, const char *msg)
+{
+	struct gt_emit e;
+	if (!gt_emit_begin(&e))
+		return;
+	size_t clen;
+	uint64_t cid = name_id(&e, cat, &clen, false);
+	bool ok = false;
+	if (cid != UINT64_MAX) {
+		size_t mlen = gt_wire_strlen(msg);
+		uint64_t mid = gt_string_fresh(&e, msg, mlen, false);
+		uint8_t *p = (mid != 0 || mlen == 0) ? gt_ev_reserve(&e, 1 + 5 * GT_UVARINT_MAX, false) : NULL;
+		if (p) {
+			p = gt_ev_start(&e, p, GT_EV_LOG);
+			p = gt_put_uvarint(p, task);
+			p = gt_put_uvarint(p, cid);
+			p = gt_put_uvarint(p, mid);
+			*p++ = 0;
+			gt_ev_commit(&e, p);
+			ok = true;
+		}
+	}
+	if (!ok)
+		gt_count_drop(&e);
+	gt_emit_end(&e);
+}

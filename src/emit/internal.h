@@ -1,0 +1,316 @@
+/*
+ * internal.h: shared state of the emitter.  Every shared structure says who
+ * writes it, who reads it and how it is published.
+ */
+#ifndef GT_INTERNAL_H
+#define GT_INTERNAL_H
+
+#define _GNU_SOURCE 1
+#include <stdint.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <pthread.h>
+
+#include <urcu-bp.h>
+#include <urcu/list.h>
+#include <urcu/rculist.h>
+#include <urcu/wfcqueue.h>
+
+#include "gotrace.h"
+#include "../seqlock/seqlock.h"
+#include "clock.h"
+#include "wire.h"
+
+#define GT_HIDDEN __attribute__((visibility("hidden")))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ------------------------------------------------------------------ chunk */
+/*
+ * A chunk holds one batch: header then payload.  Ownership moves, it is never
+ * shared: a thread's open chunk is written only by that thread while its
+ * seqlock is odd for a generation of the chunk's parity; the advancer takes
+ * it only after that thread has provably left the generation; once pushed on
+ * a full queue (gt_queue_push) it belongs to the flusher, which writes it out
+ * and frees it.
+ */
+struct gt_chunk {
+	struct cds_wfcq_node qnode;
+	uint64_t gen;
+	uint64_t last_ts;  /* time of the last event written (ticks) */
+	uint32_t cap;      /* bytes of data[] */
+	uint32_t limit;    /* ordinary events stop here; [limit,cap) is the
+	                    * reserve for events that must not be dropped */
+	uint32_t len;      /* bytes used */
+	uint32_t hdr_len;  /* header bytes; size field ends at hdr_len */
+	uint8_t data[];
+};
+
+/* Reserve kept at the end of every event chunk for must-emit events (status,
+ * region ends of emitted begins, exit, drop notes). */
+#define GT_RESERVE 2048u
+
+GT_HIDDEN struct gt_chunk *gt_chunk_new(uint32_t cap, uint32_t reserve);
+GT_HIDDEN void gt_chunk_open(struct gt_chunk *c, uint64_t gen, uint64_t m, uint64_t ts);
+GT_HIDDEN void gt_chunk_finish(struct gt_chunk *c);
+static inline uint32_t gt_chunk_payload(const struct gt_chunk *c) { return c->len - c->hdr_len; }
+
+/* Hand a finished chunk of generation gen to the flusher.  Wait-free
+ * (cds_wfcq_enqueue), AS-safe.  Accounts its bytes as buffered. */
+GT_HIDDEN void gt_queue_push(struct gt_chunk *c);
+
+/* ----------------------------------------------------------------- thread */
+struct gt_region {
+	uint64_t task;
+	uint32_t len;
+	uint8_t emitted;   /* begin reached the trace: its end must, too */
+	char *heap;        /* copy of a name longer than the inline room */
+	char text[40];
+};
+#define GT_REGION_DEPTH 64
+
+/* Per-thread interning cache, keyed by the caller's pointer and verified
+ * against a copy of the text (a pointer may be reused for other text).
+ * Thread-local: written and read only by its thread. */
+struct gt_scache {
+	const char *ptr;
+	uint64_t gen;
+	uint32_t id;
+	uint16_t len;
+	char text[42];
+};
+#define GT_SCACHE_N 64
+
+/* The thread's state for one generation parity.  Written by the owner while
+ * in its critical section for a generation of this parity; the advancer
+ * reads and resets it after the owner left that generation (seqlock). */
+struct gt_tbuf {
+	uint64_t gen;           /* generation the fields below belong to */
+	struct gt_chunk *ev;    /* open event batch (m = thread id) */
+	struct gt_chunk *str;   /* open strings batch (m = ^0) */
+	uint64_t str_next, str_end; /* string ids reserved from the gen's counter */
+	uint64_t dropped;       /* events dropped in gen */
+	bool stated;            /* the thread's status (or creation) is in gen */
+};
+
+enum gt_tstate {
+	GT_TS_NEW = 0,     /* goroutine not yet created in this session */
+	GT_TS_RUNNING = 1, /* P Running, G Running */
+	GT_TS_EXITED = 2,  /* GoDestroy + ProcStop written (or owed) */
+};
+
+#define GT_ENTRY_MAX 8
+
+struct gt_thread {
+	gt_seqlock seq;          /* see seqlock.h */
+	struct gt_tbuf tb[2];    /* indexed by generation parity */
+
+	/* Identity: written at registration before the record is published
+	 * (cds_list_add_rcu), read-only afterwards. */
+	uint64_t tid, p, goid;
+	uint64_t session;
+
+	/* Written by the owner inside its critical section; read by the
+	 * advancer after the owner left the generation (seqlock acquire). The
+	 * advancer writes status_gen when it states a silent thread. */
+	uint64_t status_gen;     /* last generation holding this thread's status */
+	int state;               /* enum gt_tstate */
+	uint64_t exit_ts;        /* time of exit (state EXITED) */
+	uint64_t exit_gen;       /* generation of the exit */
+	bool exit_written;       /* exit events reached the trace */
+
+	/* Advancer-private: state snapshot taken before the generation bump,
+	 * and the last generation in which the advancer stated this thread. */
+	int snap_state;
+	uint64_t snap_status_gen;
+	uint64_t adv_status_gen;
+	bool unbounded;          /* the advancer's own strings: never refused */
+
+	/* Owner-private. */
+	uint32_t depth, owed_n;
+	uint32_t depth_overflow; /* begins past GT_REGION_DEPTH, not traced */
+	uint64_t drop_note;      /* drops not yet reported in the trace */
+	struct gt_region regions[GT_REGION_DEPTH];
+	struct gt_region owed[GT_REGION_DEPTH]; /* emitted begins whose end is still to write */
+	struct gt_scache scache[GT_SCACHE_N];
+	char name[64];           /* goroutine label; "" if none */
+	bool name_dirty;         /* label to (re)write at the next event */
+	uint64_t dropped_total;  /* atomic: read by gotrace_thread_dropped */
+
+	/* Entry stack: PCs captured at registration (owner, before publish);
+	 * symbolised lazily by the flusher (flusher-private). */
+	uintptr_t entry_pc[GT_ENTRY_MAX];
+	int entry_n;
+	struct gt_sym *entry_sym; /* flusher-private cache: the root frame */
+
+	/* Registry link: modified under gt.reg_lock with the RCU list
+	 * primitives; walked by the advancer (the only thread that unlinks
+	 * and frees, so it needs no read-side section against itself) and by
+	 * the crash path under rcu_read_lock. */
+	struct cds_list_head node;
+	bool linked;             /* in the registry (under reg_lock) */
+	bool zombie;             /* thread exited; advancer frees it (reg_lock) */
+};
+
+/* The calling thread's record for the current session, registering it on
+ * first use; NULL if tracing is off or registration failed. */
+GT_HIDDEN struct gt_thread *gt_thread_self_slow(void);
+extern __thread struct gt_thread *gt_tls_self __attribute__((tls_model("initial-exec")));
+extern __thread uint64_t gt_tls_session __attribute__((tls_model("initial-exec")));
+
+/* ------------------------------------------------------------ string table */
+struct cds_lfht;
+/*
+ * One string table per generation parity.  The lfht maps text to id; each
+ * String definition is written by the thread that won the insertion into its
+ * own strings batch of that generation, so the flush needs no table walk.
+ * next_id: atomic counter, ids are handed to threads in blocks.
+ * Safety: threads touch table[g%2] only while their seqlock is odd for
+ * generation g; the advancer empties it only after every thread left g, so
+ * nodes can be freed at once (the seqlock wait is the grace period); lookups
+ * still run under rcu_read_lock because the lfht's own resizing needs it.
+ */
+struct gt_strtab {
+	struct cds_lfht *ht;
+	uint64_t next_id;
+};
+
+/* Id of text s (len bytes) in generation e->gen's table, writing its
+ * definition if new.  0 if it cannot be written (memory bound). */
+struct gt_emit;
+GT_HIDDEN uint64_t gt_intern(struct gt_emit *e, const char *s, size_t len, bool must);
+/* A fresh id with its definition (log messages: not interned). */
+GT_HIDDEN uint64_t gt_string_fresh(struct gt_emit *e, const char *s, size_t len, bool must);
+GT_HIDDEN int gt_strtab_init(struct gt_strtab *t);
+GT_HIDDEN void gt_strtab_reset(struct gt_strtab *t);
+GT_HIDDEN void gt_strtab_destroy(struct gt_strtab *t);
+
+/* ------------------------------------------------------------------ state */
+struct gt_state {
+	/* Current generation, 0 while off.  Written by start, the advancer and
+	 * stop (release); read by writers right after entering their seqlock. */
+	uint64_t gen;
+	/* Session number: incremented by start.  Read by threads to see whether
+	 * their record belongs to this session. */
+	uint64_t session;
+
+	gotrace_options opt;     /* written by start, read-only while on */
+	uint32_t chunk_cap;
+
+	/* Full queues, indexed by generation parity: many enqueuers (any
+	 * thread, wait-free), one dequeuer (the flusher, or the crash path
+	 * once the flusher is excluded). */
+	struct __cds_wfcq_head qhead[2];
+	struct cds_wfcq_tail qtail[2];
+	uint64_t buffered;       /* atomic: bytes queued and not yet written */
+	uint64_t buffered_peak;  /* atomic max */
+
+	/* Thread registry (see struct gt_thread.node). */
+	pthread_mutex_t reg_lock;
+	struct cds_list_head threads;
+	uint64_t next_goid, next_p;
+	uint64_t *free_p;        /* P ids released, with the gen they were */
+	uint64_t *free_p_gen;    /* released in (reuse after 2 more gens) */
+	size_t free_p_n, free_p_cap;
+
+	struct gt_strtab strtab[2];
+	/* Log-message id blocks per parity (atomic; reset by the advancer
+	 * together with the table). */
+	uint64_t msg_next[2];
+	uint64_t task_next;      /* atomic: last task id handed out (process-wide) */
+
+	/* Output: written only by the flusher (or by stop after joining it). */
+	int fd;
+	int own_fd;
+	uint64_t bytes_written;  /* atomic */
+	uint64_t gens_written;   /* atomic */
+	int out_err;             /* atomic: gotrace_err of a failed output */
+
+	/* Flusher thread. */
+	pthread_t flusher;
+	bool flusher_running;
+	uint32_t wake;           /* futex word: bumped to wake the flusher */
+	int stopping;            /* atomic */
+	uint64_t flush_req, flush_done; /* atomic: explicit flush requests */
+
+	uint64_t dropped_total;  /* atomic */
+	uint64_t threads_seen;   /* atomic */
+	char err[256];           /* last error text (start lock or flusher) */
+};
+extern struct gt_state gt;
+
+/* The emit context: one critical section of one thread. */
+struct gt_emit {
+	struct gt_thread *t;
+	struct gt_tbuf *tb;
+	uint64_t gen;
+	uint64_t now;
+};
+
+GT_HIDDEN bool gt_emit_begin(struct gt_emit *e);
+static inline void gt_emit_end(struct gt_emit *e) { gt_seq_leave(&e->t->seq); }
+/* Room for need bytes in the event chunk; NULL if the event is dropped. */
+GT_HIDDEN uint8_t *gt_ev_reserve_slow(struct gt_emit *e, uint32_t need, bool must);
+static inline uint8_t *gt_ev_reserve(struct gt_emit *e, uint32_t need, bool must)
+{
+	struct gt_chunk *c = e->tb->ev;
+	if (likely(c != NULL && c->len + need <= c->limit))
+		return c->data + c->len;
+	return gt_ev_reserve_slow(e, need, must);
+}
+/* Start an event at p: type byte + dt; returns the end. */
+static inline uint8_t *gt_ev_start(struct gt_emit *e, uint8_t *p, uint8_t type)
+{
+	struct gt_chunk *c = e->tb->ev;
+	uint64_t dt = e->now > c->last_ts ? e->now - c->last_ts : 0;
+	if (e->now > c->last_ts)
+		c->last_ts = e->now;
+	*p++ = type;
+	return gt_put_uvarint(p, dt);
+}
+static inline void gt_ev_commit(struct gt_emit *e, uint8_t *end)
+{
+	struct gt_chunk *c = e->tb->ev;
+	c->len = (uint32_t)(end - c->data);
+}
+GT_HIDDEN void gt_count_drop(struct gt_emit *e);
+
+/* Write this thread's status (or creation) into gen e->gen.  false if it
+ * could not be written (the caller then drops its event). */
+GT_HIDDEN bool gt_write_status(struct gt_emit *e);
+/* Strings-batch room (must: may use the chunk's reserve). */
+GT_HIDDEN uint8_t *gt_str_reserve(struct gt_emit *e, uint32_t need, bool must);
+
+/* Advance (flusher context). final: switch tracing off (gen 0). */
+GT_HIDDEN void gt_advance(bool final);
+GT_HIDDEN void gt_thread_collect(struct gt_thread *t, uint64_t gen);
+GT_HIDDEN void gt_threads_reap(uint64_t gen);
+GT_HIDDEN void gt_threads_release_all(void);
+GT_HIDDEN void gt_thread_free(struct gt_thread *t);
+GT_HIDDEN uint64_t gt_p_alloc(void);
+GT_HIDDEN void gt_p_free(uint64_t p, uint64_t gen);
+
+/* Output (flusher context). */
+GT_HIDDEN void gt_out_init(int fd);
+GT_HIDDEN int gt_out_write(const void *buf, size_t len);
+GT_HIDDEN void gt_out_drain(uint64_t gen);
+GT_HIDDEN void gt_set_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+GT_HIDDEN void gt_wake_flusher(void);
+
+/* Entry stacks (flusher context). */
+struct gt_frame {
+	uint64_t pc;
+	const char *func;   /* never NULL or empty */
+	const char *file;   /* never NULL or empty */
+	uint64_t line;
+};
+GT_HIDDEN void gt_entry_frame(struct gt_thread *t, struct gt_frame *fr);
+/* Symbolise pc (flusher only; cached).  Unknown parts become the module
+ * name and offset, never empty. */
+GT_HIDDEN void gt_sym_lookup(uint64_t pc, struct gt_frame *fr);
+GT_HIDDEN void gt_sym_reset(void);
+GT_HIDDEN void gt_entry_capture(struct gt_thread *t);
+GT_HIDDEN void gt_stacktab_write(uint64_t gen);
+static inline uint64_t gt_entry_stack_id(const struct gt_thread *t) { return t->goid * 2; }
+
+#endif

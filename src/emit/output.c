@@ -1,0 +1,101 @@
+/*
+ * output.c: writing batches to the file descriptor (flusher context only).
+ *
+ * write(2) with short writes and EINTR handled.  Pipes and sockets are
+ * written in pieces no larger than PIPE_BUF after poll() says they are
+ * writable, so a reader that stops reading never blocks the flusher for
+ * longer than one poll period: stop can always give up (ESTALLED).  SIGPIPE
+ * is blocked in the flusher, so a closed pipe gives EPIPE, not death.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static bool out_is_stream; /* flusher-private: pipe/socket/tty */
+static uint64_t stall_deadline; /* flusher-private, mono ns; 0: none */
+
+void gt_set_error(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(gt.err, sizeof gt.err, fmt, ap);
+	va_end(ap);
+	int zero = 0;
+	__atomic_compare_exchange_n(&gt.out_err, &zero, code, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+}
+
+void gt_out_init(int fd)
+{
+	struct stat st;
+	out_is_stream = fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode);
+	stall_deadline = 0;
+}
+
+int gt_out_write(const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	if (__atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE))
+		return -1;
+	while (len > 0) {
+		if (out_is_stream) {
+			struct pollfd pfd = { .fd = gt.fd, .events = POLLOUT };
+			int r = poll(&pfd, 1, 100);
+			if (r < 0 && errno != EINTR) {
+				gt_set_error(GOTRACE_EIO, "poll on trace output: %s", strerror(errno));
+				return -1;
+			}
+			if (r <= 0) {
+				if (__atomic_load_n(&gt.stopping, __ATOMIC_ACQUIRE)) {
+					uint64_t now = gt_mono_ns();
+					if (!stall_deadline)
+						stall_deadline = now + gt.opt.stop_timeout_ns;
+					if (now >= stall_deadline) {
+						gt_set_error(GOTRACE_ESTALLED,
+						             "trace output stalled: nothing could be written for %.1f s",
+						             (double)gt.opt.stop_timeout_ns / 1e9);
+						return -1;
+					}
+				}
+				continue;
+			}
+			if (pfd.revents & (POLLERR | POLLNVAL)) {
+				/* Let write() report the precise error. */
+			}
+		}
+		size_t n = len;
+		if (out_is_stream && n > PIPE_BUF)
+			n = PIPE_BUF;
+		ssize_t w = write(gt.fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			gt_set_error(GOTRACE_EIO, "writing the trace: %s", strerror(errno));
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+		stall_deadline = 0;
+		__atomic_add_fetch(&gt.bytes_written, (uint64_t)w, __ATOMIC_RELAXED);
+	}
+	return 0;
+}
+
+/* Write and free every chunk queued for generation gen. */
+void gt_out_drain(uint64_t gen)
+{
+	struct cds_wfcq_node *n;
+	while ((n = __cds_wfcq_dequeue_blocking(&gt.qhead[gen & 1], &gt.qtail[gen & 1])) != NULL) {
+		struct gt_chunk *c = caa_container_of(n, struct gt_chunk, qnode);
+		gt_out_write(c->data, c->len);
+		__atomic_sub_fetch(&gt.buffered, c->len, __ATOMIC_RELAXED);
+		free(c);
+	}
+}

@@ -1,0 +1,156 @@
+/*
+ * strtab.c: per-generation string table.
+ *
+ * Ids: interned names get odd ids from the generation's counter (so the
+ * first names of a generation have 1-byte ids), log messages get even ids
+ * from per-thread blocks (no shared write per message).  Id 0 is the empty
+ * string, defined by the format itself.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <urcu/rculfhash.h>
+
+struct gt_str_node {
+	struct cds_lfht_node node;
+	uint64_t id;
+	uint32_t len;
+	char text[];
+};
+
+struct gt_str_key {
+	const char *s;
+	size_t len;
+};
+
+static uint64_t str_hash(const char *s, size_t len)
+{
+	/* FNV-1a over 8-byte words, then a final mix: fast for short names. */
+	uint64_t h = 0xcbf29ce484222325ull ^ len;
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		h = (h ^ w) * 0x100000001b3ull;
+		h ^= h >> 29;
+	}
+	for (; i < len; i++)
+		h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h;
+}
+
+static int str_match(struct cds_lfht_node *n, const void *key)
+{
+	const struct gt_str_node *sn = caa_container_of(n, struct gt_str_node, node);
+	const struct gt_str_key *k = key;
+	return sn->len == k->len && memcmp(sn->text, k->s, k->len) == 0;
+}
+
+int gt_strtab_init(struct gt_strtab *t)
+{
+	t->ht = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	t->next_id = 0;
+	return t->ht ? 0 : -GOTRACE_ENOMEM;
+}
+
+/* Advancer only, after every thread left the table's generation: no reader
+ * can hold a node, so nodes are freed without waiting for a grace period. */
+void gt_strtab_reset(struct gt_strtab *t)
+{
+	struct cds_lfht_iter it;
+	struct gt_str_node *sn;
+	rcu_read_lock();
+	cds_lfht_for_each_entry(t->ht, &it, sn, node) {
+		cds_lfht_del(t->ht, &sn->node);
+		free(sn);
+	}
+	rcu_read_unlock();
+	__atomic_store_n(&t->next_id, 0, __ATOMIC_RELAXED);
+}
+
+void gt_strtab_destroy(struct gt_strtab *t)
+{
+	if (!t->ht)
+		return;
+	gt_strtab_reset(t);
+	cds_lfht_destroy(t->ht, NULL);
+	t->ht = NULL;
+}
+
+/* Write "String id len bytes" into the thread's strings batch. */
+static bool write_def(struct gt_emit *e, uint64_t id, const char *s, size_t len, bool must)
+{
+	uint8_t *p = gt_str_reserve(e, (uint32_t)(1 + GT_UVARINT_MAX + 2 + len), must);
+	if (!p)
+		return false;
+	*p++ = GT_EV_STRING;
+	p = gt_put_uvarint(p, id);
+	p = gt_put_uvarint(p, len);
+	memcpy(p, s, len);
+	e->tb->str->len = (uint32_t)(p + len - e->tb->str->data);
+	return true;
+}
+
+uint64_t gt_intern(struct gt_emit *e, const char *s, size_t len, bool must)
+{
+	if (len == 0)
+		return 0;
+	struct gt_strtab *tab = &gt.strtab[e->gen & 1];
+	struct gt_str_key key = { s, len };
+	uint64_t h = str_hash(s, len);
+	struct cds_lfht_iter it;
+	uint64_t id = 0;
+
+	rcu_read_lock();
+	cds_lfht_lookup(tab->ht, h, str_match, &key, &it);
+	struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
+	if (n) {
+		id = caa_container_of(n, struct gt_str_node, node)->id;
+		goto out;
+	}
+	struct gt_str_node *sn = malloc(sizeof *sn + len);
+	if (!sn)
+		goto out;
+	sn->id = 2 * __atomic_add_fetch(&tab->next_id, 1, __ATOMIC_RELAXED) - 1;
+	sn->len = (uint32_t)len;
+	memcpy(sn->text, s, len);
+	cds_lfht_node_init(&sn->node);
+	/* Define before publishing: an id another thread can see is always
+	 * defined in this generation.  If we lose the race our definition is
+	 * an unused (still unique) id: harmless. */
+	if (!write_def(e, sn->id, s, len, must)) {
+		free(sn);
+		goto out;
+	}
+	n = cds_lfht_add_unique(tab->ht, h, str_match, &key, &sn->node);
+	id = caa_container_of(n, struct gt_str_node, node)->id;
+	if (n != &sn->node)
+		free(sn);
+out:
+	rcu_read_unlock();
+	return id;
+}
+
+uint64_t gt_string_fresh(struct gt_emit *e, const char *s, size_t len, bool must)
+{
+	if (len == 0)
+		return 0;
+	struct gt_tbuf *tb = e->tb;
+	if (tb->str_next == tb->str_end) {
+		/* Even ids: a block of 32 from the message counter, which
+		 * shares the generation's counter word space via next_id's
+		 * upper half.  Kept separate to leave odd ids small. */
+		uint64_t base = __atomic_fetch_add(&gt.msg_next[e->gen & 1], 32, __ATOMIC_RELAXED);
+		tb->str_next = base;
+		tb->str_end = base + 32;
+	}
+	uint64_t id = 2 * (tb->str_next + 1);
+	if (!write_def(e, id, s, len, must))
+		return 0;
+	tb->str_next++;
+	return id;
+}

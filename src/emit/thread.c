@@ -1,0 +1,272 @@
+/*
+ * thread.c: the thread registry.  Threads register on their first traced
+ * call; their record lives until the thread exits (then the advancer reaps
+ * it once its last events are collected).
+ */
+#include "internal.h"
+
+#include <execinfo.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+__thread struct gt_thread *gt_tls_self __attribute__((tls_model("initial-exec")));
+__thread uint64_t gt_tls_session __attribute__((tls_model("initial-exec")));
+/* The thread's name survives sessions (gotrace_thread_name may be called
+ * before start). */
+static __thread char tls_name[64] __attribute__((tls_model("initial-exec")));
+
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+
+static void thread_exit(void *arg);
+
+static void make_key(void)
+{
+	pthread_key_create(&exit_key, thread_exit);
+}
+
+/* ------------------------------------------------------------------ P ids */
+
+/* Under reg_lock.  A released P id is reused only two generations later, so
+ * the parser has long seen its ProcStop when a new thread states it Idle. */
+uint64_t gt_p_alloc(void)
+{
+	uint64_t gen = __atomic_load_n(&gt.gen, __ATOMIC_RELAXED);
+	for (size_t i = 0; i < gt.free_p_n; i++) {
+		if (gt.free_p_gen[i] + 2 <= gen) {
+			uint64_t p = gt.free_p[i];
+			gt.free_p[i] = gt.free_p[gt.free_p_n - 1];
+			gt.free_p_gen[i] = gt.free_p_gen[gt.free_p_n - 1];
+			gt.free_p_n--;
+			return p;
+		}
+	}
+	return gt.next_p++;
+}
+
+void gt_p_free(uint64_t p, uint64_t gen)
+{
+	if (gt.free_p_n == gt.free_p_cap) {
+		size_t cap = gt.free_p_cap ? 2 * gt.free_p_cap : 64;
+		uint64_t *a = realloc(gt.free_p, cap * sizeof *a);
+		if (!a)
+			return; /* the id is simply not reused */
+		gt.free_p = a;
+		uint64_t *b = realloc(gt.free_p_gen, cap * sizeof *b);
+		if (!b)
+			return;
+		gt.free_p_gen = b;
+		gt.free_p_cap = cap;
+	}
+	gt.free_p[gt.free_p_n] = p;
+	gt.free_p_gen[gt.free_p_n] = gen;
+	gt.free_p_n++;
+}
+
+/* ----------------------------------------------------------- registration */
+
+/* Record the outermost frames of the thread's stack outside the C library
+ * (start_thread, clone and __libc_start_main are skipped), outermost first.
+ * The flusher symbolises them and takes the first that is not a program
+ * entry stub such as _start (not visible to dladdr) as the entry function. */
+void gt_entry_capture(struct gt_thread *t)
+{
+	void *pcs[128];
+	int n = backtrace(pcs, 128);
+	t->entry_n = 0;
+	Dl_info self, info;
+	if (!dladdr((void *)gt_entry_capture, &self))
+		self.dli_fbase = NULL;
+	for (int i = n - 1; i >= 0 && t->entry_n < GT_ENTRY_MAX; i--) {
+		if (!dladdr(pcs[i], &info))
+			continue;
+		if (info.dli_fbase == self.dli_fbase)
+			break; /* reached our own frames: nothing above is user code */
+		const char *f = info.dli_fname ? info.dli_fname : "";
+		const char *base = strrchr(f, '/');
+		base = base ? base + 1 : f;
+		if (strncmp(base, "libc.so", 7) == 0 || strncmp(base, "ld-linux", 8) == 0)
+			continue;
+		if (info.dli_sname && strcmp(info.dli_sname, "_start") == 0)
+			continue;
+		t->entry_pc[t->entry_n++] = (uintptr_t)pcs[i] - 1; /* inside the call */
+	}
+}
+
+static struct gt_thread *record_new(void)
+{
+	struct gt_thread *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	CDS_INIT_LIST_HEAD(&t->node);
+	t->tid = (uint64_t)syscall(SYS_gettid);
+	return t;
+}
+
+/* Reset the per-session part of a record (owner, before publishing). */
+static void record_reset(struct gt_thread *t)
+{
+	memset(t->tb, 0, sizeof t->tb);
+	t->status_gen = 0;
+	t->state = GT_TS_NEW;
+	t->exit_written = false;
+	t->depth = t->owed_n = t->depth_overflow = 0;
+	t->drop_note = 0;
+	for (int i = 0; i < GT_SCACHE_N; i++)
+		t->scache[i].ptr = NULL;
+	t->entry_sym = NULL;
+	t->zombie = false;
+}
+
+struct gt_thread *gt_thread_self_slow(void)
+{
+	if (!__atomic_load_n(&gotrace_on_, __ATOMIC_ACQUIRE))
+		return NULL;
+	pthread_once(&exit_key_once, make_key);
+	struct gt_thread *t = gt_tls_self;
+	if (!t) {
+		t = record_new();
+		if (!t)
+			return NULL;
+		gt_tls_self = t;
+		pthread_setspecific(exit_key, t);
+	}
+	/* Make urcu-bp register this thread now, outside any signal handler,
+	 * so later read-side sections (interning) never allocate. */
+	rcu_read_lock();
+	rcu_read_unlock();
+
+	pthread_mutex_lock(&gt.reg_lock);
+	uint64_t session = __atomic_load_n(&gt.session, __ATOMIC_RELAXED);
+	if (!__atomic_load_n(&gotrace_on_, __ATOMIC_RELAXED)) {
+		pthread_mutex_unlock(&gt.reg_lock);
+		return NULL;
+	}
+	if (t->linked) { /* still linked from an earlier session: cannot be */
+		pthread_mutex_unlock(&gt.reg_lock);
+		return NULL;
+	}
+	record_reset(t);
+	t->session = session;
+	t->goid = ++gt.next_goid;
+	t->p = gt_p_alloc();
+	snprintf(t->name, sizeof t->name, "%s", tls_name);
+	t->name_dirty = t->name[0] != 0;
+	gt_entry_capture(t);
+	t->linked = true;
+	cds_list_add_tail_rcu(&t->node, &gt.threads);
+	__atomic_add_fetch(&gt.threads_seen, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&gt.reg_lock);
+	gt_tls_session = session;
+	return t;
+}
+
+/* Called when tracing stops (flusher joined, every thread out of its
+ * critical section): records still owned by live threads are unlinked
+ * (their threads re-register in a later session); zombies are freed. */
+void gt_threads_release_all(void)
+{
+	struct gt_thread *t, *tmp;
+	CDS_LIST_HEAD(dead);
+	pthread_mutex_lock(&gt.reg_lock);
+	cds_list_for_each_entry_safe(t, tmp, &gt.threads, node) {
+		cds_list_del_rcu(&t->node);
+		t->linked = false;
+		if (t->zombie)
+			cds_list_add(&t->node, &dead);
+	}
+	pthread_mutex_unlock(&gt.reg_lock);
+	synchronize_rcu();
+	cds_list_for_each_entry_safe(t, tmp, &dead, node)
+		gt_thread_free(t);
+}
+
+/* Free a record nobody can reach any more. */
+void gt_thread_free(struct gt_thread *t)
+{
+	for (int i = 0; i < 2; i++) {
+		free(t->tb[i].ev);
+		free(t->tb[i].str);
+	}
+	for (uint32_t i = 0; i < t->depth; i++)
+		free(t->regions[i].heap);
+	for (uint32_t i = 0; i < t->owed_n; i++)
+		free(t->owed[i].heap);
+	free(t);
+}
+
+/* ---------------------------------------------------------------- exiting */
+
+static void write_exit(struct gt_emit *e)
+{
+	struct gt_thread *t = e->t;
+	uint8_t *p = gt_ev_reserve(e, 8, true);
+	if (!p)
+		return;
+	p = gt_ev_start(e, p, GT_EV_GO_DESTROY);
+	p = gt_ev_start(e, p, GT_EV_PROC_STOP);
+	gt_ev_commit(e, p);
+	t->exit_written = true;
+}
+
+static void thread_exit(void *arg)
+{
+	struct gt_thread *t = arg;
+	if (gt_tls_self != t)
+		return;
+	gt_tls_self = NULL;
+	gt_tls_session = 0;
+	bool keep = false;
+
+	gt_seq_enter(&t->seq);
+	uint64_t gen = __atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE);
+	pthread_mutex_lock(&gt.reg_lock);
+	bool mine = t->linked && t->session == __atomic_load_n(&gt.session, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&gt.reg_lock);
+	if (gen != 0 && mine && t->state != GT_TS_EXITED) {
+		struct gt_emit e = { .t = t, .gen = gen, .tb = &t->tb[gen & 1], .now = gt_now() };
+		if (e.tb->gen != gen) {
+			e.tb->gen = gen;
+			e.tb->str_next = e.tb->str_end = 0;
+			e.tb->dropped = 0;
+			e.tb->stated = false;
+		}
+		if (t->state == GT_TS_RUNNING) {
+			if (t->status_gen == gen || gt_write_status(&e))
+				write_exit(&e);
+		} else {
+			t->exit_written = true; /* never appeared: nothing to end */
+		}
+		t->exit_ts = e.now;
+		t->exit_gen = gen;
+		__atomic_store_n(&t->state, GT_TS_EXITED, __ATOMIC_RELAXED);
+	}
+	gt_seq_leave(&t->seq);
+
+	pthread_mutex_lock(&gt.reg_lock);
+	if (t->linked) {
+		t->zombie = true; /* the advancer collects and frees it */
+		keep = true;
+	}
+	pthread_mutex_unlock(&gt.reg_lock);
+	if (!keep)
+		gt_thread_free(t);
+}
+
+void gotrace_thread_name(const char *name)
+{
+	snprintf(tls_name, sizeof tls_name, "%s", name ? name : "");
+	struct gt_thread *t = gt_tls_self;
+	if (!t || gt_tls_session != __atomic_load_n(&gt.session, __ATOMIC_RELAXED))
+		return;
+	/* Owner-private fields, changed inside the critical section so that
+	 * the label is written in a consistent generation. */
+	gt_seq_enter(&t->seq);
+	snprintf(t->name, sizeof t->name, "%s", tls_name);
+	t->name_dirty = t->name[0] != 0;
+	gt_seq_leave(&t->seq);
+}
