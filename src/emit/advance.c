@@ -64,17 +64,18 @@ static bool stated_in(struct gt_thread *t, uint64_t g)
 	return (t->tb[g & 1].gen == g && t->tb[g & 1].stated) || t->adv_status_gen == g;
 }
 
-static void state_thread(struct gt_thread *t, uint64_t g, uint64_t now)
+/* Returns true if t has a status in g once this returns. */
+static bool state_thread(struct gt_thread *t, uint64_t g, uint64_t now)
 {
 	int state = __atomic_load_n(&t->state, __ATOMIC_RELAXED);
 	bool stated = stated_in(t, g);
 	bool need_status = !stated && t->snap_state == GT_TS_RUNNING;
 	bool need_exit = state == GT_TS_EXITED && t->exit_gen == g && !t->exit_written;
 	if (!need_status && !need_exit)
-		return;
+		return stated;
 	struct gt_chunk *c = mbatch(t, g, need_exit ? t->exit_ts : now);
 	if (!c)
-		return;
+		return stated;
 	uint8_t *p = c->data + c->len;
 	if (need_status || (need_exit && !stated)) {
 		p = ev(c, p, GT_EV_PROC_STATUS);
@@ -93,6 +94,28 @@ static void state_thread(struct gt_thread *t, uint64_t g, uint64_t now)
 		t->exit_written = true;
 	}
 	c->len = (uint32_t)(p - c->data);
+	gt_queue_push(c);
+	return true;
+}
+
+/* Go 1.23's reader rejects a generation without any timed event ("frontier
+ * is empty"): when no thread is stated in g, state an idle P that no thread
+ * uses (ProcStatus needs no M, P or G). */
+static void write_filler(uint64_t g, uint64_t now)
+{
+	pthread_mutex_lock(&gt.reg_lock);
+	if (gt.filler_p == GT_NO_ID)
+		gt.filler_p = gt_p_alloc();
+	uint64_t p = gt.filler_p;
+	pthread_mutex_unlock(&gt.reg_lock);
+	struct gt_chunk *c = gt_chunk_new(64, 0);
+	if (!c)
+		return;
+	gt_chunk_open(c, g, GT_NO_ID, now);
+	uint8_t *q = ev(c, c->data + c->len, GT_EV_PROC_STATUS);
+	q = gt_put_uvarint(q, p);
+	q = gt_put_uvarint(q, GT_P_IDLE);
+	c->len = (uint32_t)(q - c->data);
 	gt_queue_push(c);
 }
 
@@ -203,14 +226,17 @@ void gt_advance(bool final)
 	gt_seq_sync();
 
 	uint64_t now = gt_now();
+	bool any = false;
 	rcu_read_lock();
 	cds_list_for_each_entry_rcu(t, &gt.threads, node) {
 		if (t->session != gt.session)
 			continue;
 		wait_left(t);
 		gt_thread_collect(t, g);
-		state_thread(t, g, now);
+		any |= state_thread(t, g, now);
 	}
+	if (!any)
+		write_filler(g, now);
 	write_stacks(g, now);
 	rcu_read_unlock();
 	write_frequency(g, now);

@@ -209,6 +209,9 @@ struct gt_state {
 	pthread_mutex_t reg_lock;
 	struct cds_list_head threads;
 	uint64_t next_goid, next_p;
+	uint64_t filler_p;       /* idle P stated in otherwise empty generations
+	                          * (Go 1.23 rejects a generation without a timed
+	                          * event); GT_NO_ID until first needed */
 	uint64_t *free_p;        /* P ids released, with the gen they were */
 	uint64_t *free_p_gen;    /* released in (reuse after 2 more gens) */
 	size_t free_p_n, free_p_cap;

@@ -221,6 +221,7 @@ int gotrace_start_fd(int fd, const gotrace_options *opt)
 	pthread_mutex_lock(&gt.reg_lock);
 	gt.next_p = 0;
 	gt.free_p_n = 0;
+	gt.filler_p = GT_NO_ID;
 	__atomic_add_fetch(&gt.session, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&gt.reg_lock);
 	__atomic_store_n(&gt.gen, 1, __ATOMIC_RELEASE);
