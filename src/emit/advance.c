@@ -14,6 +14,7 @@
  * The caller then writes out the whole queue of g before any byte of g+1.
  */
 #include "internal.h"
+#include "registry.h"
 
 #include <sched.h>
 #include <stdlib.h>
@@ -38,6 +39,13 @@ static void wait_left(struct gt_thread *t)
 			nanosleep(&d, NULL);
 		}
 	}
+}
+
+/* Is t registered in this session?  Acquire pairs with the registration's
+ * release: the record's identity fields are then visible. */
+static bool current(struct gt_thread *t)
+{
+	return __atomic_load_n(&t->session, __ATOMIC_ACQUIRE) == gt.session;
 }
 
 /* A small batch under thread t's M id, pushed to g's queue. */
@@ -142,8 +150,8 @@ static void write_stacks(uint64_t g, uint64_t now)
 	}
 	struct gt_chunk *c = NULL;
 	struct gt_thread *t;
-	cds_list_for_each_entry_rcu(t, &gt.threads, node) {
-		if (t->session != gt.session)
+	gt_reg_for_each(t, &gt.threads) {
+		if (!current(t))
 			continue;
 		if (!stated_in(t, g))
 			continue;
@@ -189,23 +197,25 @@ static void write_frequency(uint64_t g, uint64_t now)
 
 void gt_threads_reap(uint64_t g)
 {
-	struct gt_thread *t, *tmp;
-	CDS_LIST_HEAD(dead);
+	struct gt_thread *t, *tmp, *dead = NULL;
 	pthread_mutex_lock(&gt.reg_lock);
 	cds_list_for_each_entry_safe(t, tmp, &gt.threads, node) {
 		if (!t->zombie || t->exit_gen > g)
 			continue;
-		cds_list_del_rcu(&t->node);
+		gt_reg_del(&t->node);
 		t->linked = false;
 		gt_p_free(t->p, g);
-		cds_list_add(&t->node, &dead);
+		t->dead_next = dead; /* not t->node: walkers may stand on t */
+		dead = t;
 	}
 	pthread_mutex_unlock(&gt.reg_lock);
-	if (cds_list_empty(&dead))
+	if (!dead)
 		return;
 	synchronize_rcu(); /* crash-path walkers read under rcu_read_lock */
-	cds_list_for_each_entry_safe(t, tmp, &dead, node)
+	for (t = dead; t; t = tmp) {
+		tmp = t->dead_next;
 		gt_thread_free(t);
+	}
 }
 
 void gt_advance(bool final)
@@ -216,7 +226,9 @@ void gt_advance(bool final)
 	struct gt_thread *t;
 
 	rcu_read_lock();
-	cds_list_for_each_entry_rcu(t, &gt.threads, node) {
+	gt_reg_for_each(t, &gt.threads) {
+		if (!current(t))
+			continue;
 		t->snap_state = __atomic_load_n(&t->state, __ATOMIC_RELAXED);
 		t->snap_status_gen = __atomic_load_n(&t->status_gen, __ATOMIC_RELAXED);
 	}
@@ -228,8 +240,8 @@ void gt_advance(bool final)
 	uint64_t now = gt_now();
 	bool any = false;
 	rcu_read_lock();
-	cds_list_for_each_entry_rcu(t, &gt.threads, node) {
-		if (t->session != gt.session)
+	gt_reg_for_each(t, &gt.threads) {
+		if (!current(t))
 			continue;
 		wait_left(t);
 		gt_thread_collect(t, g);

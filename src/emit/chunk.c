@@ -14,6 +14,7 @@ struct gt_chunk *gt_chunk_new(uint32_t cap, uint32_t reserve)
 	c->cap = cap;
 	c->limit = cap > reserve ? cap - reserve : cap;
 	c->len = c->hdr_len = 0;
+	c->queued = 0;
 	c->gen = 0;
 	c->last_ts = 0;
 	return c;
@@ -47,5 +48,6 @@ void gt_queue_push(struct gt_chunk *c)
 	while (b > peak && !__atomic_compare_exchange_n(&gt.buffered_peak, &peak, b, false,
 	                                                __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		;
+	__atomic_store_n(&c->queued, 1, __ATOMIC_RELEASE);
 	cds_wfcq_enqueue(&gt.qhead[c->gen & 1], &gt.qtail[c->gen & 1], &c->qnode);
 }

@@ -68,12 +68,13 @@ static bool try_handoff(struct gt_thread *t, struct gt_chunk *c)
 		return true;
 	}
 	uint64_t b = __atomic_load_n(&gt.buffered, __ATOMIC_RELAXED);
-	if (b + c->len > gt.opt.max_buffered) {
+	uint32_t len = c->len; /* c belongs to the flusher once pushed */
+	if (b + len > gt.opt.max_buffered) {
 		gt_wake_flusher();
 		return false;
 	}
 	gt_queue_push(c);
-	if (b + c->len > gt.opt.max_buffered / 4)
+	if (b + len > gt.opt.max_buffered / 4)
 		gt_wake_flusher();
 	return true;
 }

@@ -43,6 +43,9 @@ struct gt_chunk {
 	                    * reserve for events that must not be dropped */
 	uint32_t len;      /* bytes used */
 	uint32_t hdr_len;  /* header bytes; size field ends at hdr_len */
+	int queued;        /* release-stored before the enqueue, acquired by the
+	                    * dequeuer: the hand-off order TSan can see (the
+	                    * wfcq's own xchg orders it on real CPUs) */
 	uint8_t data[];
 };
 
@@ -150,6 +153,7 @@ struct gt_thread {
 	struct cds_list_head node;
 	bool linked;             /* in the registry (under reg_lock) */
 	bool zombie;             /* thread exited; advancer frees it (reg_lock) */
+	struct gt_thread *dead_next; /* reaper-private list of records to free */
 };
 
 /* The calling thread's record for the current session, registering it on

@@ -94,6 +94,8 @@ void gt_out_drain(uint64_t gen)
 	struct cds_wfcq_node *n;
 	while ((n = __cds_wfcq_dequeue_blocking(&gt.qhead[gen & 1], &gt.qtail[gen & 1])) != NULL) {
 		struct gt_chunk *c = caa_container_of(n, struct gt_chunk, qnode);
+		while (!__atomic_load_n(&c->queued, __ATOMIC_ACQUIRE))
+			; /* set before the enqueue: never spins */
 		gt_out_write(c->data, c->len);
 		__atomic_sub_fetch(&gt.buffered, c->len, __ATOMIC_RELAXED);
 		free(c);

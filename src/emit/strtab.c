@@ -14,6 +14,11 @@
 
 struct gt_str_node {
 	struct cds_lfht_node node;
+	/* Set (release) once the fields below are written, before the node is
+	 * published in the lfht; read (acquire) by matchers.  liburcu's own
+	 * publication already orders this on every CPU we support; the flag
+	 * makes the order visible to ThreadSanitizer too, at no cost on x86. */
+	int ready;
 	uint64_t id;
 	uint32_t len;
 	char text[];
@@ -47,6 +52,8 @@ static int str_match(struct cds_lfht_node *n, const void *key)
 {
 	const struct gt_str_node *sn = caa_container_of(n, struct gt_str_node, node);
 	const struct gt_str_key *k = key;
+	if (!__atomic_load_n(&sn->ready, __ATOMIC_ACQUIRE))
+		return 0;
 	return sn->len == k->len && memcmp(sn->text, k->s, k->len) == 0;
 }
 
@@ -109,7 +116,7 @@ uint64_t gt_intern(struct gt_emit *e, const char *s, size_t len, bool must)
 	cds_lfht_lookup(tab->ht, h, str_match, &key, &it);
 	struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
 	if (n) {
-		id = caa_container_of(n, struct gt_str_node, node)->id;
+		id = caa_container_of(n, struct gt_str_node, node)->id; /* matched: ready seen */
 		goto out;
 	}
 	struct gt_str_node *sn = malloc(sizeof *sn + len);
@@ -119,6 +126,7 @@ uint64_t gt_intern(struct gt_emit *e, const char *s, size_t len, bool must)
 	sn->len = (uint32_t)len;
 	memcpy(sn->text, s, len);
 	cds_lfht_node_init(&sn->node);
+	__atomic_store_n(&sn->ready, 1, __ATOMIC_RELEASE);
 	/* Define before publishing: an id another thread can see is always
 	 * defined in this generation.  If we lose the race our definition is
 	 * an unused (still unique) id: harmless. */

@@ -4,6 +4,7 @@
  * it once its last events are collected).
  */
 #include "internal.h"
+#include "registry.h"
 
 #include <execinfo.h>
 #include <dlfcn.h>
@@ -89,7 +90,10 @@ void gt_entry_capture(struct gt_thread *t)
 		const char *f = info.dli_fname ? info.dli_fname : "";
 		const char *base = strrchr(f, '/');
 		base = base ? base + 1 : f;
-		if (strncmp(base, "libc.so", 7) == 0 || strncmp(base, "ld-linux", 8) == 0)
+		/* The C library and sanitizer runtimes wrap thread starts. */
+		if (strncmp(base, "libc.so", 7) == 0 || strncmp(base, "ld-linux", 8) == 0 ||
+		    strncmp(base, "libtsan.so", 10) == 0 || strncmp(base, "libasan.so", 10) == 0 ||
+		    strncmp(base, "libubsan.so", 11) == 0 || strncmp(base, "liblsan.so", 10) == 0)
 			continue;
 		if (info.dli_sname && strcmp(info.dli_sname, "_start") == 0)
 			continue;
@@ -151,14 +155,16 @@ struct gt_thread *gt_thread_self_slow(void)
 		return NULL;
 	}
 	record_reset(t);
-	t->session = session;
 	t->goid = ++gt.next_goid;
 	t->p = gt_p_alloc();
 	snprintf(t->name, sizeof t->name, "%s", tls_name);
 	t->name_dirty = t->name[0] != 0;
 	gt_entry_capture(t);
 	t->linked = true;
-	cds_list_add_tail_rcu(&t->node, &gt.threads);
+	/* Publish: walkers acquire t->session before reading the record (the
+	 * RCU list orders this too; the explicit pair is what TSan can see). */
+	__atomic_store_n(&t->session, session, __ATOMIC_RELEASE);
+	gt_reg_add_tail(&t->node, &gt.threads);
 	__atomic_add_fetch(&gt.threads_seen, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&gt.reg_lock);
 	gt_tls_session = session;
@@ -170,19 +176,22 @@ struct gt_thread *gt_thread_self_slow(void)
  * (their threads re-register in a later session); zombies are freed. */
 void gt_threads_release_all(void)
 {
-	struct gt_thread *t, *tmp;
-	CDS_LIST_HEAD(dead);
+	struct gt_thread *t, *tmp, *dead = NULL;
 	pthread_mutex_lock(&gt.reg_lock);
 	cds_list_for_each_entry_safe(t, tmp, &gt.threads, node) {
-		cds_list_del_rcu(&t->node);
+		gt_reg_del(&t->node);
 		t->linked = false;
-		if (t->zombie)
-			cds_list_add(&t->node, &dead);
+		if (t->zombie) {
+			t->dead_next = dead;
+			dead = t;
+		}
 	}
 	pthread_mutex_unlock(&gt.reg_lock);
 	synchronize_rcu();
-	cds_list_for_each_entry_safe(t, tmp, &dead, node)
+	for (t = dead; t; t = tmp) {
+		tmp = t->dead_next;
 		gt_thread_free(t);
+	}
 }
 
 /* Free a record nobody can reach any more. */

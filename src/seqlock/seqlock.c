@@ -6,6 +6,9 @@
 #include <errno.h>
 
 int gt_seq_fence_needed = 1;
+#if defined(__SANITIZE_THREAD__)
+uint64_t gt_seq_fence_word;
+#endif
 
 static long sys_membarrier(int cmd, unsigned flags)
 {
@@ -24,9 +27,9 @@ int gt_seq_init(void)
 void gt_seq_sync(void)
 {
 	int saved = errno;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	gt_full_fence();
 	if (!__atomic_load_n(&gt_seq_fence_needed, __ATOMIC_ACQUIRE))
 		sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	gt_full_fence();
 	errno = saved;
 }
