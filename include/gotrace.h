@@ -76,10 +76,37 @@ typedef struct gotrace_options {
 	/* GOTRACE_CLOCK_* : timestamp source (default AUTO: invariant TSC where
 	 * the CPU has one, CLOCK_MONOTONIC otherwise). */
 	int clock;
-	/* Reserved for CPU profiling and crash options; must stay zero. */
-	int reserved_int[7];
+	/* CPU profiling: samples per second of CPU time per thread, 0 (the
+	 * default) for none.  See GOTRACE_CPU_* for the timer. */
+	int cpu_hz;
+	/* GOTRACE_CPU_*: what delivers SIGPROF (default SETITIMER). */
+	int cpu_source;
+	/* GOTRACE_CRASH_*: crash handling (default 0: fatal-signal handlers
+	 * installed, see gotrace_crash_flush). */
+	int crash_flags;
+	/* Reserved; must stay zero. */
+	int reserved_int[4];
 	uint64_t reserved_u64[8];
 } gotrace_options;
+
+enum gotrace_cpu_source {
+	/* setitimer(ITIMER_PROF): process CPU time, signal to any running
+	 * thread.  What setitimer-based profilers use; the kernel tick caps
+	 * the rate (about a quarter of 1 kHz is delivered). */
+	GOTRACE_CPU_SETITIMER = 0,
+	/* timer_create(CLOCK_THREAD_CPUTIME_ID, SIGEV_THREAD_ID) per traced
+	 * thread, as the Go runtime does: fair per-thread attribution, same
+	 * tick cap. */
+	GOTRACE_CPU_THREAD_TIMER = 1,
+	/* perf_event_open software CPU clock per traced thread, delivering
+	 * SIGPROF to its thread: not limited by the kernel tick. */
+	GOTRACE_CPU_PERF = 2,
+};
+
+enum gotrace_crash_flags {
+	GOTRACE_CRASH_NO_SIGNALS = 1, /* do not install fatal-signal handlers */
+	GOTRACE_CRASH_NO_ATEXIT = 2,  /* do not finish the trace at exit() */
+};
 
 enum gotrace_clock {
 	GOTRACE_CLOCK_AUTO = 0,
@@ -94,6 +121,8 @@ typedef struct gotrace_stats {
 	uint64_t events_dropped;   /* events dropped (memory bound hit) */
 	uint64_t threads_seen;     /* threads registered in this session */
 	uint64_t buffered_peak;    /* peak buffered-but-unwritten bytes */
+	uint64_t cpu_samples;      /* CPU samples written into the trace */
+	uint64_t cpu_samples_lost; /* CPU samples lost (sample buffer full) */
 } gotrace_stats;
 
 /* Fill *opt with defaults.  MT-safe, AS-safe. */

@@ -21,10 +21,10 @@
 #include <string.h>
 #include <time.h>
 
-/* The advancer's own writer state: strings and stacks of a generation.
+/* The advancer's own writer state: the strings of a generation's tables.
  * Flusher-private (the crash path uses it only once the flusher is
  * excluded). */
-static struct gt_thread adv = { .unbounded = true, .tid = GT_NO_ID };
+struct gt_thread gt_adv = { .unbounded = true, .tid = GT_NO_ID };
 
 static void wait_left(struct gt_thread *t)
 {
@@ -43,7 +43,7 @@ static void wait_left(struct gt_thread *t)
 
 /* Is t registered in this session?  Acquire pairs with the registration's
  * release: the record's identity fields are then visible. */
-static bool current(struct gt_thread *t)
+bool gt_thread_current(struct gt_thread *t)
 {
 	return __atomic_load_n(&t->session, __ATOMIC_ACQUIRE) == gt.session;
 }
@@ -67,7 +67,7 @@ static uint8_t *ev(struct gt_chunk *c, uint8_t *p, uint8_t type)
 
 /* Did the thread write its status in g?  Read from the parity slot of g,
  * which the thread cannot touch again before g+2. */
-static bool stated_in(struct gt_thread *t, uint64_t g)
+bool gt_stated_in(struct gt_thread *t, uint64_t g)
 {
 	return (t->tb[g & 1].gen == g && t->tb[g & 1].stated) || t->adv_status_gen == g;
 }
@@ -76,7 +76,7 @@ static bool stated_in(struct gt_thread *t, uint64_t g)
 static bool state_thread(struct gt_thread *t, uint64_t g, uint64_t now)
 {
 	int state = __atomic_load_n(&t->state, __ATOMIC_RELAXED);
-	bool stated = stated_in(t, g);
+	bool stated = gt_stated_in(t, g);
 	bool need_status = !stated && t->snap_state == GT_TS_RUNNING;
 	bool need_exit = state == GT_TS_EXITED && t->exit_gen == g && !t->exit_written;
 	if (!need_status && !need_exit)
@@ -140,50 +140,6 @@ void gt_thread_collect(struct gt_thread *t, uint64_t g)
 	}
 }
 
-/* Stack table of g: the entry stack of every thread stated in g. */
-static void write_stacks(uint64_t g, uint64_t now)
-{
-	struct gt_emit e = { .t = &adv, .gen = g, .tb = &adv.tb[g & 1], .now = now };
-	if (e.tb->gen != g) {
-		e.tb->gen = g;
-		e.tb->str_next = e.tb->str_end = 0;
-	}
-	struct gt_chunk *c = NULL;
-	struct gt_thread *t;
-	gt_reg_for_each(t, &gt.threads) {
-		if (!current(t))
-			continue;
-		if (!stated_in(t, g))
-			continue;
-		struct gt_frame fr;
-		gt_entry_frame(t, &fr);
-		uint64_t fid = gt_intern(&e, fr.func, strlen(fr.func), true);
-		uint64_t lid = gt_intern(&e, fr.file, strlen(fr.file), true);
-		if (!c || c->len + 64 > c->cap) {
-			if (c)
-				gt_queue_push(c);
-			c = gt_chunk_new(16384, 0);
-			if (!c)
-				break;
-			gt_chunk_open(c, g, GT_NO_ID, now);
-			c->data[c->len++] = GT_EV_STACKS;
-		}
-		uint8_t *p = c->data + c->len;
-		*p++ = GT_EV_STACK;
-		p = gt_put_uvarint(p, gt_entry_stack_id(t));
-		p = gt_put_uvarint(p, 1);
-		p = gt_put_uvarint(p, fr.pc);
-		p = gt_put_uvarint(p, fid);
-		p = gt_put_uvarint(p, lid);
-		p = gt_put_uvarint(p, fr.line);
-		c->len = (uint32_t)(p - c->data);
-	}
-	if (c)
-		gt_queue_push(c);
-	/* Strings last: the stacks above may have added some. */
-	gt_thread_collect(&adv, g);
-}
-
 static void write_frequency(uint64_t g, uint64_t now)
 {
 	struct gt_chunk *c = gt_chunk_new(64, 0);
@@ -227,7 +183,7 @@ void gt_advance(bool final)
 
 	rcu_read_lock();
 	gt_reg_for_each(t, &gt.threads) {
-		if (!current(t))
+		if (!gt_thread_current(t))
 			continue;
 		t->snap_state = __atomic_load_n(&t->state, __ATOMIC_RELAXED);
 		t->snap_status_gen = __atomic_load_n(&t->status_gen, __ATOMIC_RELAXED);
@@ -240,17 +196,28 @@ void gt_advance(bool final)
 	uint64_t now = gt_now();
 	bool any = false;
 	rcu_read_lock();
+	gt_reg_for_each(t, &gt.threads)
+		if (gt_thread_current(t))
+			wait_left(t);
+	rcu_read_unlock();
+	/* Nobody writes into g any more.  The CPU samples of g first (design
+	 * card: before g's trace buffers; they add stacks), then every
+	 * thread's buffers, the stack table (it adds strings), the strings:
+	 * all of g is queued before any byte of g+1. */
+	gt_cpuprof_quiesce(g);
+	gt_cpuprof_flush(g, now);
+	rcu_read_lock();
 	gt_reg_for_each(t, &gt.threads) {
-		if (!current(t))
+		if (!gt_thread_current(t))
 			continue;
-		wait_left(t);
 		gt_thread_collect(t, g);
 		any |= state_thread(t, g, now);
 	}
 	if (!any)
 		write_filler(g, now);
-	write_stacks(g, now);
 	rcu_read_unlock();
+	gt_stacktab_write(g, now);
+	gt_thread_collect(&gt_adv, g);
 	write_frequency(g, now);
 
 	gt_strtab_reset(&gt.strtab[g & 1]);

@@ -317,7 +317,32 @@ GT_HIDDEN void gt_entry_frame(struct gt_thread *t, struct gt_frame *fr);
 GT_HIDDEN void gt_sym_lookup(uint64_t pc, struct gt_frame *fr);
 GT_HIDDEN void gt_sym_reset(void);
 GT_HIDDEN void gt_entry_capture(struct gt_thread *t);
-GT_HIDDEN void gt_stacktab_write(uint64_t gen);
+/* Stack table of a generation (flusher context).  Entry stacks of threads
+ * use even ids (2 * goid); interned stacks odd ids.  gt_stack_intern takes
+ * PCs leaf first (already adjusted: a return address minus one), at most
+ * GT_MAX_FRAMES, and returns the id in generation gen (0 if none). */
+GT_HIDDEN uint64_t gt_stack_intern(uint64_t gen, const uint64_t *pcs, int n);
+GT_HIDDEN void gt_stacktab_write(uint64_t gen, uint64_t now);
 static inline uint64_t gt_entry_stack_id(const struct gt_thread *t) { return t->goid * 2; }
+/* Strings of the generation's tables, written by the flusher. */
+extern struct gt_thread gt_adv;
+GT_HIDDEN bool gt_stated_in(struct gt_thread *t, uint64_t g);
+GT_HIDDEN bool gt_thread_current(struct gt_thread *t);
+
+/* CPU profile (src/cpuprof): drain generation gen's samples into CPUSample
+ * batches of gen (flusher context, after every thread left gen).  A no-op
+ * when CPU profiling is off. */
+GT_HIDDEN void gt_cpuprof_flush(uint64_t gen, uint64_t now);
+/* Start sampling per o (start lock held, flusher running); 0 or a negative
+ * gotrace_err with gt_set_start_error() text.  Stop: timers off, previous
+ * handler and timers restored, no handler running any more. */
+GT_HIDDEN int gt_cpuprof_start(const gotrace_options *o);
+GT_HIDDEN void gt_cpuprof_stop(void);
+GT_HIDDEN void gt_cpuprof_stats(uint64_t *samples, uint64_t *lost);
+/* Wait until no signal handler can still write generation gen's CPU
+ * buffer (called by the advancer after the bump, before draining). */
+GT_HIDDEN void gt_cpuprof_quiesce(uint64_t gen);
+/* Error text for a failed start (start lock held). */
+GT_HIDDEN void gt_set_start_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <signal.h>
@@ -28,6 +29,14 @@ static char last_err[256]; /* copy of gt.err kept after stop */
 static long futex(uint32_t *w, int op, uint32_t val, const struct timespec *ts)
 {
 	return syscall(SYS_futex, w, op, val, ts, NULL, 0);
+}
+
+void gt_set_start_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(last_err, sizeof last_err, fmt, ap);
+	va_end(ap);
 }
 
 void gt_wake_flusher(void)
@@ -61,7 +70,7 @@ static int check_options(const gotrace_options *in, gotrace_options *o)
 		return -GOTRACE_EINVAL;
 	if (o->stop_timeout_ns == 0)
 		o->stop_timeout_ns = 5000000000ull;
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < 4; i++)
 		if (o->reserved_int[i])
 			return -GOTRACE_EINVAL;
 	for (int i = 0; i < 8; i++)
@@ -240,7 +249,12 @@ int gotrace_start_fd(int fd, const gotrace_options *opt)
 		goto out_tabs;
 	}
 	gt.flusher_running = true;
+	rc = gt_cpuprof_start(&gt.opt);
 	pthread_mutex_unlock(&start_lock);
+	if (rc) {
+		gotrace_stop(); /* leaves a valid, empty trace */
+		return rc;
+	}
 	return 0;
 out_tabs:
 	for (int i = 0; i < 2; i++)
@@ -282,6 +296,9 @@ int gotrace_stop(void)
 		return -GOTRACE_ENOTON;
 	}
 	__atomic_store_n(&gotrace_on_, 0, __ATOMIC_RELEASE);
+	/* Timers off and handlers out before the final advance: its drain then
+	 * holds every sample taken. */
+	gt_cpuprof_stop();
 	__atomic_store_n(&gt.stopping, 1, __ATOMIC_RELEASE);
 	gt_wake_flusher();
 	pthread_join(gt.flusher, NULL);
@@ -329,6 +346,7 @@ void gotrace_get_stats(gotrace_stats *st)
 	st->events_dropped = __atomic_load_n(&gt.dropped_total, __ATOMIC_RELAXED);
 	st->threads_seen = __atomic_load_n(&gt.threads_seen, __ATOMIC_RELAXED);
 	st->buffered_peak = __atomic_load_n(&gt.buffered_peak, __ATOMIC_RELAXED);
+	gt_cpuprof_stats(&st->cpu_samples, &st->cpu_samples_lost);
 }
 
 uint64_t gotrace_thread_dropped(void)
