@@ -148,6 +148,25 @@ GOTRACE_API int gotrace_stop(void);
  * Returns 0, -GOTRACE_ENOTON, -GOTRACE_EIO.  MT-safe, AS-unsafe. */
 GOTRACE_API int gotrace_flush(void);
 
+/* End the current generation now and write everything out, for a
+ * program's own fatal-error path (its panic function): after it the trace
+ * ends with a complete generation holding every event emitted so far, and
+ * tracing is off (the process is expected to die; gotrace_stop still
+ * returns).  Uses only async-signal-safe calls and bounded waits (at most a
+ * few seconds if the output or a thread is stuck).  Returns 0, -GOTRACE_EIO
+ * if a complete final generation could not be written (every earlier one
+ * is), -GOTRACE_ENOTON.  MT-safe, AS-safe.
+ *
+ * The fatal-signal handlers installed by start (unless
+ * GOTRACE_CRASH_NO_SIGNALS) call the same flush for SIGSEGV, SIGBUS, SIGILL,
+ * SIGFPE, SIGABRT and SIGTRAP, on an alternate signal stack that each
+ * traced thread gets at registration (unless it has its own), then chain to
+ * the handler the program had installed before start, or restore the
+ * default action and re-raise: the process dies of the same signal, with a
+ * core dump where the system writes one.  A normal exit() finishes the trace
+ * as gotrace_stop would (unless GOTRACE_CRASH_NO_ATEXIT). */
+GOTRACE_API int gotrace_crash_flush(void);
+
 /* Statistics of the current or last session.  MT-safe, AS-safe. */
 GOTRACE_API void gotrace_get_stats(gotrace_stats *st);
 

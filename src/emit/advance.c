@@ -30,6 +30,10 @@ static void wait_left(struct gt_thread *t)
 {
 	uint64_t snap = gt_seq_read(&t->seq);
 	for (int spins = 0; !gt_seq_left(&t->seq, snap); spins++) {
+		/* A thread that crashed inside an emit never leaves; the crash
+		 * handler stands still, so its committed bytes are final. */
+		if (gt_crashing() && (uint64_t)__atomic_load_n(&gt.crash_tid, __ATOMIC_RELAXED) == t->tid)
+			return;
 		if (spins < 100) {
 			gt_arch_relax();
 		} else if (spins < 200) {

@@ -144,6 +144,7 @@ struct gt_thread {
 	 * symbolised lazily by the flusher (flusher-private). */
 	uintptr_t entry_pc[GT_ENTRY_MAX];
 	int entry_n;
+	int8_t entry_chosen;     /* index of the entry frame (flusher writes) */
 	struct gt_sym *entry_sym; /* flusher-private cache: the root frame */
 
 	/* Registry link: modified under gt.reg_lock with the RCU list
@@ -154,6 +155,8 @@ struct gt_thread {
 	bool linked;             /* in the registry (under reg_lock) */
 	bool zombie;             /* thread exited; advancer frees it (reg_lock) */
 	struct gt_thread *dead_next; /* reaper-private list of records to free */
+	void *altstack;          /* our sigaltstack for this thread (owner) */
+	bool crash_skip;         /* crash flush gave up waiting for it */
 };
 
 /* The calling thread's record for the current session, registering it on
@@ -242,6 +245,14 @@ struct gt_state {
 
 	uint64_t dropped_total;  /* atomic */
 	uint64_t threads_seen;   /* atomic */
+
+	/* Crash flush (crash.c).  crashing: set once by the crashing thread;
+	 * the flusher polls it at its park points.  crash_tid: that thread,
+	 * which the flusher must not wait for.  flusher_busy: 1 while the
+	 * flusher works; 0 while it sleeps or after it parked. */
+	int crashing;
+	int crash_tid;
+	int flusher_busy;
 	char err[256];           /* last error text (start lock or flusher) */
 };
 extern struct gt_state gt;
@@ -316,6 +327,15 @@ GT_HIDDEN void gt_entry_frame(struct gt_thread *t, struct gt_frame *fr);
  * name and offset, never empty. */
 GT_HIDDEN void gt_sym_lookup(uint64_t pc, struct gt_frame *fr);
 GT_HIDDEN void gt_sym_reset(void);
+/* Cached symbol only, no allocation (crash path).  false if not cached. */
+GT_HIDDEN bool gt_sym_peek(uint64_t pc, struct gt_frame *fr);
+
+/* Crash handling (crash.c). */
+GT_HIDDEN int gt_crash_install(const gotrace_options *o);
+GT_HIDDEN void gt_crash_uninstall(void);
+GT_HIDDEN void gt_crash_thread_init(struct gt_thread *t);
+GT_HIDDEN void gt_crash_thread_exit(struct gt_thread *t);
+static inline bool gt_crashing(void) { return __atomic_load_n(&gt.crashing, __ATOMIC_SEQ_CST); }
 GT_HIDDEN void gt_entry_capture(struct gt_thread *t);
 /* Stack table of a generation (flusher context).  Entry stacks of threads
  * use even ids (2 * goid); interned stacks odd ids.  gt_stack_intern takes

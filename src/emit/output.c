@@ -92,7 +92,10 @@ int gt_out_write(const void *buf, size_t len)
 void gt_out_drain(uint64_t gen)
 {
 	struct cds_wfcq_node *n;
-	while ((n = __cds_wfcq_dequeue_blocking(&gt.qhead[gen & 1], &gt.qtail[gen & 1])) != NULL) {
+	/* Stop between two chunks when a crash flush wants the output: it
+	 * writes the rest itself. */
+	while (!gt_crashing() &&
+	       (n = __cds_wfcq_dequeue_blocking(&gt.qhead[gen & 1], &gt.qtail[gen & 1])) != NULL) {
 		struct gt_chunk *c = caa_container_of(n, struct gt_chunk, qnode);
 		while (!__atomic_load_n(&c->queued, __ATOMIC_ACQUIRE))
 			; /* set before the enqueue: never spins */

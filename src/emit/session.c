@@ -96,11 +96,14 @@ static void *flusher_main(void *arg)
 	rcu_read_lock(); /* register with urcu-bp now */
 	rcu_read_unlock();
 	gt_out_init(gt.fd);
-	gt_out_write(GT_HEADER, GT_HEADER_LEN);
 	uint64_t period = gt.opt.advance_period_ns;
 	uint64_t next = gt_mono_ns() + period;
 	uint64_t size_bound = gt.opt.max_buffered / 4;
 	for (;;) {
+		/* Park point: a crash flush takes over the output from here. */
+		__atomic_store_n(&gt.flusher_busy, 1, __ATOMIC_SEQ_CST);
+		if (gt_crashing())
+			break;
 		uint32_t w = __atomic_load_n(&gt.wake, __ATOMIC_ACQUIRE);
 		bool stopping = __atomic_load_n(&gt.stopping, __ATOMIC_ACQUIRE);
 		uint64_t req = __atomic_load_n(&gt.flush_req, __ATOMIC_ACQUIRE);
@@ -109,6 +112,7 @@ static void *flusher_main(void *arg)
 		if (g == 0 && !stopping) {
 			/* Stopped after an output error: wait for gotrace_stop. */
 			struct timespec ts = { 0, 100 * 1000 * 1000 };
+			__atomic_store_n(&gt.flusher_busy, 0, __ATOMIC_SEQ_CST);
 			futex(&gt.wake, FUTEX_WAIT_PRIVATE, w, &ts);
 			continue;
 		}
@@ -121,6 +125,8 @@ static void *flusher_main(void *arg)
 			bool final = stopping || __atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE);
 			gt_advance(final);
 			gt_out_drain(g);
+			if (gt_crashing())
+				break; /* g is queued; the crash flush writes it */
 			if (!__atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE))
 				__atomic_add_fetch(&gt.gens_written, 1, __ATOMIC_RELAXED);
 			if (final && !stopping) {
@@ -140,9 +146,11 @@ static void *flusher_main(void *arg)
 		}
 		uint64_t wait = next > now ? next - now : 0;
 		struct timespec ts = { (time_t)(wait / 1000000000u), (long)(wait % 1000000000u) };
-		if (w == __atomic_load_n(&gt.wake, __ATOMIC_ACQUIRE))
+		__atomic_store_n(&gt.flusher_busy, 0, __ATOMIC_SEQ_CST);
+		if (w == __atomic_load_n(&gt.wake, __ATOMIC_ACQUIRE) && !gt_crashing())
 			futex(&gt.wake, FUTEX_WAIT_PRIVATE, w, &ts);
 	}
+	__atomic_store_n(&gt.flusher_busy, 0, __ATOMIC_SEQ_CST);
 	return NULL;
 }
 
@@ -180,7 +188,8 @@ static void atfork_child(void)
 static void at_exit(void)
 {
 	/* Normal exit(): finish the trace the program did not stop. */
-	if (__atomic_load_n(&gotrace_on_, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&gt.flusher_running, __ATOMIC_ACQUIRE) &&
+	    !(gt.opt.crash_flags & GOTRACE_CRASH_NO_ATEXIT))
 		gotrace_stop();
 }
 
@@ -227,6 +236,22 @@ int gotrace_start_fd(int fd, const gotrace_options *opt)
 			goto out_tabs;
 		}
 	}
+	/* The header is written here, not by the flusher: a trace is a trace
+	 * from the moment start returns (a crash right after start still
+	 * leaves a readable file), and an unwritable fd fails start. */
+	for (size_t off = 0; off < GT_HEADER_LEN;) {
+		ssize_t w = write(fd, GT_HEADER + off, GT_HEADER_LEN - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			snprintf(last_err, sizeof last_err, "writing the trace header: %s",
+			         w < 0 ? strerror(errno) : "no progress");
+			rc = -GOTRACE_EIO;
+			goto out_tabs;
+		}
+		off += (size_t)w;
+	}
+	gt.bytes_written = GT_HEADER_LEN;
 	pthread_mutex_lock(&gt.reg_lock);
 	gt.next_p = 0;
 	gt.free_p_n = 0;
@@ -249,6 +274,7 @@ int gotrace_start_fd(int fd, const gotrace_options *opt)
 		goto out_tabs;
 	}
 	gt.flusher_running = true;
+	gt_crash_install(&gt.opt);
 	rc = gt_cpuprof_start(&gt.opt);
 	pthread_mutex_unlock(&start_lock);
 	if (rc) {
@@ -299,6 +325,7 @@ int gotrace_stop(void)
 	/* Timers off and handlers out before the final advance: its drain then
 	 * holds every sample taken. */
 	gt_cpuprof_stop();
+	gt_crash_uninstall();
 	__atomic_store_n(&gt.stopping, 1, __ATOMIC_RELEASE);
 	gt_wake_flusher();
 	pthread_join(gt.flusher, NULL);

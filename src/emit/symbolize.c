@@ -140,7 +140,25 @@ void gt_entry_frame(struct gt_thread *t, struct gt_frame *fr)
 	}
 	for (int i = 0; i < t->entry_n; i++) {
 		gt_sym_lookup(t->entry_pc[i], fr);
-		if (strcmp(fr->func, "_start") != 0 && strncmp(fr->func, "__libc_start", 12) != 0)
+		if (strcmp(fr->func, "_start") != 0 && strncmp(fr->func, "__libc_start", 12) != 0) {
+			t->entry_chosen = (int8_t)i; /* the crash path peeks this one */
 			return;
+		}
 	}
+}
+
+bool gt_sym_peek(uint64_t pc, struct gt_frame *fr)
+{
+	if (!cache_cap)
+		return false;
+	size_t j = (pc * 0x9e3779b97f4a7c15ull >> 20) & (cache_cap - 1);
+	while (cache[j].func && cache[j].pc != pc)
+		j = (j + 1) & (cache_cap - 1);
+	if (!cache[j].func)
+		return false;
+	fr->pc = pc;
+	fr->func = cache[j].func;
+	fr->file = cache[j].file;
+	fr->line = cache[j].line;
+	return true;
 }

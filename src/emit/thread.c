@@ -160,6 +160,7 @@ struct gt_thread *gt_thread_self_slow(void)
 	snprintf(t->name, sizeof t->name, "%s", tls_name);
 	t->name_dirty = t->name[0] != 0;
 	gt_entry_capture(t);
+	gt_crash_thread_init(t);
 	t->linked = true;
 	/* Publish: walkers acquire t->session before reading the record (the
 	 * RCU list orders this too; the explicit pair is what TSan can see). */
@@ -255,6 +256,7 @@ static void thread_exit(void *arg)
 		__atomic_store_n(&t->state, GT_TS_EXITED, __ATOMIC_RELAXED);
 	}
 	gt_seq_leave(&t->seq);
+	gt_crash_thread_exit(t);
 
 	pthread_mutex_lock(&gt.reg_lock);
 	if (t->linked) {

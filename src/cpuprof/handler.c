@@ -1,0 +1,253 @@
+/*
+ * handler.c: the SIGPROF handler.
+ *
+ * Async-signal safety.  Everything reachable from cp_handler is listed
+ * here: atomics on static or TLS data, gt_now() (rdtsc or the vDSO
+ * clock_gettime), syscall(SYS_gettid), process_vm_readv (a system call),
+ * plain loads and stores to the thread's own stack and to the CPU buffer.
+ * No allocation, no lock, no stdio, no dynamic-loader call: in particular
+ * no unwinding library runs here (libunwind's and libgcc's local unwinders
+ * find unwind tables through dl_iterate_phdr, which takes the loader lock: a
+ * signal landing inside dlopen would deadlock).  The stack is only copied
+ * here and unwound later by the flusher (unwind.c).  errno is saved and
+ * restored.  TLS is initial-exec (no lazy allocation on first access).
+ *
+ * Which generation.  A registered thread takes its own seqlock and reads
+ * gt.gen inside it, exactly like an emit: the advancer waits for the
+ * seqlock before draining that generation.  If the signal interrupted the
+ * thread's own critical section, gt_seq_enter returns false: the seqlock is
+ * already odd and stays odd until we return, so the advancer is waiting for
+ * this thread anyway; we read gt.gen and must not release the seqlock.
+ *
+ * A thread that has no record in the current session (never seen, or not
+ * yet registered, or exiting) is not in the registry the advancer waits on.
+ * It uses the in-flight counters instead:
+ *     do { g = gen; inflight[g&1]++; } while (gen != g && (inflight[g&1]--, 1));
+ * all seq_cst.  The advancer stores gen = g+1, executes a full fence
+ * (gt_seq_sync), and gt_cpuprof_quiesce(g) waits until inflight[g&1] == 0.
+ * Store-buffering argument: either the writer's re-read saw g+1 (it retries
+ * and writes into g+1), or its increment preceded the advancer's store in
+ * the single total order of seq_cst operations, so the quiesce load sees it
+ * and waits for the decrement, which is a release that the quiesce's
+ * acquire pairs with.  Such samples are attributed to m = gettid(), no P
+ * (^0) and no goroutine (0).
+ *
+ * Stacks.  With the thread's stack bounds known (recorded at registration,
+ * pthread_getattr_np, outside the handler), the handler walks the frame
+ * pointer chain (each address checked to lie in [sp, stack top) and 8-byte
+ * aligned, strictly increasing, at most CP_MAX_FRAMES) and copies up to
+ * CP_STACK_COPY bytes from sp, never past the stack top.  Without bounds
+ * (or with sp outside them, e.g. on an alternate signal stack) it copies
+ * with process_vm_readv on its own process, which fails cleanly (EFAULT at
+ * the first unmapped page) instead of faulting; the frame-pointer walk is
+ * then done offline over the copy.
+ */
+#include "cpuprof.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+struct cp_ctl cp;
+__thread struct cp_tls cp_self __attribute__((tls_model("initial-exec")));
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+/* Reading other frames' stack slots (redzones included) is the point. */
+#define CP_NOSAN __attribute__((no_sanitize_address, no_sanitize_thread, noinline))
+#else
+#define CP_NOSAN __attribute__((noinline))
+#endif
+
+static bool source_accepts(int source, const siginfo_t *si)
+{
+	switch (source) {
+	case GOTRACE_CPU_SETITIMER:
+		return si->si_code == SI_KERNEL;
+	case GOTRACE_CPU_THREAD_TIMER:
+		return si->si_code == SI_TIMER;
+	case GOTRACE_CPU_PERF:
+		/* fasync delivery with F_SETSIG: si_code is the poll band. */
+		return si->si_code >= POLL_IN && si->si_code <= POLL_HUP;
+	}
+	return false;
+}
+
+static void get_regs(const ucontext_t *uc, uint64_t *r)
+{
+#if defined(__x86_64__)
+	const greg_t *g = uc->uc_mcontext.gregs;
+	static const int map[CP_NREGS] = {
+		REG_RAX, REG_RDX, REG_RCX, REG_RBX, REG_RSI, REG_RDI, REG_RBP, REG_RSP,
+		REG_R8, REG_R9, REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15, REG_RIP,
+	};
+	for (int i = 0; i < CP_NREGS; i++)
+		r[i] = (uint64_t)g[map[i]];
+#elif defined(__aarch64__)
+	for (int i = 0; i < CP_NREGS; i++)
+		r[i] = 0;
+	r[CP_REG_PC] = uc->uc_mcontext.pc;
+	r[CP_REG_SP] = uc->uc_mcontext.sp;
+	r[CP_REG_FP] = uc->uc_mcontext.regs[29];
+#else
+	(void)uc;
+	for (int i = 0; i < CP_NREGS; i++)
+		r[i] = 0;
+#endif
+}
+
+/* Frame-pointer walk within [lo, hi).  out[i] = {frame address, return
+ * address}.  x86-64 and arm64 frame records are both {saved fp, return
+ * address} at the frame pointer. */
+CP_NOSAN static int fp_walk(uint64_t fp, uint64_t lo, uint64_t hi, uint64_t (*out)[2], int max)
+{
+	int n = 0;
+	while (n < max) {
+		if (fp < lo || hi < 16 || fp > hi - 16 || (fp & 7) != 0)
+			break;
+		const volatile uint64_t *f = (const volatile uint64_t *)(uintptr_t)fp;
+		uint64_t next = f[0], ret = f[1];
+		if (ret < 4096)
+			break;
+		out[n][0] = fp;
+		out[n][1] = ret;
+		n++;
+		if (next <= fp)
+			break;
+		fp = next;
+	}
+	return n;
+}
+
+/* Word copy that no compiler turns into an (intercepted) memcpy call. */
+CP_NOSAN static void copy_words(uint64_t *dst, uint64_t src, size_t words)
+{
+	const volatile uint64_t *s = (const volatile uint64_t *)(uintptr_t)src;
+	for (size_t i = 0; i < words; i++)
+		dst[i] = s[i];
+}
+
+/* Copy [src, src+len) without knowing whether it is mapped.  Returns the
+ * bytes copied (a prefix, page by page). */
+static size_t copy_safe(void *dst, uint64_t src, size_t len)
+{
+	struct iovec local = { dst, len }, remote[4];
+	int n = 0;
+	uint64_t a = src, end = src + len;
+	while (a < end && n < 4) {
+		uint64_t next = (a & ~(uint64_t)4095) + 4096;
+		if (next > end || n == 3)
+			next = end;
+		remote[n].iov_base = (void *)(uintptr_t)a;
+		remote[n].iov_len = (size_t)(next - a);
+		n++;
+		a = next;
+	}
+	ssize_t got = process_vm_readv(getpid(), &local, 1, remote, (unsigned long)n, 0);
+	return got > 0 ? (size_t)got : 0;
+}
+
+/* Enter generation g as a thread without a current registration. */
+static uint64_t inflight_enter(void)
+{
+	for (;;) {
+		uint64_t g = __atomic_load_n(&gt.gen, __ATOMIC_SEQ_CST);
+		if (g == 0)
+			return 0;
+		__atomic_add_fetch(&cp.inflight[g & 1], 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&gt.gen, __ATOMIC_SEQ_CST) == g)
+			return g;
+		__atomic_sub_fetch(&cp.inflight[g & 1], 1, __ATOMIC_RELEASE);
+	}
+}
+
+static void take_sample(const ucontext_t *uc)
+{
+	uint64_t regs[CP_NREGS];
+	get_regs(uc, regs);
+
+	struct gt_thread *t = gt_tls_self;
+	bool registered = t != NULL && gt_tls_session == __atomic_load_n(&gt.session, __ATOMIC_RELAXED);
+	bool took = false;
+	uint64_t g;
+	if (registered) {
+		took = gt_seq_enter(&t->seq);
+		g = __atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE);
+	} else {
+		g = inflight_enter();
+	}
+	if (g == 0)
+		goto out;
+	/* The timestamp is read inside the generation: a sample of g is
+	 * never stamped before g began. */
+	uint64_t now = gt_now();
+	uint64_t m = registered ? t->tid : (uint64_t)syscall(SYS_gettid);
+
+	uint64_t sp = regs[CP_REG_SP] & ~(uint64_t)7;
+	uint64_t lo = cp_self.lo, hi = cp_self.hi;
+	bool bounds = hi != 0 && sp >= lo && sp < hi;
+	uint64_t fps[CP_MAX_FRAMES][2];
+	int nfp = 0;
+	uint32_t copy = CP_STACK_COPY;
+	if (bounds) {
+		nfp = fp_walk(regs[CP_REG_FP], sp, hi, fps, CP_MAX_FRAMES);
+		if (hi - sp < copy)
+			copy = (uint32_t)(hi - sp);
+	}
+	copy &= ~7u;
+	uint32_t size = (uint32_t)(sizeof(struct cp_rec) + (size_t)nfp * 16 + copy);
+	struct cp_buf *b = &cp_bufs[g & 1];
+	struct cp_rec *r = cp_buf_reserve(b, size);
+	if (!r) {
+		cp_buf_note_lost(b, now, m);
+		goto out;
+	}
+	r->size = size;
+	r->nfp = (uint16_t)nfp;
+	r->flags = bounds ? CP_F_BOUNDS : CP_F_COPY_SAFE;
+	r->reserved = 0;
+	r->gen = g;
+	r->time = now;
+	r->m = m;
+	r->p = registered ? t->p : GT_NO_ID;
+	r->g = registered ? t->goid : 0;
+	for (int i = 0; i < CP_NREGS; i++)
+		r->regs[i] = regs[i];
+	r->regs[CP_REG_SP] = sp;
+	uint64_t *tail = (uint64_t *)(void *)(r + 1);
+	for (int i = 0; i < nfp; i++) {
+		tail[2 * i] = fps[i][0];
+		tail[2 * i + 1] = fps[i][1];
+	}
+	uint64_t *stk = tail + 2 * nfp;
+	if (bounds) {
+		copy_words(stk, sp, copy / 8);
+		r->stack_len = copy;
+	} else {
+		r->stack_len = (uint32_t)copy_safe(stk, sp, copy) & ~7u;
+	}
+out:
+	if (registered) {
+		if (took)
+			gt_seq_leave(&t->seq);
+	} else if (g != 0) {
+		__atomic_sub_fetch(&cp.inflight[g & 1], 1, __ATOMIC_RELEASE);
+	}
+}
+
+void cp_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	int saved = errno;
+	__atomic_add_fetch(&cp.running, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&cp.active, __ATOMIC_SEQ_CST)) {
+		if (source_accepts(__atomic_load_n(&cp.source, __ATOMIC_RELAXED), si))
+			take_sample(uc);
+		else
+			__atomic_add_fetch(&cp.stray, 1, __ATOMIC_RELAXED);
+	}
+	__atomic_sub_fetch(&cp.running, 1, __ATOMIC_RELEASE);
+	errno = saved;
+}

@@ -1,0 +1,408 @@
+/*
+ * timers.c: what delivers SIGPROF.
+ *
+ *   GOTRACE_CPU_SETITIMER     setitimer(ITIMER_PROF): process CPU time, the
+ *                             signal goes to whichever thread is running.
+ *                             Every thread is sampled, registered or not.
+ *                             Limited by the kernel tick (HZ): at 1 kHz on
+ *                             a HZ=250 kernel about a quarter of the asked
+ *                             rate is delivered.
+ *   GOTRACE_CPU_THREAD_TIMER  timer_create on each thread's CPU clock with
+ *                             SIGEV_THREAD_ID (as the Go runtime does):
+ *                             every thread is sampled at the full rate of its
+ *                             own CPU time (fair attribution), same tick cap.
+ *   GOTRACE_CPU_PERF          perf_event_open software CPU clock per thread,
+ *                             signal routed to that thread with F_SETOWN_EX
+ *                             + F_SETSIG (as async-profiler does):
+ *                             hrtimer-driven, not limited by the tick.
+ *
+ * Per-thread sources arm (a) every thread alive when profiling starts
+ * (/proc/self/task, skipping threads that block SIGPROF, such as the
+ * flusher), and (b) each thread that registers with the library later (the
+ * registration hook runs on the thread itself).  A thread created after the
+ * start that never makes a traced call is not sampled by them: use
+ * setitimer for such programs.
+ *
+ * Fallback: PERF -> THREAD_TIMER -> SETITIMER, decided once at start by
+ * probing on the starting thread; the reason goes to gotrace_last_error().
+ * perf_event_open is first tried counting kernel time too, then (EACCES,
+ * perf_event_paranoid >= 2 without CAP_PERFMON) user time only.
+ *
+ * The slot table (one per armed thread) is written and read under cp_lock
+ * only, never by a signal handler.
+ */
+#include "cpuprof.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+struct slot {
+	pid_t tid;
+	int fd;          /* perf event, or -1 */
+	timer_t timer;   /* POSIX timer, if has_timer */
+	bool has_timer;
+};
+
+static pthread_mutex_t cp_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Under cp_lock. */
+static struct slot *slots;
+static size_t nslots, capslots;
+static int cur_source = -1;  /* armed source, -1 when stopped */
+static int cur_hz;
+static bool perf_user_only;  /* perf events exclude kernel time */
+static struct itimerval old_itimer;
+static uint64_t rnd_state;
+
+static pid_t my_tid(void) { return (pid_t)syscall(SYS_gettid); }
+
+static uint64_t rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+static int read_paranoid(void)
+{
+	int v = -100;
+	FILE *f = fopen("/proc/sys/kernel/perf_event_paranoid", "re");
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -100;
+		fclose(f);
+	}
+	return v;
+}
+
+/* ------------------------------------------------------------ per thread */
+
+static int perf_open(pid_t tid)
+{
+	struct perf_event_attr a;
+	memset(&a, 0, sizeof a);
+	a.size = sizeof a;
+	a.type = PERF_TYPE_SOFTWARE;
+	a.config = PERF_COUNT_SW_CPU_CLOCK;
+	a.sample_period = 1000000000ull / (uint64_t)cur_hz;
+	a.disabled = 1;
+	a.exclude_hv = 1;
+	a.exclude_kernel = perf_user_only;
+	a.wakeup_events = 1;
+	int fd = (int)syscall(SYS_perf_event_open, &a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+	if (fd < 0 && errno == EACCES && !perf_user_only) {
+		a.exclude_kernel = 1;
+		fd = (int)syscall(SYS_perf_event_open, &a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+		if (fd >= 0)
+			perf_user_only = true;
+	}
+	return fd;
+}
+
+/* Route fd's overflow signal to thread tid and start counting. */
+static int perf_route(int fd, pid_t tid)
+{
+	struct f_owner_ex own = { F_OWNER_TID, tid };
+	if (fcntl(fd, F_SETOWN_EX, &own) != 0 || fcntl(fd, F_SETSIG, SIGPROF) != 0)
+		return -1;
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_ASYNC) != 0)
+		return -1;
+	return ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
+}
+
+/* The CPU clock of thread tid (the kernel's MAKE_THREAD_CPUCLOCK(tid,
+ * CPUCLOCK_SCHED)); timer_create accepts it for threads of this process. */
+static clockid_t thread_clock(pid_t tid)
+{
+	if (tid == my_tid())
+		return CLOCK_THREAD_CPUTIME_ID;
+	return (clockid_t)((~(unsigned)tid << 3) | 6);
+}
+
+static int timer_arm(pid_t tid, timer_t *out)
+{
+	struct sigevent sev;
+	memset(&sev, 0, sizeof sev);
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = SIGPROF;
+	sev._sigev_un._tid = tid;
+	if (timer_create(thread_clock(tid), &sev, out) != 0)
+		return -1;
+	uint64_t period = 1000000000ull / (uint64_t)cur_hz;
+	/* A random first expiry, as the Go runtime does, so that threads
+	 * started together do not tick in step. */
+	uint64_t first = 1 + rnd() % period;
+	struct itimerspec its = {
+		.it_interval = { (time_t)(period / 1000000000u), (long)(period % 1000000000u) },
+		.it_value = { (time_t)(first / 1000000000u), (long)(first % 1000000000u) },
+	};
+	if (timer_settime(*out, 0, &its, NULL) != 0) {
+		timer_delete(*out);
+		return -1;
+	}
+	return 0;
+}
+
+static void slot_disarm(struct slot *s)
+{
+	if (s->fd >= 0) {
+		ioctl(s->fd, PERF_EVENT_IOC_DISABLE, 0);
+		close(s->fd);
+		s->fd = -1;
+	}
+	if (s->has_timer) {
+		timer_delete(s->timer);
+		s->has_timer = false;
+	}
+}
+
+/* cp_lock held.  Arm thread tid with the current source (replacing an
+ * existing slot of the same tid: the id may belong to a thread that died).
+ * Returns 0 or an errno value. */
+static int arm_thread(pid_t tid)
+{
+	for (size_t i = 0; i < nslots; i++) {
+		if (slots[i].tid == tid) {
+			slot_disarm(&slots[i]);
+			slots[i] = slots[--nslots];
+			break;
+		}
+	}
+	struct slot s = { .tid = tid, .fd = -1 };
+	if (cur_source == GOTRACE_CPU_PERF) {
+		s.fd = perf_open(tid);
+		if (s.fd < 0)
+			return errno;
+		if (perf_route(s.fd, tid) != 0) {
+			int e = errno;
+			close(s.fd);
+			return e;
+		}
+	} else if (cur_source == GOTRACE_CPU_THREAD_TIMER) {
+		if (timer_arm(tid, &s.timer) != 0)
+			return errno;
+		s.has_timer = true;
+	} else {
+		return 0;
+	}
+	if (nslots == capslots) {
+		size_t ncap = capslots ? 2 * capslots : 64;
+		struct slot *n = realloc(slots, ncap * sizeof *n);
+		if (!n) {
+			slot_disarm(&s);
+			return ENOMEM;
+		}
+		slots = n;
+		capslots = ncap;
+	}
+	slots[nslots++] = s;
+	return 0;
+}
+
+/* Does thread tid block SIGPROF?  (Its signals would never be handled.) */
+static bool blocks_sigprof(pid_t tid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return true; /* gone */
+	bool blocked = false;
+	while (fgets(line, sizeof line, f)) {
+		if (strncmp(line, "SigBlk:", 7) == 0) {
+			unsigned long long m = strtoull(line + 7, NULL, 16);
+			blocked = (m >> (SIGPROF - 1)) & 1;
+			break;
+		}
+	}
+	fclose(f);
+	return blocked;
+}
+
+static void arm_all_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		long tid = strtol(de->d_name, &end, 10);
+		if (*end != 0 || tid <= 0)
+			continue;
+		if (blocks_sigprof((pid_t)tid))
+			continue;
+		arm_thread((pid_t)tid); /* a thread that exited meanwhile fails: fine */
+	}
+	closedir(d);
+}
+
+/* --------------------------------------------------------------- probing */
+
+static bool probe_perf(char *why, size_t len)
+{
+	int fd = perf_open(my_tid());
+	if (fd >= 0) {
+		close(fd);
+		return true;
+	}
+	int e = errno, par = read_paranoid();
+	if (e == EACCES || e == EPERM)
+		snprintf(why, len,
+		         "perf_event_open refused (%s; kernel.perf_event_paranoid=%d: needs <= 2 "
+		         "and user-only sampling, or CAP_PERFMON)",
+		         strerror(e), par);
+	else if (e == ENOSYS || e == ENOENT || e == EOPNOTSUPP)
+		snprintf(why, len, "perf events unavailable (%s: kernel without perf events, or "
+		         "a seccomp filter)", strerror(e));
+	else
+		snprintf(why, len, "perf_event_open failed: %s", strerror(e));
+	return false;
+}
+
+static bool probe_timer(char *why, size_t len)
+{
+	struct sigevent sev;
+	memset(&sev, 0, sizeof sev);
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = SIGPROF;
+	sev._sigev_un._tid = my_tid();
+	timer_t t;
+	if (timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &t) == 0) {
+		timer_delete(t);
+		return true;
+	}
+	snprintf(why, len, "timer_create(CLOCK_THREAD_CPUTIME_ID, SIGEV_THREAD_ID) failed: %s",
+	         strerror(errno));
+	return false;
+}
+
+/* ----------------------------------------------------------- start, stop */
+
+static const char *source_name(int s)
+{
+	return s == GOTRACE_CPU_PERF ? "perf-event CPU clocks"
+	       : s == GOTRACE_CPU_THREAD_TIMER ? "per-thread CPU timers" : "setitimer(ITIMER_PROF)";
+}
+
+/* Start lock held; the handler is installed and cp.active is still 0.
+ * Chooses the source (falling back as documented), publishes it in
+ * cp.source, and returns it (>= 0) or -1 with the reason in note. */
+int cp_timers_start(int source, int hz, char *note, size_t note_len)
+{
+	char why[200] = "", why2[200] = "";
+	note[0] = 0;
+	pthread_mutex_lock(&cp_lock);
+	cur_hz = hz;
+	perf_user_only = false;
+	rnd_state = gt_mono_ns() | 1;
+	int s = source;
+	if (s == GOTRACE_CPU_PERF && !probe_perf(why, sizeof why))
+		s = GOTRACE_CPU_THREAD_TIMER;
+	if (s == GOTRACE_CPU_THREAD_TIMER && !probe_timer(why2, sizeof why2))
+		s = GOTRACE_CPU_SETITIMER;
+	if (s != source)
+		snprintf(note, note_len, "cpu profiling: %s%s%s: falling back to %s", why,
+		         why[0] && why2[0] ? "; " : "", why2, source_name(s));
+	else if (s == GOTRACE_CPU_PERF && perf_user_only)
+		snprintf(note, note_len, "cpu profiling: perf events count user time only "
+		         "(kernel.perf_event_paranoid=%d)", read_paranoid());
+	cur_source = s;
+	__atomic_store_n(&cp.source, s, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&cp_lock);
+	return s;
+}
+
+/* Start lock held, cp.active set: arm the timers.  0 or an errno value. */
+int cp_timers_arm(void)
+{
+	pthread_mutex_lock(&cp_lock);
+	int rc = 0;
+	if (cur_source == GOTRACE_CPU_SETITIMER) {
+		uint64_t period = 1000000000ull / (uint64_t)cur_hz;
+		struct itimerval it = {
+			.it_interval = { (time_t)(period / 1000000000u), (suseconds_t)(period % 1000000000u / 1000) },
+		};
+		if (it.it_interval.tv_sec == 0 && it.it_interval.tv_usec == 0)
+			it.it_interval.tv_usec = 1;
+		it.it_value = it.it_interval;
+		if (setitimer(ITIMER_PROF, &it, &old_itimer) != 0)
+			rc = errno;
+	} else {
+		arm_all_threads();
+	}
+	pthread_mutex_unlock(&cp_lock);
+	return rc;
+}
+
+/* Start lock held: every timer of ours disarmed (the previous ITIMER_PROF is
+ * restored by cp_timers_restore once our handler is gone). */
+void cp_timers_stop(void)
+{
+	pthread_mutex_lock(&cp_lock);
+	if (cur_source == GOTRACE_CPU_SETITIMER) {
+		struct itimerval off;
+		memset(&off, 0, sizeof off);
+		setitimer(ITIMER_PROF, &off, NULL);
+	}
+	for (size_t i = 0; i < nslots; i++)
+		slot_disarm(&slots[i]);
+	nslots = 0;
+	pthread_mutex_unlock(&cp_lock);
+}
+
+void cp_timers_restore(void)
+{
+	pthread_mutex_lock(&cp_lock);
+	if (cur_source == GOTRACE_CPU_SETITIMER)
+		setitimer(ITIMER_PROF, &old_itimer, NULL);
+	cur_source = -1;
+	pthread_mutex_unlock(&cp_lock);
+}
+
+/* Registration hook, on the thread itself. */
+void cp_timers_thread_start(void)
+{
+	pthread_mutex_lock(&cp_lock);
+	if (cur_source == GOTRACE_CPU_PERF || cur_source == GOTRACE_CPU_THREAD_TIMER)
+		arm_thread(my_tid());
+	pthread_mutex_unlock(&cp_lock);
+}
+
+void cp_timers_thread_exit(pid_t tid)
+{
+	pthread_mutex_lock(&cp_lock);
+	for (size_t i = 0; i < nslots; i++) {
+		if (slots[i].tid == tid) {
+			slot_disarm(&slots[i]);
+			slots[i] = slots[--nslots];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&cp_lock);
+}
+
+void cp_timers_atfork_prepare(void) { pthread_mutex_lock(&cp_lock); }
+void cp_timers_atfork_parent(void) { pthread_mutex_unlock(&cp_lock); }
+/* The child inherits neither interval timers nor POSIX timers; perf fds
+ * are inherited but count and signal the parent's threads: close them. */
+void cp_timers_atfork_child(void)
+{
+	for (size_t i = 0; i < nslots; i++)
+		if (slots[i].fd >= 0)
+			close(slots[i].fd);
+	nslots = 0;
+	cur_source = -1;
+	pthread_mutex_unlock(&cp_lock);
+}

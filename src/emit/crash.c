@@ -1,0 +1,436 @@
+/*
+ * crash.c: advance on abort.  When the program dies of a fatal signal (or
+ * calls gotrace_crash_flush), the current generation is ended and written,
+ * so the trace ends with a complete generation holding every event emitted
+ * up to the crash; then the program dies exactly as it would have.
+ *
+ * Everything here runs in a signal handler (on the thread's alternate signal
+ * stack, so a stack overflow is covered): async-signal-safe calls only, no
+ * allocation, no locks, bounded waits only.
+ *
+ *   1. Claim the crash (one crash flush per process); a second crashing
+ *      thread waits, bounded, for the first and then dies.
+ *   2. Park the flusher: it stops at its next consistent point (between two
+ *      chunk writes, or after an advance) and never writes again; wait for
+ *      that, bounded.  From then on this handler is the only writer of the
+ *      output, so two writers never interleave.
+ *   3. Finish the generation the flusher had completely queued but not yet
+ *      written (queue of gen-1).
+ *   4. Crash advance of the current generation: switch tracing off (gen 0),
+ *      membarrier, wait (bounded) until every other thread left its critical
+ *      section (the crashing thread's own unfinished event is past its
+ *      chunk's committed length, so it never reaches the file), then write
+ *      straight from the chunks: the queue, every thread's open chunks,
+ *      statuses of silent threads, the stack table (symbols from the
+ *      flusher's cache), the frequency.
+ * If a step cannot complete in time, what was written stays readable: every
+ * earlier generation is complete, and Go's reader keeps those.
+ */
+#include "internal.h"
+#include "registry.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static const int fatal_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP };
+#define NFATAL (sizeof fatal_signals / sizeof fatal_signals[0])
+
+/* Dispositions before start: written by start/stop under the start lock,
+ * read by the handler (restored before re-raising). */
+static struct sigaction old_act[NFATAL];
+static bool installed;
+
+/* Crash state.  crash_owner: tid of the thread doing the crash flush (0 =
+ * none), claimed by CAS.  crash_done: set when it finished (or gave up). */
+static int crash_owner;
+static int crash_done;
+
+#define CRASH_FLUSHER_WAIT_NS 2000000000ull /* flusher to park */
+#define CRASH_THREAD_WAIT_NS 200000000ull   /* one thread to leave */
+#define CRASH_WRITE_WAIT_NS 2000000000ull   /* output to accept data */
+#define CRASH_SECOND_WAIT_NS 5000000000ull  /* a second crash waits this long */
+
+static uint64_t deadline_write; /* crash-owner-private */
+
+/* -------------------------------------------------------------- output */
+
+static bool crash_write(const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len > 0) {
+		struct pollfd pfd = { .fd = gt.fd, .events = POLLOUT };
+		int r = poll(&pfd, 1, 50);
+		if (r < 0 && errno != EINTR)
+			return false;
+		if (r <= 0) {
+			if (gt_mono_ns() > deadline_write)
+				return false;
+			continue;
+		}
+		ssize_t w = write(gt.fd, p, len > 4096 ? 4096 : len);
+		if (w < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return false;
+		}
+		p += w;
+		len -= (size_t)w;
+		__atomic_add_fetch(&gt.bytes_written, (uint64_t)w, __ATOMIC_RELAXED);
+	}
+	return true;
+}
+
+static bool write_chunk(struct gt_chunk *c)
+{
+	gt_chunk_finish(c);
+	return crash_write(c->data, c->len);
+}
+
+/* Write every chunk queued for gen.  Non-blocking dequeue: an enqueuer that
+ * died half-way (the crashing thread) ends the queue there. */
+static bool write_queue(uint64_t gen)
+{
+	for (;;) {
+		enum cds_wfcq_ret st;
+		struct cds_wfcq_node *n = __cds_wfcq_dequeue_with_state_nonblocking(
+			&gt.qhead[gen & 1], &gt.qtail[gen & 1], &st);
+		if (n == NULL || n == CDS_WFCQ_WOULDBLOCK)
+			return n == NULL;
+		struct gt_chunk *c = caa_container_of(n, struct gt_chunk, qnode);
+		if (!crash_write(c->data, c->len))
+			return false;
+		/* Not freed: free() is not async-signal-safe. */
+	}
+}
+
+/* ------------------------------------------------ the crash advance */
+
+/* A batch built in static memory (crash-owner-private). */
+static uint8_t scratch_mem[sizeof(struct gt_chunk) + 65536];
+static struct gt_chunk *scratch = (struct gt_chunk *)scratch_mem;
+
+static void scratch_open(uint64_t gen, uint64_t m, uint64_t ts, int marker)
+{
+	scratch->cap = 65536;
+	scratch->limit = 65536;
+	gt_chunk_open(scratch, gen, m, ts);
+	if (marker)
+		scratch->data[scratch->len++] = (uint8_t)marker;
+}
+
+static uint8_t *scratch_room(uint32_t need)
+{
+	return scratch->len + need <= scratch->cap ? scratch->data + scratch->len : NULL;
+}
+
+static bool wait_left_bounded(struct gt_thread *t, struct gt_thread *self)
+{
+	if (t == self)
+		return true; /* its unfinished event is past the committed length */
+	uint64_t snap = gt_seq_read(&t->seq);
+	uint64_t end = gt_mono_ns() + CRASH_THREAD_WAIT_NS;
+	while (!gt_seq_left(&t->seq, snap)) {
+		if (gt_mono_ns() > end)
+			return false;
+		struct timespec d = { 0, 100000 };
+		nanosleep(&d, NULL);
+	}
+	return true;
+}
+
+/* Status of a thread that wrote nothing in g (see advance.c state_thread). */
+static bool write_silent_status(struct gt_thread *t, uint64_t g, uint64_t now)
+{
+	if (gt_stated_in(t, g) || __atomic_load_n(&t->state, __ATOMIC_RELAXED) != GT_TS_RUNNING)
+		return true;
+	scratch_open(g, t->tid, now, 0);
+	uint8_t *p = scratch->data + scratch->len;
+	*p++ = GT_EV_PROC_STATUS;
+	*p++ = 0;
+	p = gt_put_uvarint(p, t->p);
+	p = gt_put_uvarint(p, GT_P_RUNNING);
+	*p++ = GT_EV_GO_STATUS_STACK;
+	*p++ = 0;
+	p = gt_put_uvarint(p, t->goid);
+	p = gt_put_uvarint(p, t->tid);
+	p = gt_put_uvarint(p, GT_G_RUNNING);
+	p = gt_put_uvarint(p, gt_entry_stack_id(t));
+	scratch->len = (uint32_t)(p - scratch->data);
+	t->adv_status_gen = g;
+	return write_chunk(scratch);
+}
+
+/* Strings for the crash stack table: fresh odd ids of g's counter, defined
+ * in a strings batch built in static memory. */
+static uint8_t str_mem[sizeof(struct gt_chunk) + 65536];
+static struct gt_chunk *strb = (struct gt_chunk *)str_mem;
+
+static uint64_t crash_string(uint64_t g, const char *s)
+{
+	size_t len = strlen(s);
+	if (len > GT_MAX_STRING)
+		len = GT_MAX_STRING;
+	if (strb->len + 1 + 2 * GT_UVARINT_MAX + len > strb->cap)
+		return 0;
+	uint64_t id = 2 * __atomic_add_fetch(&gt.strtab[g & 1].next_id, 1, __ATOMIC_RELAXED) - 1;
+	uint8_t *p = strb->data + strb->len;
+	*p++ = GT_EV_STRING;
+	p = gt_put_uvarint(p, id);
+	p = gt_put_uvarint(p, len);
+	memcpy(p, s, len);
+	strb->len = (uint32_t)(p + len - strb->data);
+	return id;
+}
+
+static bool write_tables(uint64_t g, uint64_t now)
+{
+	strb->cap = strb->limit = 65536;
+	gt_chunk_open(strb, g, GT_NO_ID, now);
+	strb->data[strb->len++] = GT_EV_STRINGS;
+	scratch_open(g, GT_NO_ID, now, GT_EV_STACKS);
+	struct gt_thread *t;
+	gt_reg_for_each(t, &gt.threads) {
+		if (!gt_thread_current(t) || !gt_stated_in(t, g))
+			continue;
+		struct gt_frame fr;
+		if (t->entry_n == 0 || !gt_sym_peek(t->entry_pc[t->entry_chosen], &fr)) {
+			fr.pc = 1; /* the same synthetic frame as gt_entry_frame */
+			fr.func = "thread";
+			fr.file = "?";
+			fr.line = 1;
+		}
+		uint64_t fid = crash_string(g, fr.func), lid = crash_string(g, fr.file);
+		uint8_t *p = scratch_room(1 + 6 * GT_UVARINT_MAX);
+		if (!p || !fid || !lid)
+			break;
+		*p++ = GT_EV_STACK;
+		p = gt_put_uvarint(p, gt_entry_stack_id(t));
+		p = gt_put_uvarint(p, 1);
+		p = gt_put_uvarint(p, fr.pc);
+		p = gt_put_uvarint(p, fid);
+		p = gt_put_uvarint(p, lid);
+		p = gt_put_uvarint(p, fr.line);
+		scratch->len = (uint32_t)(p - scratch->data);
+	}
+	if (!write_chunk(scratch) || !write_chunk(strb))
+		return false;
+	scratch_open(g, GT_NO_ID, now, GT_EV_FREQUENCY);
+	scratch->len = (uint32_t)(gt_put_uvarint(scratch->data + scratch->len, gt_clk.freq) - scratch->data);
+	return write_chunk(scratch);
+}
+
+static bool crash_advance(struct gt_thread *self)
+{
+	uint64_t g = __atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE);
+	if (g == 0)
+		return true; /* tracing already off: everything is written */
+	/* The flusher queued g-1 completely but may not have written it all. */
+	if (__atomic_load_n(&gt.gens_written, __ATOMIC_ACQUIRE) + 1 < g) {
+		if (!write_queue(g - 1))
+			return false;
+		__atomic_add_fetch(&gt.gens_written, 1, __ATOMIC_RELAXED);
+	}
+	__atomic_store_n(&gotrace_on_, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&gt.gen, 0, __ATOMIC_RELEASE);
+	gt_seq_sync();
+	uint64_t now = gt_now();
+	struct gt_thread *t;
+	gt_reg_for_each(t, &gt.threads)
+		if (gt_thread_current(t))
+			t->crash_skip = !wait_left_bounded(t, self);
+	if (!write_queue(g))
+		return false;
+	bool any = false;
+	gt_reg_for_each(t, &gt.threads) {
+		if (!gt_thread_current(t) || t->crash_skip)
+			continue;
+		struct gt_tbuf *tb = &t->tb[g & 1];
+		struct gt_chunk *cs[2] = { tb->ev, tb->str };
+		for (int i = 0; i < 2; i++)
+			if (cs[i] && cs[i]->len != 0 && cs[i]->gen == g && !write_chunk(cs[i]))
+				return false;
+		if (!write_silent_status(t, g, now))
+			return false;
+		any |= gt_stated_in(t, g);
+	}
+	if (!any) {
+		scratch_open(g, GT_NO_ID, now, 0);
+		uint8_t *p = scratch->data + scratch->len;
+		*p++ = GT_EV_PROC_STATUS;
+		*p++ = 0;
+		p = gt_put_uvarint(p, gt.filler_p != GT_NO_ID ? gt.filler_p : gt.next_p);
+		p = gt_put_uvarint(p, GT_P_IDLE);
+		scratch->len = (uint32_t)(p - scratch->data);
+		if (!write_chunk(scratch))
+			return false;
+	}
+	if (!write_tables(g, now))
+		return false;
+	__atomic_add_fetch(&gt.gens_written, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+/* Wait for the flusher to park (it checks gt.crashing between writes and
+ * after each advance). */
+static bool park_flusher(void)
+{
+	__atomic_store_n(&gt.crash_tid, crash_owner, __ATOMIC_RELAXED);
+	__atomic_store_n(&gt.crashing, 1, __ATOMIC_SEQ_CST);
+	gt_wake_flusher(); /* futex wake: async-signal-safe */
+	uint64_t end = gt_mono_ns() + CRASH_FLUSHER_WAIT_NS;
+	while (__atomic_load_n(&gt.flusher_busy, __ATOMIC_ACQUIRE)) {
+		if (gt_mono_ns() > end)
+			return false;
+		struct timespec d = { 0, 200000 };
+		nanosleep(&d, NULL);
+	}
+	return true;
+}
+
+/* The crash flush proper.  Returns 0 if a complete final generation was
+ * written. */
+static int crash_flush(void)
+{
+	int tid = (int)syscall(SYS_gettid);
+	int zero = 0;
+	__atomic_store_n(&gt.crash_tid, tid, __ATOMIC_RELAXED);
+	if (!__atomic_compare_exchange_n(&crash_owner, &zero, tid, false, __ATOMIC_ACQ_REL,
+	                                 __ATOMIC_ACQUIRE)) {
+		/* Another thread is flushing (or did): let it finish, bounded. */
+		uint64_t end = gt_mono_ns() + CRASH_SECOND_WAIT_NS;
+		while (!__atomic_load_n(&crash_done, __ATOMIC_ACQUIRE) && gt_mono_ns() < end) {
+			struct timespec d = { 0, 1000000 };
+			nanosleep(&d, NULL);
+		}
+		return -1;
+	}
+	int rc = -1;
+	if (__atomic_load_n(&gt.flusher_running, __ATOMIC_ACQUIRE) && park_flusher()) {
+		deadline_write = gt_mono_ns() + CRASH_WRITE_WAIT_NS;
+		struct gt_thread *self = gt_tls_self;
+		if (self && __atomic_load_n(&self->session, __ATOMIC_RELAXED) != gt.session)
+			self = NULL;
+		rc = crash_advance(self) ? 0 : -1;
+		if (gt.own_fd)
+			fsync(gt.fd);
+	}
+	__atomic_store_n(&crash_done, 1, __ATOMIC_RELEASE);
+	return rc;
+}
+
+/* ------------------------------------------------------- the handler */
+
+static void crash_handler(int sig, siginfo_t *info, void *uctx)
+{
+	int saved = errno;
+	crash_flush();
+	/* Die as the program would have: its own handler (chained), or the
+	 * default action for this signal. */
+	size_t i = 0;
+	while (i < NFATAL && fatal_signals[i] != sig)
+		i++;
+	struct sigaction *old = i < NFATAL ? &old_act[i] : NULL;
+	if (old && (old->sa_flags & SA_SIGINFO) && old->sa_sigaction) {
+		errno = saved;
+		old->sa_sigaction(sig, info, uctx);
+		return;
+	}
+	if (old && !(old->sa_flags & SA_SIGINFO) && old->sa_handler != SIG_DFL &&
+	    old->sa_handler != SIG_IGN) {
+		errno = saved;
+		old->sa_handler(sig);
+		return;
+	}
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = (old && old->sa_handler == SIG_IGN) ? SIG_IGN : SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	sigaction(sig, &dfl, NULL);
+	/* A fault re-executes and dies on return; a signal that was sent
+	 * (raise, abort, kill) is sent again, pending until we return. */
+	if (info == NULL || info->si_code <= 0)
+		syscall(SYS_tgkill, getpid(), (pid_t)syscall(SYS_gettid), sig);
+	errno = saved;
+}
+
+int gt_crash_install(const gotrace_options *o)
+{
+	__atomic_store_n(&crash_owner, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&crash_done, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&gt.crashing, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&gt.crash_tid, 0, __ATOMIC_RELAXED);
+	if (o->crash_flags & GOTRACE_CRASH_NO_SIGNALS)
+		return 0;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = crash_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigfillset(&sa.sa_mask); /* no SIGPROF or other handler inside the flush */
+	for (size_t i = 0; i < NFATAL; i++)
+		sigaction(fatal_signals[i], &sa, &old_act[i]);
+	installed = true;
+	return 0;
+}
+
+void gt_crash_uninstall(void)
+{
+	if (!installed)
+		return;
+	for (size_t i = 0; i < NFATAL; i++) {
+		struct sigaction cur;
+		sigaction(fatal_signals[i], NULL, &cur);
+		if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == crash_handler)
+			sigaction(fatal_signals[i], &old_act[i], NULL);
+	}
+	installed = false;
+}
+
+/* Per-thread alternate signal stack, so a stack overflow still runs the
+ * handler.  Installed at registration (not in a handler) unless the thread
+ * has one already; removed at thread exit. */
+#define ALTSTACK_SIZE (64 * 1024)
+
+void gt_crash_thread_init(struct gt_thread *t)
+{
+	if (!installed || t->altstack)
+		return;
+	stack_t cur;
+	if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
+		return; /* the program's own */
+	void *mem = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return;
+	stack_t ss = { .ss_sp = mem, .ss_size = ALTSTACK_SIZE, .ss_flags = 0 };
+	if (sigaltstack(&ss, NULL) != 0) {
+		munmap(mem, ALTSTACK_SIZE);
+		return;
+	}
+	t->altstack = mem;
+}
+
+void gt_crash_thread_exit(struct gt_thread *t)
+{
+	if (!t->altstack)
+		return;
+	stack_t ss = { .ss_flags = SS_DISABLE };
+	sigaltstack(&ss, NULL);
+	munmap(t->altstack, ALTSTACK_SIZE);
+	t->altstack = NULL;
+}
+
+int gotrace_crash_flush(void)
+{
+	if (!__atomic_load_n(&gt.flusher_running, __ATOMIC_ACQUIRE))
+		return -GOTRACE_ENOTON;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = crash_flush();
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc == 0 ? 0 : -GOTRACE_EIO;
+}

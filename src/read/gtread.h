@@ -1,0 +1,271 @@
+/*
+ * gtread.h: a small reader of Go execution traces in the "go 1.22" / "go
+ * 1.23" format (the format libgotrace writes), independent of the emitter.
+ *
+ * What it checks, per generation: the framing (batch headers, sizes <= 64
+ * KiB, generation numbers 1 apart, contiguous generations), exactly one
+ * Frequency batch, the string and stack tables (IDs, size limits,
+ * duplicates, frame strings), every event of every event batch (known and
+ * timed types, complete arguments) and every reference from an event to the
+ * string and stack tables, CPU samples included.  It does NOT replay the
+ * scheduler state machine (sequence numbers, goroutine and proc states,
+ * regions, tasks): that is Go's ordering code; a trace that passes here can
+ * still be rejected by Go for such reasons.
+ *
+ * Broken-tail policy, as Go's reader after the fixes for Go issues 55160 and
+ * 71615:
+ *  - an error met while reading a batch after at least one batch of the
+ *    current generation has been read (the look-ahead for the first batch of
+ *    the next generation) is held back: the current generation is delivered
+ *    completely first, followed by a Sync, and then the error is returned;
+ *  - an error inside the current generation (bad tables, missing frequency,
+ *    bad events or references) is reported first, before any event of that
+ *    generation;
+ *  - so a consumer always sees a Sync after the last complete generation,
+ *    whatever broke, and errors are sticky.
+ *
+ * Error messages use Go's wording wherever Go reports the same problem, so
+ * the two can be compared.
+ *
+ * Memory: the input is one contiguous buffer owned by the caller (a file
+ * mapped in memory, say); nothing is copied out of it.  The reader holds the
+ * index of one generation at a time (batches, string/stack/frame tables), so
+ * memory is bounded by the size of the largest generation, never by sizes or
+ * counts the input merely claims.  Not thread-safe; use one reader per
+ * thread.
+ */
+#ifndef GTREAD_H
+#define GTREAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GTR_MAX_BATCH_SIZE 65536u /* payload bytes */
+#define GTR_MAX_STRING_SIZE 1024u
+#define GTR_MAX_FRAMES 128u
+#define GTR_NONE UINT64_MAX /* NoThread, NoProc, NoGoroutine */
+
+/* Return codes of the iteration functions. */
+enum gtr_rc {
+	GTR_OK = 0,
+	GTR_END = 1,  /* the trace ended cleanly */
+	GTR_ERR = -1, /* see gtr_reader_error(); sticky */
+};
+
+enum gtr_errkind {
+	GTR_ENONE = 0,
+	GTR_ENOTTRACE, /* the header is not "go 1.N trace\0\0\0" */
+	GTR_EVERSION,  /* a version this reader does not read (not 22/23) */
+	GTR_EFRAMING,  /* batch header, size, EOF, generation numbers */
+	GTR_ETABLE,    /* strings/stacks/samples/frequency batches, missing frequency */
+	GTR_EEVENT,    /* an event in an event batch that cannot be decoded */
+	GTR_EREF,      /* a reference to a string or stack the generation lacks */
+	GTR_EEMPTY,    /* a generation with no event at all (Go 1.23 rejects it) */
+	GTR_ENOMEM,
+	GTR_EIO,       /* used by the tools: reading or writing a file */
+};
+
+struct gtr_error {
+	enum gtr_errkind kind;
+	uint64_t gen;    /* generation being read, 0 if not known */
+	uint64_t offset; /* byte offset in the input of what was wrong */
+	/* Met while looking for the end of the previous generation (read error
+	 * on a batch after the generation's first): reported after it. */
+	bool deferred;
+	/* Go's reader takes this problem for a clean end of the trace (it
+	 * returns io.EOF from inside a table batch, or a lone ExperimentalBatch
+	 * byte at the end of the file): it silently stops there. */
+	bool go_sees_eof;
+	/* The batch that failed to read was known (its gen field was read) to
+	 * belong to the generation just delivered: that generation is certainly
+	 * incomplete even though Go's reader delivers it. */
+	bool cuts_previous;
+	char msg[6144];
+};
+
+/* One batch as found in the file. */
+enum gtr_batch_kind {
+	GTR_BATCH_EVENTS = 0,
+	GTR_BATCH_STRINGS,
+	GTR_BATCH_STACKS,
+	GTR_BATCH_CPUSAMPLES,
+	GTR_BATCH_FREQUENCY,
+	GTR_BATCH_EXPERIMENTAL,
+};
+
+struct gtr_batch {
+	uint64_t gen, m, time;
+	uint64_t offset;      /* of the batch's first (type) byte */
+	uint64_t data_offset; /* of the payload */
+	uint32_t size;        /* payload bytes */
+	uint8_t kind;         /* enum gtr_batch_kind */
+	uint8_t exp;          /* experiment of an ExperimentalBatch */
+};
+
+struct gtr_frame {
+	uint64_t pc, func, file, line; /* func/file: string IDs */
+};
+
+/* A complete, checked generation.  Valid until the next call on its reader. */
+struct gtr_generation {
+	uint64_t gen;
+	uint64_t begin, end; /* [begin, end): its batches' bytes in the input */
+	uint64_t freq;       /* timestamp ticks per second */
+	double ns_per_tick;  /* as Go computes it: 1 / (freq / 1e9) */
+	size_t nbatches;
+	const struct gtr_batch *batches; /* file order */
+	size_t nevents;   /* timed events in event batches */
+	size_t nsamples;  /* CPU samples */
+	size_t nstrings;  /* string table entries */
+	size_t nstacks;   /* stack table entries */
+	size_t nframes;   /* frames of all stacks */
+	size_t string_bytes; /* bytes of all strings */
+	size_t nthreads;  /* distinct M of event batches */
+	uint64_t min_time, max_time; /* smallest/largest raw timestamp seen */
+	const void *priv;
+};
+
+/* The pseudo event type of a Sync (0 is never a valid wire type). */
+#define GTR_EV_SYNC 0u
+#define GTR_EV_CPUSAMPLE 7u
+
+/* One event.  Events of a generation come in file order (batch by batch,
+ * each batch in order; CPU samples where their batch is), NOT in Go's
+ * causal/time order, then one Sync. */
+struct gtr_event {
+	uint8_t type;  /* wire type, GTR_EV_CPUSAMPLE, or GTR_EV_SYNC */
+	uint8_t nargs; /* valid entries in args */
+	uint64_t gen;
+	uint64_t m;      /* thread of the event's batch; of a sample: its m */
+	uint64_t ts;     /* absolute timestamp in ticks */
+	int64_t time_ns; /* ts converted as Go does (not clamped) */
+	/* Arguments after dt, in wire order (for a CPU sample: m, p, g, stack
+	 * with g = 0 meaning none). */
+	uint64_t args[5];
+	uint64_t offset; /* in the input */
+	uint32_t size;   /* encoded bytes */
+};
+
+struct gtr_reader;
+
+struct gtr_options {
+	/* "generations out of order" / "invalid generation number 0" met after
+	 * a generation's first batch is fatal for Go's reader (the generation
+	 * is not delivered).  With this set it is treated like a read error
+	 * there: deferred, the generation delivered first.  Used by salvage. */
+	bool lenient_gen_order;
+};
+
+/* Opens a reader over data[0..len) (not copied; keep it alive).  Returns
+ * NULL and fills *err (may be NULL) if the header is bad or the version is
+ * unsupported, or on allocation failure. */
+struct gtr_reader *gtr_open(const void *data, size_t len, const struct gtr_options *opt,
+			    struct gtr_error *err);
+void gtr_close(struct gtr_reader *r);
+
+unsigned gtr_version(const struct gtr_reader *r);     /* 22 or 23 */
+size_t gtr_header_len(const struct gtr_reader *r);    /* usually 16 */
+
+/* Next complete generation: GTR_OK and *out, GTR_END, or GTR_ERR.  Skips
+ * whatever events of the current generation gtr_next_event has not
+ * delivered yet. */
+int gtr_next_generation(struct gtr_reader *r, const struct gtr_generation **out);
+
+/* Next event: each generation's events, then a Sync, ...; then GTR_END or
+ * GTR_ERR.  *gen (may be NULL) is set to the event's generation. */
+int gtr_next_event(struct gtr_reader *r, struct gtr_event *ev, const struct gtr_generation **gen);
+
+/* The error after GTR_ERR (kind GTR_ENONE before). */
+const struct gtr_error *gtr_reader_error(const struct gtr_reader *r);
+
+/* Table lookups in a generation.  String 0 and stack 0 always exist (empty).
+ * Return false if the ID is not defined. */
+bool gtr_string(const struct gtr_generation *g, uint64_t id, const char **s, size_t *len);
+bool gtr_stack(const struct gtr_generation *g, uint64_t id, const struct gtr_frame **frames,
+	       size_t *nframes);
+
+/* Name of a wire type as Go spells it ("Sync" for GTR_EV_SYNC), NULL if
+ * there is no such type. */
+const char *gtr_event_name(unsigned type);
+
+/* How many events Go's reader delivers for one wire event of this type
+ * (GoSwitch and GoSwitchDestroy expand to three; GoDestroySyscall on a
+ * thread that holds a P to two, not counted here). */
+unsigned gtr_go_event_count(unsigned type);
+
+/* Output sink for dump: returns 0 on success. */
+typedef int (*gtr_write_fn)(void *ctx, const void *buf, size_t len);
+
+/*
+ * Dump: the whole input as text, one event per line, byte for byte what Go
+ * 1.23's `gotraceraw bytes2text` prints (its "raw" reading: the file is one
+ * flat stream of events, batch headers included, without any checking of
+ * batches or generations).  Returns GTR_END when everything was printed,
+ * GTR_ERR with *err filled when the input stops making sense (what was
+ * printed up to there is what gotraceraw prints before failing), or when
+ * the sink fails (kind GTR_EIO).
+ */
+int gtr_dump(const void *data, size_t len, gtr_write_fn write, void *ctx, struct gtr_error *err);
+
+/* Go's strconv.Quote of s into out (capacity >= 10 * len + 3); returns the
+ * length written. */
+size_t gtr_go_quote(const uint8_t *s, size_t len, char *out);
+
+/* Salvage: the longest prefix of the input made of complete generations. */
+struct gtr_salvage {
+	size_t keep_len;        /* bytes of the input to keep (header included); 0: nothing */
+	size_t gens_kept;
+	uint64_t first_gen, last_gen;
+	size_t events_kept;     /* timed events + CPU samples in the kept generations */
+	size_t dropped_len;     /* len - keep_len */
+	size_t gens_dropped;    /* generations that were read but had to be dropped */
+	struct gtr_error why;   /* why the rest was dropped (kind GTR_ENONE: nothing was) */
+};
+
+/* Returns GTR_OK if at least one generation is kept, GTR_ERR otherwise
+ * (why says why: not a trace, unsupported version, first generation
+ * broken).  The salvaged trace is data[0..keep_len). */
+int gtr_salvage_plan(const void *data, size_t len, struct gtr_salvage *out);
+
+/* Statistics of a whole trace (what `gotrace-read stats` prints). */
+#define GTR_NTYPES 256
+struct gtr_thread_stats {
+	uint64_t m;
+	uint64_t events, bytes, batches;
+};
+struct gtr_stats {
+	unsigned version;
+	uint64_t file_bytes;
+	uint64_t gens;              /* complete generations read */
+	uint64_t first_gen, last_gen;
+	uint64_t batches, event_batches;
+	uint64_t events;            /* timed events */
+	uint64_t event_bytes;       /* their encoded bytes */
+	uint64_t samples;           /* CPU samples */
+	uint64_t samples_no_stack;  /* CPU samples with stack 0 */
+	uint64_t strings, string_bytes, stacks, frames;
+	uint64_t table_bytes;       /* bytes of strings/stacks/frequency batches */
+	uint64_t header_bytes;      /* batch headers */
+	uint64_t count[GTR_NTYPES]; /* per wire type; [7] = CPU samples */
+	uint64_t bytes[GTR_NTYPES];
+	int64_t first_ns, last_ns;  /* time span of the events (Go's conversion) */
+	size_t nthreads;
+	struct gtr_thread_stats *threads; /* sorted by m; free with gtr_stats_free */
+	bool ended_with_error;
+	struct gtr_error error;
+};
+
+/* Reads everything; returns GTR_END (clean), GTR_ERR (stats of what was
+ * read before the error, in *st, error in st->error). */
+int gtr_stats_compute(const void *data, size_t len, struct gtr_stats *st);
+void gtr_stats_free(struct gtr_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
