@@ -37,9 +37,12 @@ extern "C" {
 #if defined(__GNUC__)
 #define GOTRACE_API __attribute__((visibility("default")))
 #define GOTRACE_LIKELY_OFF(x) __builtin_expect(!!(x), 0)
+/* A relaxed atomic load: one plain load instruction, and race-free. */
+#define GOTRACE_ON_() __atomic_load_n(&gotrace_on_, __ATOMIC_RELAXED)
 #else
 #define GOTRACE_API
 #define GOTRACE_LIKELY_OFF(x) (x)
+#define GOTRACE_ON_() (gotrace_on_)
 #endif
 
 /* Error codes (negated when returned). */
@@ -214,42 +217,43 @@ static inline void gotrace_log(uint64_t task, const char *cat, const char *msg);
 GOTRACE_API void gotrace_thread_name(const char *name);
 
 /* ---- internals of the inline wrappers (not part of the API) ------------ */
-/* gotrace_on_ is non-zero while tracing is on.  Written only by start/stop;
- * read by everyone with a plain load: a stale read is harmless because the
- * out-of-line functions re-check the generation under the thread's seqlock. */
-GOTRACE_API extern volatile int gotrace_on_;
+/* gotrace_on_ is non-zero while tracing is on.  Written (atomically) only
+ * by start, stop and the crash flush; read by everyone with a relaxed load: a
+ * stale value is harmless because the out-of-line functions re-check the
+ * generation under the thread's seqlock. */
+GOTRACE_API extern int gotrace_on_;
 GOTRACE_API uint64_t gotrace_task_begin_(uint64_t parent, const char *name);
 GOTRACE_API void gotrace_task_end_(uint64_t task);
 GOTRACE_API void gotrace_region_begin_(uint64_t task, const char *name);
 GOTRACE_API void gotrace_region_end_(uint64_t task, const char *name);
 GOTRACE_API void gotrace_log_(uint64_t task, const char *cat, const char *msg);
 
-static inline int gotrace_enabled(void) { return gotrace_on_ != 0; }
+static inline int gotrace_enabled(void) { return GOTRACE_ON_() != 0; }
 
 static inline uint64_t gotrace_task_begin(uint64_t parent, const char *name)
 {
-	if (GOTRACE_LIKELY_OFF(gotrace_on_))
+	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
 		return gotrace_task_begin_(parent, name);
 	return 0;
 }
 static inline void gotrace_task_end(uint64_t task)
 {
-	if (GOTRACE_LIKELY_OFF(gotrace_on_))
+	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
 		gotrace_task_end_(task);
 }
 static inline void gotrace_region_begin(uint64_t task, const char *name)
 {
-	if (GOTRACE_LIKELY_OFF(gotrace_on_))
+	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
 		gotrace_region_begin_(task, name);
 }
 static inline void gotrace_region_end(uint64_t task, const char *name)
 {
-	if (GOTRACE_LIKELY_OFF(gotrace_on_))
+	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
 		gotrace_region_end_(task, name);
 }
 static inline void gotrace_log(uint64_t task, const char *cat, const char *msg)
 {
-	if (GOTRACE_LIKELY_OFF(gotrace_on_))
+	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
 		gotrace_log_(task, cat, msg);
 }
 

@@ -23,6 +23,7 @@
 #include "cpuprof.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,19 @@ static bool atfork_registered;
 __attribute__((noinline, used)) void gotrace_cpu_samples_lost_buffer_full(void)
 {
 	__asm__ __volatile__("" ::: "memory");
+}
+
+/* Start lock held.  The text goes to gotrace_last_error(): into the start
+ * error, and into gt.err, which stop copies over the start error (start's
+ * failure path runs gotrace_stop, and a fallback note should survive the
+ * session too). */
+__attribute__((format(printf, 1, 2))) static void cp_msg(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(gt.err, sizeof gt.err, fmt, ap);
+	va_end(ap);
+	gt_set_start_error("%s", gt.err);
 }
 
 /* ----------------------------------------------------------- registration */
@@ -114,29 +128,30 @@ int gt_cpuprof_start(const gotrace_options *o)
 	__atomic_store_n(&cp.samples, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&cp.lost, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&cp.stray, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&cp.merged, 0, __ATOMIC_RELAXED);
 	if (o->cpu_hz == 0)
 		return 0;
 	if (o->cpu_hz < 0 || o->cpu_hz > 10000) {
-		gt_set_start_error("cpu_hz %d out of range (1..10000, 0 for no CPU profiling)", o->cpu_hz);
+		cp_msg("cpu_hz %d out of range (1..10000, 0 for no CPU profiling)", o->cpu_hz);
 		return -GOTRACE_EINVAL;
 	}
 	if (o->cpu_source < GOTRACE_CPU_SETITIMER || o->cpu_source > GOTRACE_CPU_PERF) {
-		gt_set_start_error("cpu_source %d is not a GOTRACE_CPU_* value", o->cpu_source);
+		cp_msg("cpu_source %d is not a GOTRACE_CPU_* value", o->cpu_source);
 		return -GOTRACE_EINVAL;
 	}
 	struct sigaction cur;
 	if (sigaction(SIGPROF, NULL, &cur) != 0) {
-		gt_set_start_error("sigaction(SIGPROF): %s", strerror(errno));
+		cp_msg("sigaction(SIGPROF): %s", strerror(errno));
 		return -GOTRACE_ESYS;
 	}
 	if (cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN) {
-		gt_set_start_error("cpu profiling: the program already has a SIGPROF handler "
+		cp_msg("cpu profiling: the program already has a SIGPROF handler "
 		                   "(another profiler?); gotrace does not replace or chain it: "
 		                   "remove it or start with cpu_hz = 0");
 		return -GOTRACE_EBUSY;
 	}
 	if (cp_buf_alloc(buffer_bytes(o)) != 0) {
-		gt_set_start_error("cpu profiling: cannot map the sample buffers: %s", strerror(errno));
+		cp_msg("cpu profiling: cannot map the sample buffers: %s", strerror(errno));
 		return -GOTRACE_ENOMEM;
 	}
 	if (!atfork_registered) {
@@ -157,7 +172,7 @@ int gt_cpuprof_start(const gotrace_options *o)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGPROF, &sa, &old_sa) != 0) {
 		cp_timers_restore();
-		gt_set_start_error("sigaction(SIGPROF): %s", strerror(errno));
+		cp_msg("sigaction(SIGPROF): %s", strerror(errno));
 		return -GOTRACE_ESYS;
 	}
 	installed = true;
@@ -165,11 +180,11 @@ int gt_cpuprof_start(const gotrace_options *o)
 	int e = cp_timers_arm();
 	if (e != 0) {
 		gt_cpuprof_stop();
-		gt_set_start_error("cpu profiling: arming the timer failed: %s", strerror(e));
+		cp_msg("cpu profiling: arming the timer failed: %s", strerror(e));
 		return -GOTRACE_ESYS;
 	}
 	if (note[0])
-		gt_set_start_error("%s", note);
+		cp_msg("%s", note);
 	return 0;
 }
 
@@ -270,8 +285,10 @@ void gt_cpuprof_flush(uint64_t gen, uint64_t now)
 			continue;
 		cp_unwind(r, &uw);
 		uint64_t id = gt_stack_intern(gen, uw.pcs, uw.n);
-		put_sample(&w, r->time, r->m, r->p, r->g, id);
+		for (uint32_t k = 0; k < (r->weight ? r->weight : 1); k++)
+			put_sample(&w, r->time, r->m, r->p, r->g, id);
 	}
+	uint64_t real = w.n;
 	if (lost) {
 		uint64_t pc = (uint64_t)(uintptr_t)gotrace_cpu_samples_lost_buffer_full;
 		uint64_t id = gt_stack_intern(gen, &pc, 1);
@@ -283,6 +300,6 @@ void gt_cpuprof_flush(uint64_t gen, uint64_t now)
 	if (w.c)
 		gt_queue_push(w.c);
 	cp_buf_reset(b);
-	__atomic_add_fetch(&cp.samples, w.n - lost, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&cp.samples, real, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&cp.lost, lost, __ATOMIC_RELAXED);
 }

@@ -59,7 +59,7 @@ struct cp_rec {
 	uint16_t nfp;
 	uint16_t flags;
 	uint32_t stack_len;
-	uint32_t reserved;
+	uint32_t weight;    /* timer periods this sample stands for (>= 1) */
 	uint64_t gen, time, m, p, g;
 	uint64_t regs[CP_NREGS];
 };
@@ -111,6 +111,11 @@ struct cp_ctl {
 	uint64_t running;
 	uint64_t inflight[2];
 	uint64_t stray;
+	uint64_t period_ns;    /* 1e9 / hz (start, before active) */
+	uint64_t next_cpu_ns;  /* setitimer: process CPU time of the next period
+	                        * boundary not yet accounted (CAS by handlers) */
+	uint64_t merged;       /* setitimer signals whose periods were already
+	                        * accounted for (no sample written) */
 	uint64_t samples;      /* CPU samples written into the trace (flusher) */
 	uint64_t lost;         /* samples lost, total (flusher) */
 };

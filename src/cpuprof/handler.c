@@ -48,6 +48,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -163,7 +164,46 @@ static uint64_t inflight_enter(void)
 	}
 }
 
-static void take_sample(const ucontext_t *uc)
+/*
+ * Weight.  Each sample stands for a number of timer periods of CPU time, so
+ * that the samples in the trace add up to rate x CPU time even when the
+ * kernel delivers fewer signals than periods elapsed.  POSIX CPU timers and
+ * setitimer are checked at the scheduler tick: a timer due between ticks
+ * fires late, and periods that fall due while a signal is pending are merged.
+ *  - thread timers: the kernel counts the merged periods (si_overrun): the
+ *    weight is 1 + si_overrun;
+ *  - setitimer: no overrun count, so the handler reads the process CPU
+ *    clock and claims every whole period boundary passed since the last
+ *    claim (CAS on cp.next_cpu_ns); a signal that finds no unclaimed
+ *    boundary writes nothing (counted in cp.merged);
+ *  - perf events: hrtimer-driven, one signal per period: weight 1.
+ * The drain writes a sample of weight k as k CPUSample events with the same
+ * time, thread and stack (the trace format has no weight field).
+ */
+static uint32_t weigh(int source, const siginfo_t *si)
+{
+	if (source == GOTRACE_CPU_THREAD_TIMER) {
+		int ov = si->si_overrun;
+		return ov > 0 ? (uint32_t)(ov < 10000 ? ov + 1 : 10000) : 1;
+	}
+	if (source != GOTRACE_CPU_SETITIMER)
+		return 1;
+	struct timespec ts;
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+		return 1;
+	uint64_t c = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	uint64_t period = cp.period_ns, k;
+	uint64_t e = __atomic_load_n(&cp.next_cpu_ns, __ATOMIC_RELAXED);
+	do {
+		if (c < e)
+			return 0;
+		k = (c - e) / period + 1;
+	} while (!__atomic_compare_exchange_n(&cp.next_cpu_ns, &e, e + k * period, true,
+	                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return k < 10000 ? (uint32_t)k : 10000;
+}
+
+static void take_sample(const ucontext_t *uc, uint32_t weight)
 {
 	uint64_t regs[CP_NREGS];
 	get_regs(uc, regs);
@@ -207,7 +247,7 @@ static void take_sample(const ucontext_t *uc)
 	r->size = size;
 	r->nfp = (uint16_t)nfp;
 	r->flags = bounds ? CP_F_BOUNDS : CP_F_COPY_SAFE;
-	r->reserved = 0;
+	r->weight = weight;
 	r->gen = g;
 	r->time = now;
 	r->m = m;
@@ -243,10 +283,16 @@ void cp_handler(int sig, siginfo_t *si, void *uc)
 	int saved = errno;
 	__atomic_add_fetch(&cp.running, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&cp.active, __ATOMIC_SEQ_CST)) {
-		if (source_accepts(__atomic_load_n(&cp.source, __ATOMIC_RELAXED), si))
-			take_sample(uc);
-		else
+		int source = __atomic_load_n(&cp.source, __ATOMIC_RELAXED);
+		if (!source_accepts(source, si)) {
 			__atomic_add_fetch(&cp.stray, 1, __ATOMIC_RELAXED);
+		} else {
+			uint32_t w = weigh(source, si);
+			if (w)
+				take_sample(uc, w);
+			else
+				__atomic_add_fetch(&cp.merged, 1, __ATOMIC_RELAXED);
+		}
 	}
 	__atomic_sub_fetch(&cp.running, 1, __ATOMIC_RELEASE);
 	errno = saved;

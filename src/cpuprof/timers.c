@@ -320,6 +320,7 @@ int cp_timers_start(int source, int hz, char *note, size_t note_len)
 		         "(kernel.perf_event_paranoid=%d)", read_paranoid());
 	cur_source = s;
 	__atomic_store_n(&cp.source, s, __ATOMIC_RELAXED);
+	__atomic_store_n(&cp.period_ns, 1000000000ull / (uint64_t)hz, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&cp_lock);
 	return s;
 }
@@ -337,6 +338,11 @@ int cp_timers_arm(void)
 		if (it.it_interval.tv_sec == 0 && it.it_interval.tv_usec == 0)
 			it.it_interval.tv_usec = 1;
 		it.it_value = it.it_interval;
+		struct timespec ts;
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+		__atomic_store_n(&cp.next_cpu_ns,
+		                 (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + period,
+		                 __ATOMIC_RELAXED);
 		if (setitimer(ITIMER_PROF, &it, &old_itimer) != 0)
 			rc = errno;
 	} else {

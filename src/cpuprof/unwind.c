@@ -134,7 +134,7 @@ static int reg_rule(Dwarf_Op *ops, size_t nops, int32_t *off)
 				return -1;
 			st_v[sp - 1] += (int64_t)ops[i].number;
 		} else if (a == DW_OP_plus || a == DW_OP_minus) {
-			if (sp < 2 || st_cfa[sp - 1] && a == DW_OP_minus)
+			if (sp < 2 || (st_cfa[sp - 1] && a == DW_OP_minus))
 				return -1;
 			if (st_cfa[sp - 2] && st_cfa[sp - 1])
 				return -1;

@@ -79,7 +79,7 @@ bool gt_stated_in(struct gt_thread *t, uint64_t g)
 /* Returns true if t has a status in g once this returns. */
 static bool state_thread(struct gt_thread *t, uint64_t g, uint64_t now)
 {
-	int state = __atomic_load_n(&t->state, __ATOMIC_RELAXED);
+	int state = __atomic_load_n(&t->state, __ATOMIC_ACQUIRE);
 	bool stated = gt_stated_in(t, g);
 	bool need_status = !stated && t->snap_state == GT_TS_RUNNING;
 	bool need_exit = state == GT_TS_EXITED && t->exit_gen == g && !t->exit_written;
@@ -189,7 +189,7 @@ void gt_advance(bool final)
 	gt_reg_for_each(t, &gt.threads) {
 		if (!gt_thread_current(t))
 			continue;
-		t->snap_state = __atomic_load_n(&t->state, __ATOMIC_RELAXED);
+		t->snap_state = __atomic_load_n(&t->state, __ATOMIC_ACQUIRE);
 		t->snap_status_gen = __atomic_load_n(&t->status_gen, __ATOMIC_RELAXED);
 	}
 	rcu_read_unlock();

@@ -146,7 +146,7 @@ static bool wait_left_bounded(struct gt_thread *t, struct gt_thread *self)
 /* Status of a thread that wrote nothing in g (see advance.c state_thread). */
 static bool write_silent_status(struct gt_thread *t, uint64_t g, uint64_t now)
 {
-	if (gt_stated_in(t, g) || __atomic_load_n(&t->state, __ATOMIC_RELAXED) != GT_TS_RUNNING)
+	if (gt_stated_in(t, g) || __atomic_load_n(&t->state, __ATOMIC_ACQUIRE) != GT_TS_RUNNING)
 		return true;
 	scratch_open(g, t->tid, now, 0);
 	uint8_t *p = scratch->data + scratch->len;

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-volatile int gotrace_on_;
+int gotrace_on_;
 struct gt_state gt = {
 	.reg_lock = PTHREAD_MUTEX_INITIALIZER,
 	.threads = CDS_LIST_HEAD_INIT(gt.threads),

@@ -5,6 +5,7 @@
  */
 #include "internal.h"
 #include "registry.h"
+#include "../cpuprof/hooks.h"
 
 #include <execinfo.h>
 #include <dlfcn.h>
@@ -169,6 +170,7 @@ struct gt_thread *gt_thread_self_slow(void)
 	__atomic_add_fetch(&gt.threads_seen, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&gt.reg_lock);
 	gt_tls_session = session;
+	gt_cpuprof_thread_start(t);
 	return t;
 }
 
@@ -226,6 +228,7 @@ static void write_exit(struct gt_emit *e)
 static void thread_exit(void *arg)
 {
 	struct gt_thread *t = arg;
+	gt_cpuprof_thread_exit(t);
 	if (gt_tls_self != t)
 		return;
 	gt_tls_self = NULL;
@@ -253,7 +256,7 @@ static void thread_exit(void *arg)
 		}
 		t->exit_ts = e.now;
 		t->exit_gen = gen;
-		__atomic_store_n(&t->state, GT_TS_EXITED, __ATOMIC_RELAXED);
+		__atomic_store_n(&t->state, GT_TS_EXITED, __ATOMIC_RELEASE); /* publishes exit_* */
 	}
 	gt_seq_leave(&t->seq);
 	gt_crash_thread_exit(t);

@@ -13,7 +13,10 @@
  *  - a Stack whose nframes (or data whose length) does not fit in a Go int
  *    has no frames (no data);
  *  - empty data prints no data line at all;
- *  - an event is printed only once it has been read completely.
+ *  - an event is printed only once it has been read completely;
+ *  - an event cut off where an argument or the data starts (a plain EOF) ends
+ *    gotraceraw's output silently, as if the file ended cleanly; here it is
+ *    an error flagged go_sees_eof.
  */
 #include "internal.h"
 #include "utf8.h"
@@ -281,6 +284,7 @@ int gtr_dump(const void *data, size_t len, gtr_write_fn write, void *ctx, struct
 			if (!uvrc && (int64_t)dlen > 0) {
 				if ((uint64_t)(end - p) < dlen) {
 					gtr_seterr(err, GTR_EFRAMING, 0, off, "EOF");
+					err->go_sees_eof = true;
 					rc = GTR_ERR;
 					break;
 				}
@@ -290,6 +294,7 @@ int gtr_dump(const void *data, size_t len, gtr_write_fn write, void *ctx, struct
 		}
 		if (uvrc) {
 			gtr_seterr(err, GTR_EFRAMING, 0, off, "%s", gtr_uv_errstr(uvrc));
+			err->go_sees_eof = uvrc == UV_EOF;
 			rc = GTR_ERR;
 			break;
 		}
@@ -303,7 +308,7 @@ int gtr_dump(const void *data, size_t len, gtr_write_fn write, void *ctx, struct
 		}
 		for (uint64_t i = 0; i < nframes; i++) {
 			for (int j = 0; j < 4; j++) {
-				uint64_t x;
+				uint64_t x = 0;
 				gtr_read_uvarint(&frames, end, &x);
 				out_str(o, j == 0 ? "\n\t" : " ");
 				out_str(o, fields[j]);

@@ -7,10 +7,11 @@
  * Frequency batch, the string and stack tables (IDs, size limits,
  * duplicates, frame strings), every event of every event batch (known and
  * timed types, complete arguments) and every reference from an event to the
- * string and stack tables, CPU samples included.  It does NOT replay the
- * scheduler state machine (sequence numbers, goroutine and proc states,
- * regions, tasks): that is Go's ordering code; a trace that passes here can
- * still be rejected by Go for such reasons.
+ * string and stack tables, CPU samples included -- and, unless asked not
+ * to (gtr_options.wire_order), replays Go's ordering of events: the
+ * scheduler state machine of Go's reader (sequence numbers, goroutine and
+ * proc states, regions, tasks, GC), so that a trace it accepts is one Go's
+ * reader accepts, generation by generation.
  *
  * Broken-tail policy, as Go's reader after the fixes for Go issues 55160 and
  * 71615:
@@ -19,8 +20,9 @@
  *    the next generation) is held back: the current generation is delivered
  *    completely first, followed by a Sync, and then the error is returned;
  *  - an error inside the current generation (bad tables, missing frequency,
- *    bad events or references) is reported first, before any event of that
- *    generation;
+ *    bad events or references, events the ordering cannot apply) is
+ *    reported first; as in Go, events of that generation before the
+ *    problem may have been delivered, but no Sync follows them;
  *  - so a consumer always sees a Sync after the last complete generation,
  *    whatever broke, and errors are sticky.
  *
@@ -66,6 +68,7 @@ enum gtr_errkind {
 	GTR_EEVENT,    /* an event in an event batch that cannot be decoded */
 	GTR_EREF,      /* a reference to a string or stack the generation lacks */
 	GTR_EEMPTY,    /* a generation with no event at all (Go 1.23 rejects it) */
+	GTR_EORDER,    /* events Go's scheduler model cannot put in any order */
 	GTR_ENOMEM,
 	GTR_EIO,       /* used by the tools: reading or writing a file */
 };
@@ -81,6 +84,10 @@ struct gtr_error {
 	 * returns io.EOF from inside a table batch, or a lone ExperimentalBatch
 	 * byte at the end of the file): it silently stops there. */
 	bool go_sees_eof;
+	/* Go 1.23's reader accepts this, newer ones reject it (a Frequency
+	 * batch holding more than its one event); rejected here so that what
+	 * this reader accepts, both accept. */
+	bool go123_accepts;
 	/* The batch that failed to read was known (its gen field was read) to
 	 * belong to the generation just delivered: that generation is certainly
 	 * incomplete even though Go's reader delivers it. */
@@ -119,7 +126,8 @@ struct gtr_generation {
 	double ns_per_tick;  /* as Go computes it: 1 / (freq / 1e9) */
 	size_t nbatches;
 	const struct gtr_batch *batches; /* file order */
-	size_t nevents;   /* timed events in event batches */
+	size_t nevents;   /* events (Go's count; wire order: timed events)
+			   * delivered so far: final once its Sync is out */
 	size_t nsamples;  /* CPU samples */
 	size_t nstrings;  /* string table entries */
 	size_t nstacks;   /* stack table entries */
@@ -134,26 +142,38 @@ struct gtr_generation {
 #define GTR_EV_SYNC 0u
 #define GTR_EV_CPUSAMPLE 7u
 
-/* One event.  Events of a generation come in file order (batch by batch,
- * each batch in order; CPU samples where their batch is), NOT in Go's
- * causal/time order, then one Sync. */
+/* One event.  By default events come as Go's reader delivers them: each
+ * generation's events in Go's order (timestamps, with the scheduler state
+ * machine deciding which thread's next event may come first), CPU samples
+ * merged by time, times made strictly increasing, then a Sync.  Events the
+ * ordering synthesises (GoSwitch becomes GoSwitch, GoBlock/GoDestroy and
+ * GoStart; GoDestroySyscall on a thread with a P adds a ProcSteal) have size
+ * 0.  With gtr_options.wire_order: file order (batch by batch), no
+ * scheduler checks, m/p/g of an event = its batch's thread/none/none. */
 struct gtr_event {
 	uint8_t type;  /* wire type, GTR_EV_CPUSAMPLE, or GTR_EV_SYNC */
-	uint8_t nargs; /* valid entries in args */
+	uint8_t nargs; /* arguments after dt of the wire event (see args) */
 	uint64_t gen;
-	uint64_t m;      /* thread of the event's batch; of a sample: its m */
-	uint64_t ts;     /* absolute timestamp in ticks */
-	int64_t time_ns; /* ts converted as Go does (not clamped) */
-	/* Arguments after dt, in wire order (for a CPU sample: m, p, g, stack
-	 * with g = 0 meaning none). */
+	uint64_t m, p, g; /* scheduling context as Go sees it; GTR_NONE: none */
+	uint64_t thread;  /* thread (M) of the batch the event was read from */
+	uint64_t ts;      /* absolute timestamp in ticks */
+	int64_t time_ns;  /* Go's time: converted, strictly increasing (wire
+			   * order: converted only) */
+	/* Arguments after dt in wire order, then what Go's ordering adds (its
+	 * "extra" slots: old states, stolen-from status, task parent).  A CPU
+	 * sample: m, p, g (0 = none), stack. */
 	uint64_t args[5];
 	uint64_t offset; /* in the input */
-	uint32_t size;   /* encoded bytes */
+	uint32_t size;   /* encoded bytes, 0 for synthesised events and Syncs */
 };
 
 struct gtr_reader;
 
 struct gtr_options {
+	/* Deliver events in file order and skip Go's ordering (scheduler
+	 * state machine) checks: a generation is then checked for framing,
+	 * tables, event encoding and references only. */
+	bool wire_order;
 	/* "generations out of order" / "invalid generation number 0" met after
 	 * a generation's first batch is fatal for Go's reader (the generation
 	 * is not delivered).  With this set it is treated like a read error
@@ -171,9 +191,9 @@ void gtr_close(struct gtr_reader *r);
 unsigned gtr_version(const struct gtr_reader *r);     /* 22 or 23 */
 size_t gtr_header_len(const struct gtr_reader *r);    /* usually 16 */
 
-/* Next complete generation: GTR_OK and *out, GTR_END, or GTR_ERR.  Skips
- * whatever events of the current generation gtr_next_event has not
- * delivered yet. */
+/* The next complete generation -- all of its events read and checked --
+ * or GTR_END or GTR_ERR.  (If gtr_next_event has delivered part of a
+ * generation, that one is completed and returned.) */
 int gtr_next_generation(struct gtr_reader *r, const struct gtr_generation **out);
 
 /* Next event: each generation's events, then a Sync, ...; then GTR_END or
@@ -244,7 +264,7 @@ struct gtr_stats {
 	uint64_t gens;              /* complete generations read */
 	uint64_t first_gen, last_gen;
 	uint64_t batches, event_batches;
-	uint64_t events;            /* timed events */
+	uint64_t events;            /* events as Go delivers them (GoSwitch: 3) */
 	uint64_t event_bytes;       /* their encoded bytes */
 	uint64_t samples;           /* CPU samples */
 	uint64_t samples_no_stack;  /* CPU samples with stack 0 */
@@ -260,8 +280,8 @@ struct gtr_stats {
 	struct gtr_error error;
 };
 
-/* Reads everything; returns GTR_END (clean), GTR_ERR (stats of what was
- * read before the error, in *st, error in st->error). */
+/* Reads everything; returns GTR_END (clean) or GTR_ERR (error in
+ * st->error).  Counts cover complete generations only. */
 int gtr_stats_compute(const void *data, size_t len, struct gtr_stats *st);
 void gtr_stats_free(struct gtr_stats *st);
 

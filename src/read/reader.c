@@ -12,8 +12,10 @@
  * events, and a delivered generation is always followed by its Sync.
  */
 #include "internal.h"
+#include "order.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,9 +47,31 @@ struct gen {
 	struct gtr_frame *f;   /* frames of all stacks, resolved by PC */
 	size_t nf, capf;
 	struct gtr_map pcmap;  /* pc -> index in f of its first-seen frame */
-	struct gtr_map mmap;   /* threads of event batches */
+	struct gtr_map mmap;   /* thread of event batches -> index in mg */
 	size_t nevents, nsamples;
 	uint64_t min_time, max_time;
+	struct smp {
+		int64_t time;
+		uint64_t ts, m, p, g, stack, off;
+		uint32_t size;
+	} *smp; /* CPU samples (ordered mode: sorted by time) */
+	size_t capsmp;
+	struct mgrp {
+		uint64_t m;
+		size_t first, n; /* in mb */
+	} *mg; /* event batches by thread, threads in order of appearance */
+	size_t nmg, capmg;
+	size_t *mb, capmb;
+};
+
+/* A thread's position in its event batches (Go's batchCursor). */
+struct cursor {
+	uint64_t m;
+	size_t grp, idx;
+	uint64_t off;
+	int64_t last;
+	uint64_t raw;
+	struct ord_ev ev;
 };
 
 enum { ST_START, ST_IN_GEN, ST_SYNC, ST_AFTER_GEN, ST_DONE, ST_FAILED };
@@ -66,13 +90,22 @@ struct gtr_reader {
 	struct gen g;
 	int state;
 	struct gtr_error err;
-	/* event cursor in the current generation */
+	bool have_gen;
+	/* wire order: cursor in the current generation */
 	size_t cb;
 	bool in_batch;
 	uint64_t coff;
 	int64_t last_ns;
 	uint64_t cur_ts;
 	int64_t max_ns;
+	/* Go's order */
+	struct gtr_ord *ord;
+	struct cursor *cur;
+	size_t capcur;
+	size_t *heap, nheap, capheap;
+	size_t nextsmp;
+	bool emitted_sync;
+	int64_t last_ts; /* Go's Reader.lastTs */
 };
 
 /* ------------------------------------------------------------ generation */
@@ -90,6 +123,7 @@ static void gen_reset(struct gen *g)
 	g->nevents = g->nsamples = 0;
 	g->min_time = UINT64_MAX;
 	g->max_time = 0;
+	g->nmg = 0;
 }
 
 static void gen_free(struct gen *g)
@@ -102,6 +136,9 @@ static void gen_free(struct gen *g)
 	gtr_map_free(&g->kmap);
 	gtr_map_free(&g->pcmap);
 	gtr_map_free(&g->mmap);
+	free(g->smp);
+	free(g->mg);
+	free(g->mb);
 	memset(g, 0, sizeof *g);
 }
 
@@ -145,7 +182,7 @@ static void note_time(struct gen *g, uint64_t t)
 
 enum { RB_OK = 0, RB_EOF = 1, RB_ERR = -1 };
 
-/* Go's readBatch.  *gen_known/*genv: whether the gen field was read. */
+/* Go's readBatch.  gen_known, genv: whether the gen field was read, and it. */
 static int read_batch(struct gtr_reader *r, struct gtr_batch *b, struct gtr_error *e,
 		      bool *gen_known, uint64_t *genv)
 {
@@ -415,9 +452,13 @@ static int add_samples(struct gtr_reader *r, struct gen *g, uint64_t genno, cons
 	const uint8_t *p = r->buf + b->data_offset + 1, *end = r->buf + b->data_offset + b->size;
 	while (p < end) {
 		uint64_t v[5];
+		const uint8_t *q = p;
 		if (read_sample(r, genno, &p, end, v) < 0)
 			return -1;
-		g->nsamples++;
+		if (!gtr_grow((void **)&g->smp, &g->capsmp, g->nsamples, 1, sizeof *g->smp))
+			return NOMEM(r, genno, (uint64_t)(q - r->buf)), -1;
+		g->smp[g->nsamples++] = (struct smp){ 0, v[0], v[1], v[2], v[3], v[4], (uint64_t)(q - r->buf),
+						      (uint32_t)(p - q) };
 		note_time(g, v[0]);
 	}
 	return 0;
@@ -432,6 +473,18 @@ static int parse_freq(struct gtr_reader *r, struct gen *g, uint64_t genno, const
 		return table_uv_err(r, genno, b->data_offset, rc);
 	if (g->have_freq) {
 		gtr_seterr(&r->err, GTR_ETABLE, genno, b->offset, "found multiple frequency events");
+		return -1;
+	}
+	/* Go 1.23 ignores what follows the first event; newer readers take
+	 * only Frequency events there (and only one). */
+	if (p < end) {
+		if (*p == EV_FREQUENCY)
+			gtr_seterr(&r->err, GTR_ETABLE, genno, (uint64_t)(p - r->buf),
+				   "found multiple frequency events");
+		else
+			gtr_seterr(&r->err, GTR_ETABLE, genno, (uint64_t)(p - r->buf),
+				   "expected frequency or clock snapshot event, got %u", *p);
+		r->err.go123_accepts = true;
 		return -1;
 	}
 	g->have_freq = true;
@@ -458,8 +511,14 @@ static int process_batch(struct gtr_reader *r, struct gen *g, uint64_t genno, co
 		return 0;
 	default: {
 		bool added;
-		if (!gtr_map_put(&g->mmap, b->m, &added))
+		uint32_t *slot = gtr_map_put(&g->mmap, b->m, &added);
+		if (!slot || (added && !gtr_grow((void **)&g->mg, &g->capmg, g->nmg, 1, sizeof *g->mg)))
 			return NOMEM(r, genno, b->offset), -1;
+		if (added) {
+			*slot = (uint32_t)g->nmg;
+			g->mg[g->nmg++] = (struct mgrp){ b->m, 0, 0 };
+		}
+		g->mg[*slot].n++;
 		return 0;
 	}
 	}
@@ -679,22 +738,54 @@ static int read_generation(struct gtr_reader *r)
 		gtr_seterr(&r->err, GTR_ETABLE, cur, g->pub.end, "no frequency event found");
 		return -1;
 	}
-	if (check_stack_strings(r, g, cur) < 0 || check_events(r, g, cur) < 0)
+	if (check_stack_strings(r, g, cur) < 0)
 		return -1;
-	if (g->nevents == 0 && g->nsamples == 0) {
-		gtr_seterr(&r->err, GTR_EEMPTY, cur, g->pub.begin,
-			   "broken trace: frontier is empty (generation %" PRIu64
-			   " has no event; Go 1.23's reader rejects it)",
-			   cur);
-		return -1;
-	}
 	struct gtr_generation *pub = &g->pub;
 	pub->gen = cur;
 	pub->freq = g->freq;
 	pub->ns_per_tick = 1.0 / ((double)g->freq / 1e9);
+	if (r->opt.wire_order) {
+		/* everything Go checks while delivering, up front */
+		if (check_events(r, g, cur) < 0)
+			return -1;
+		if (g->nevents == 0 && g->nsamples == 0) {
+			gtr_seterr(&r->err, GTR_EEMPTY, cur, g->pub.begin,
+				   "broken trace: frontier is empty (generation %" PRIu64
+				   " has no event; Go 1.23's reader rejects it)",
+				   cur);
+			return -1;
+		}
+		pub->nevents = g->nevents;
+	} else {
+		/* Go's order: sample times converted and sorted (stably);
+		 * event batches grouped by thread. */
+		for (size_t i = 0; i < g->nsamples; i++)
+			g->smp[i].time = gtr_ticks_to_ns(g->smp[i].ts, pub->ns_per_tick);
+		for (size_t i = 1; i < g->nsamples; i++) {
+			struct smp x = g->smp[i];
+			size_t j = i;
+			for (; j > 0 && g->smp[j - 1].time > x.time; j--)
+				g->smp[j] = g->smp[j - 1];
+			g->smp[j] = x;
+		}
+		size_t nb = 0;
+		for (size_t i = 0; i < g->nmg; i++) {
+			g->mg[i].first = nb;
+			nb += g->mg[i].n;
+			g->mg[i].n = 0;
+		}
+		if (!gtr_grow((void **)&g->mb, &g->capmb, 0, nb ? nb : 1, sizeof *g->mb))
+			return NOMEM(r, cur, g->pub.begin), -1;
+		for (size_t i = 0; i < g->nb; i++) {
+			if (g->b[i].kind != GTR_BATCH_EVENTS)
+				continue;
+			struct mgrp *mg = &g->mg[*gtr_map_get(&g->mmap, g->b[i].m)];
+			g->mb[mg->first + mg->n++] = i;
+		}
+		pub->nevents = 0;
+	}
 	pub->nbatches = g->nb;
 	pub->batches = g->b;
-	pub->nevents = g->nevents;
 	pub->nsamples = g->nsamples;
 	pub->nstrings = g->ns;
 	pub->nstacks = g->nk;
@@ -702,11 +793,461 @@ static int read_generation(struct gtr_reader *r)
 	pub->string_bytes = 0;
 	for (size_t i = 0; i < g->ns; i++)
 		pub->string_bytes += g->s[i].len;
-	pub->nthreads = g->mmap.n;
+	pub->nthreads = g->nmg;
 	pub->min_time = g->min_time == UINT64_MAX ? 0 : g->min_time;
 	pub->max_time = g->max_time;
 	pub->priv = g;
 	return 0;
+}
+
+/* ------------------------------------------------------------ Go's order */
+
+/* Go's batchCursor.nextEvent: 1 (c->ev read), 0 (no more), -1 (error). */
+static int cursor_next(struct gtr_reader *r, struct cursor *c)
+{
+	struct gen *g = &r->g;
+	const struct mgrp *mg = &g->mg[c->grp];
+	while (c->idx < mg->n && g->b[g->mb[mg->first + c->idx]].size == c->off) {
+		c->idx++;
+		c->off = 0;
+		c->last = 0;
+	}
+	if (c->idx == mg->n)
+		return 0;
+	const struct gtr_batch *b = &g->b[g->mb[mg->first + c->idx]];
+	if (c->last == 0)
+		c->last = gtr_ticks_to_ns(b->time, g->pub.ns_per_tick);
+	if (c->off == 0)
+		c->raw = b->time;
+	const uint8_t *p = r->buf + b->data_offset + c->off, *end = r->buf + b->data_offset + b->size;
+	char msg[96];
+	uint64_t dt;
+	memset(&c->ev, 0, sizeof c->ev);
+	int n = decode_timed(p, end, &c->ev.typ, &dt, c->ev.args, &(uint8_t){ 0 }, msg, sizeof msg);
+	if (n < 0) {
+		gtr_seterr(&r->err, GTR_EEVENT, g->pub.gen, (uint64_t)(p - r->buf), "%s", msg);
+		return -1;
+	}
+	c->ev.time = (int64_t)((uint64_t)gtr_ticks_to_ns(dt, g->pub.ns_per_tick) + (uint64_t)c->last);
+	c->last = c->ev.time;
+	c->raw += dt;
+	c->ev.ts = c->raw;
+	c->ev.off = (uint64_t)(p - r->buf);
+	c->ev.size = (uint32_t)n;
+	c->off += (uint64_t)n;
+	return 1;
+}
+
+/* Go's min-heap of cursors by the time of their next event, operation for
+ * operation (ties resolve the same way). */
+static int64_t htime(const struct gtr_reader *r, size_t i)
+{
+	return r->cur[r->heap[i]].ev.time;
+}
+
+static void hswap(struct gtr_reader *r, size_t a, size_t b)
+{
+	size_t t = r->heap[a];
+	r->heap[a] = r->heap[b];
+	r->heap[b] = t;
+}
+
+static size_t sift_up(struct gtr_reader *r, size_t i)
+{
+	while (i > 0 && htime(r, (i - 1) / 2) > htime(r, i)) {
+		hswap(r, (i - 1) / 2, i);
+		i = (i - 1) / 2;
+	}
+	return i;
+}
+
+static void sift_down(struct gtr_reader *r, size_t i)
+{
+	for (;;) {
+		size_t m = i, l = 2 * i + 1, rr = 2 * i + 2;
+		int64_t mt = i < r->nheap ? htime(r, i) : INT64_MAX;
+		if (l < r->nheap && htime(r, l) < mt) {
+			mt = htime(r, l);
+			m = l;
+		}
+		if (rr < r->nheap && htime(r, rr) < mt)
+			m = rr;
+		if (m == i)
+			break;
+		hswap(r, i, m);
+		i = m;
+	}
+}
+
+static void heap_remove(struct gtr_reader *r, size_t i)
+{
+	while (i > 0) {
+		hswap(r, (i - 1) / 2, i);
+		i = (i - 1) / 2;
+	}
+	hswap(r, 0, r->nheap - 1);
+	r->nheap--;
+	sift_down(r, 0);
+}
+
+static bool str_cb(const void *ctx, uint64_t id, const uint8_t **s, size_t *len)
+{
+	const struct gen *g = ctx;
+	const struct strent *e;
+	if (!gen_string(g, id, &e))
+		return false;
+	*s = e ? g->buf + e->off : (const uint8_t *)"";
+	*len = e ? e->len : 0;
+	return true;
+}
+
+static void order_error(struct gtr_reader *r, const char *what)
+{
+	struct gen *g = &r->g;
+	char *m = r->err.msg;
+	size_t cap = sizeof r->err.msg, n;
+	gtr_seterr(&r->err, GTR_EORDER, g->pub.gen, 0, "broken trace: %s:\n[gen=%" PRIu64 "]\n\n", what,
+		   g->pub.gen);
+	if (r->nheap)
+		r->err.offset = r->cur[r->heap[0]].ev.off;
+	n = strlen(m);
+	for (size_t i = 0; i < r->nheap && n + 64 < cap; i++) {
+		const struct cursor *c = &r->cur[r->heap[i]];
+		const struct gtr_spec *s = &gtr_specs[c->ev.typ];
+		n += (size_t)snprintf(m + n, cap - n, "M %" PRId64 " [%s time=%" PRId64, (int64_t)c->m,
+				      s->name ? s->name : "", c->ev.time);
+		for (int j = 1; j < s->nargs && n + 32 < cap; j++)
+			n += (size_t)snprintf(m + n, cap - n, " %s=%" PRIu64, s->args[j], c->ev.args[j - 1]);
+		n += (size_t)snprintf(m + n, cap - n, "]\n");
+	}
+	if (n + 2 < cap) {
+		m[n++] = '\n';
+		m[n] = 0;
+		n += ord_dump(r->ord, m + n, cap - n);
+	}
+}
+
+/* Go's tryAdvance: 1 advanced, 0 not now, -1 error. */
+static int try_advance(struct gtr_reader *r, size_t i)
+{
+	struct cursor *c = &r->cur[r->heap[i]];
+	bool nomem;
+	char msg[1024];
+	int rc = ord_advance(r->ord, &c->ev, str_cb, &r->g, c->m, r->g.pub.gen, msg, sizeof msg, &nomem);
+	if (rc < 0) {
+		if (nomem)
+			NOMEM(r, r->g.pub.gen, c->ev.off);
+		else
+			gtr_seterr(&r->err, GTR_EORDER, r->g.pub.gen, c->ev.off, "%s", msg);
+		return -1;
+	}
+	if (rc == 0)
+		return 0;
+	rc = cursor_next(r, c);
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		if (sift_up(r, i) == i)
+			sift_down(r, i);
+	} else {
+		heap_remove(r, i);
+	}
+	return 1;
+}
+
+/* Sets up the frontier of a freshly read generation (Go: in ReadEvent). */
+static int start_frontier(struct gtr_reader *r)
+{
+	struct gen *g = &r->g;
+	if (!gtr_grow((void **)&r->cur, &r->capcur, 0, g->nmg ? g->nmg : 1, sizeof *r->cur) ||
+	    !gtr_grow((void **)&r->heap, &r->capheap, 0, g->nmg ? g->nmg : 1, sizeof *r->heap))
+		return NOMEM(r, g->pub.gen, g->pub.begin), -1;
+	r->nheap = 0;
+	r->nextsmp = 0;
+	for (size_t i = 0; i < g->nmg; i++) {
+		struct cursor *c = &r->cur[i];
+		memset(c, 0, sizeof *c);
+		c->m = g->mg[i].m;
+		c->grp = i;
+		int rc = cursor_next(r, c);
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			continue;
+		r->heap[r->nheap++] = i;
+		sift_up(r, r->nheap - 1);
+	}
+	return 0;
+}
+
+/* Go's Event.validateTableIDs (and the stack of a CPU sample, which Go's
+ * consumers would fail to look up). */
+static int check_refs(struct gtr_reader *r, uint8_t typ, const uint64_t *args, uint64_t off)
+{
+	struct gen *g = &r->g;
+	const struct gtr_spec *s = &gtr_specs[typ];
+	if (typ == EV_CPUSAMPLE) {
+		const struct stkent *k;
+		if (!gen_stack(g, args[3], &k)) {
+			gtr_seterr(&r->err, GTR_EREF, g->pub.gen, off,
+				   "found invalid stack ID %" PRIu64 " for event CPUSample", args[3]);
+			return -1;
+		}
+		return 0;
+	}
+	for (int j = 0; j < s->nstack; j++) {
+		uint64_t id = args[s->stack[j] - 1];
+		const struct stkent *k;
+		if (!gen_stack(g, id, &k)) {
+			gtr_seterr(&r->err, GTR_EREF, g->pub.gen, off,
+				   "found invalid stack ID %" PRIu64 " for event %s", id, s->name);
+			return -1;
+		}
+	}
+	for (int j = 0; j < s->nstring; j++) {
+		uint64_t id = args[s->string[j] - 1];
+		const struct strent *e;
+		if (!gen_string(g, id, &e)) {
+			gtr_seterr(&r->err, GTR_EREF, g->pub.gen, off,
+				   "found invalid string ID %" PRIu64 " for event %s", id, s->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Go's deferred part of ReadEvent: references, then strictly increasing time. */
+static int deliver(struct gtr_reader *r, struct gtr_event *ev)
+{
+	if (ev->type != GTR_EV_SYNC && check_refs(r, ev->type, ev->args, ev->offset) < 0)
+		return -1;
+	if (ev->time_ns <= r->last_ts)
+		ev->time_ns = (int64_t)((uint64_t)r->last_ts + 1);
+	r->last_ts = ev->time_ns;
+	if (ev->type != GTR_EV_SYNC) {
+		if (ev->type != GTR_EV_CPUSAMPLE)
+			r->g.pub.nevents++;
+	}
+	return 0;
+}
+
+static uint64_t ctxid(int64_t v)
+{
+	return (uint64_t)v;
+}
+
+static int fail(struct gtr_reader *r)
+{
+	r->state = ST_FAILED;
+	return GTR_ERR;
+}
+
+/* Go's Reader.ReadEvent. */
+static int next_ordered(struct gtr_reader *r, struct gtr_event *ev)
+{
+	struct gen *g = &r->g;
+	struct ord_out out;
+	memset(ev, 0, sizeof *ev);
+	if (!ord_next(r->ord, &out)) {
+		if (r->nheap == 0 && r->nextsmp == g->nsamples) {
+			if (!r->emitted_sync) {
+				r->emitted_sync = true;
+				ev->type = GTR_EV_SYNC;
+				ev->gen = g->pub.gen;
+				ev->m = ev->p = ev->g = ev->thread = GTR_NONE;
+				ev->time_ns = r->last_ts;
+				ev->offset = g->pub.end;
+				deliver(r, ev);
+				return GTR_OK;
+			}
+			if (r->have_spill_err) {
+				r->err = r->spill_err;
+				return fail(r);
+			}
+			if (r->have_gen && !r->have_spill) {
+				r->state = ST_DONE;
+				return GTR_END;
+			}
+			if (read_generation(r) < 0)
+				return fail(r);
+			r->have_gen = true;
+			if (start_frontier(r) < 0)
+				return fail(r);
+			r->emitted_sync = false;
+		}
+		if (r->nextsmp < g->nsamples &&
+		    (r->nheap == 0 || g->smp[r->nextsmp].time < htime(r, 0))) {
+			const struct smp *s = &g->smp[r->nextsmp++];
+			ev->type = GTR_EV_CPUSAMPLE;
+			ev->nargs = 4;
+			ev->gen = g->pub.gen;
+			ev->m = ev->thread = s->m;
+			ev->p = s->p;
+			ev->g = s->g ? s->g : GTR_NONE;
+			ev->ts = s->ts;
+			ev->time_ns = s->time;
+			ev->args[0] = s->m;
+			ev->args[1] = s->p;
+			ev->args[2] = s->g;
+			ev->args[3] = s->stack;
+			ev->offset = s->off;
+			ev->size = s->size;
+			if (deliver(r, ev) < 0)
+				return fail(r);
+			note_time(g, s->ts);
+			return GTR_OK;
+		}
+		if (r->nheap == 0) {
+			order_error(r, "frontier is empty");
+			r->err.kind = GTR_EEMPTY;
+			return fail(r);
+		}
+		int rc = try_advance(r, 0);
+		if (rc < 0)
+			return fail(r);
+		if (rc == 0) {
+			/* sort the heap by time (stably; still a heap) and
+			 * try the others in that order */
+			for (size_t i = 1; i < r->nheap; i++)
+				for (size_t j = i; j > 0 && htime(r, j) < htime(r, j - 1); j--)
+					hswap(r, j, j - 1);
+			bool ok = false;
+			for (size_t i = 1; i < r->nheap && !ok; i++) {
+				rc = try_advance(r, i);
+				if (rc < 0)
+					return fail(r);
+				ok = rc == 1;
+			}
+			if (!ok) {
+				order_error(r, "failed to advance: frontier");
+				return fail(r);
+			}
+		}
+		if (!ord_next(r->ord, &out)) {
+			gtr_seterr(&r->err, GTR_EORDER, g->pub.gen, 0,
+				   "invariant violation: advance successful, but queue is empty");
+			return fail(r);
+		}
+	}
+	ev->type = out.ev.typ;
+	ev->nargs = (uint8_t)(gtr_specs[out.ev.typ].nargs ? gtr_specs[out.ev.typ].nargs - 1 : 0);
+	ev->gen = g->pub.gen;
+	ev->m = ctxid(out.m);
+	ev->p = ctxid(out.p);
+	ev->g = ctxid(out.g);
+	ev->thread = out.thread;
+	ev->ts = out.ev.ts;
+	ev->time_ns = out.ev.time;
+	memcpy(ev->args, out.ev.args, sizeof ev->args);
+	ev->offset = out.ev.off;
+	ev->size = out.ev.size;
+	if (deliver(r, ev) < 0)
+		return fail(r);
+	if (ev->size)
+		note_time(g, ev->ts);
+	return GTR_OK;
+}
+
+/* Wire order: batch by batch, everything checked when the generation was
+ * read. */
+static int next_wire(struct gtr_reader *r, struct gtr_event *ev)
+{
+	for (;;) {
+		if (r->state == ST_SYNC) {
+			memset(ev, 0, sizeof *ev);
+			ev->type = GTR_EV_SYNC;
+			ev->gen = r->g.pub.gen;
+			ev->m = ev->p = ev->g = ev->thread = GTR_NONE;
+			ev->time_ns = r->max_ns == INT64_MIN ? 0 : r->max_ns;
+			ev->offset = r->g.pub.end;
+			r->state = ST_AFTER_GEN;
+			return GTR_OK;
+		}
+		if (r->state != ST_IN_GEN) {
+			if (r->state != ST_START) {
+				if (r->have_spill_err) {
+					r->err = r->spill_err;
+					return fail(r);
+				}
+				if (!r->have_spill) {
+					r->state = ST_DONE;
+					return GTR_END;
+				}
+			}
+			if (read_generation(r) < 0)
+				return fail(r);
+			r->state = ST_IN_GEN;
+			r->cb = 0;
+			r->in_batch = false;
+			r->max_ns = INT64_MIN;
+			continue;
+		}
+		struct gen *g = &r->g;
+		if (r->cb >= g->nb) {
+			r->state = ST_SYNC;
+			continue;
+		}
+		const struct gtr_batch *b = &g->b[r->cb];
+		if (b->kind != GTR_BATCH_EVENTS && b->kind != GTR_BATCH_CPUSAMPLES) {
+			r->cb++;
+			continue;
+		}
+		if (!r->in_batch) {
+			r->in_batch = true;
+			r->coff = b->kind == GTR_BATCH_CPUSAMPLES ? 1 : 0;
+			r->last_ns = 0;
+			r->cur_ts = b->time;
+		}
+		if (r->coff >= b->size) {
+			r->cb++;
+			r->in_batch = false;
+			continue;
+		}
+		const uint8_t *p = r->buf + b->data_offset + r->coff, *end = r->buf + b->data_offset + b->size;
+		memset(ev, 0, sizeof *ev);
+		ev->gen = g->pub.gen;
+		ev->offset = b->data_offset + r->coff;
+		ev->p = ev->g = GTR_NONE;
+		if (b->kind == GTR_BATCH_CPUSAMPLES) {
+			uint64_t v[5];
+			const uint8_t *q = p;
+			if (read_sample(r, g->pub.gen, &q, end, v) < 0) /* checked already */
+				return fail(r);
+			ev->type = GTR_EV_CPUSAMPLE;
+			ev->nargs = 4;
+			ev->m = ev->thread = v[1];
+			ev->p = v[2];
+			ev->g = v[3] ? v[3] : GTR_NONE;
+			ev->ts = v[0];
+			ev->time_ns = gtr_ticks_to_ns(v[0], g->pub.ns_per_tick);
+			memcpy(ev->args, v + 1, 4 * sizeof v[0]);
+			ev->size = (uint32_t)(q - p);
+			r->coff += ev->size;
+		} else {
+			char msg[96];
+			uint64_t dt;
+			int n = decode_timed(p, end, &ev->type, &dt, ev->args, &ev->nargs, msg, sizeof msg);
+			if (n < 0) { /* checked already */
+				gtr_seterr(&r->err, GTR_EEVENT, g->pub.gen, ev->offset, "%s", msg);
+				return fail(r);
+			}
+			r->cur_ts += dt;
+			ev->ts = r->cur_ts;
+			ev->m = ev->thread = b->m;
+			/* Go's batchCursor: the clock restarts from the batch's
+			 * base time whenever it is 0. */
+			if (r->last_ns == 0)
+				r->last_ns = gtr_ticks_to_ns(b->time, g->pub.ns_per_tick);
+			r->last_ns = (int64_t)((uint64_t)gtr_ticks_to_ns(dt, g->pub.ns_per_tick) +
+					       (uint64_t)r->last_ns);
+			ev->time_ns = r->last_ns;
+			ev->size = (uint32_t)n;
+			r->coff += (uint64_t)n;
+		}
+		if (ev->time_ns > r->max_ns)
+			r->max_ns = ev->time_ns;
+		return GTR_OK;
+	}
 }
 
 /* ------------------------------------------------------------ public API */
@@ -745,6 +1286,12 @@ struct gtr_reader *gtr_open(const void *data, size_t len, const struct gtr_optio
 	if (opt)
 		r->opt = *opt;
 	r->state = ST_START;
+	r->emitted_sync = true; /* no Sync before the first generation */
+	if (!r->opt.wire_order && !(r->ord = ord_new())) {
+		free(r);
+		gtr_seterr(err, GTR_ENOMEM, 0, 0, "out of memory");
+		return NULL;
+	}
 	if (err)
 		memset(err, 0, sizeof *err);
 	return r;
@@ -755,6 +1302,9 @@ void gtr_close(struct gtr_reader *r)
 	if (!r)
 		return;
 	gen_free(&r->g);
+	ord_free(r->ord);
+	free(r->cur);
+	free(r->heap);
 	free(r);
 }
 
@@ -773,128 +1323,30 @@ const struct gtr_error *gtr_reader_error(const struct gtr_reader *r)
 	return &r->err;
 }
 
-int gtr_next_generation(struct gtr_reader *r, const struct gtr_generation **out)
-{
-	switch (r->state) {
-	case ST_FAILED:
-		return GTR_ERR;
-	case ST_DONE:
-		return GTR_END;
-	case ST_START:
-		break;
-	default: /* a generation was delivered (possibly partly) */
-		if (r->have_spill_err) {
-			r->err = r->spill_err;
-			r->state = ST_FAILED;
-			return GTR_ERR;
-		}
-		if (!r->have_spill) {
-			r->state = ST_DONE;
-			return GTR_END;
-		}
-	}
-	if (read_generation(r) < 0) {
-		r->state = ST_FAILED;
-		return GTR_ERR;
-	}
-	r->state = ST_IN_GEN;
-	r->cb = 0;
-	r->in_batch = false;
-	r->max_ns = INT64_MIN;
-	if (out)
-		*out = &r->g.pub;
-	return GTR_OK;
-}
-
 int gtr_next_event(struct gtr_reader *r, struct gtr_event *ev, const struct gtr_generation **genp)
 {
-	for (;;) {
-		if (r->state == ST_SYNC) {
-			memset(ev, 0, sizeof *ev);
-			ev->type = GTR_EV_SYNC;
-			ev->gen = r->g.pub.gen;
-			ev->m = GTR_NONE;
-			ev->time_ns = r->max_ns == INT64_MIN ? 0 : r->max_ns;
-			ev->offset = r->g.pub.end;
-			r->state = ST_AFTER_GEN;
-			if (genp)
-				*genp = &r->g.pub;
+	if (r->state == ST_FAILED)
+		return GTR_ERR;
+	if (r->state == ST_DONE)
+		return GTR_END;
+	int rc = r->opt.wire_order ? next_wire(r, ev) : next_ordered(r, ev);
+	if (rc == GTR_OK && genp)
+		*genp = &r->g.pub;
+	return rc;
+}
+
+int gtr_next_generation(struct gtr_reader *r, const struct gtr_generation **out)
+{
+	struct gtr_event ev;
+	int rc;
+	while ((rc = gtr_next_event(r, &ev, NULL)) == GTR_OK) {
+		if (ev.type == GTR_EV_SYNC) {
+			if (out)
+				*out = &r->g.pub;
 			return GTR_OK;
 		}
-		if (r->state != ST_IN_GEN) {
-			int rc = gtr_next_generation(r, NULL);
-			if (rc != GTR_OK)
-				return rc;
-			continue;
-		}
-		struct gen *g = &r->g;
-		if (r->cb >= g->nb) {
-			r->state = ST_SYNC;
-			continue;
-		}
-		const struct gtr_batch *b = &g->b[r->cb];
-		if (b->kind != GTR_BATCH_EVENTS && b->kind != GTR_BATCH_CPUSAMPLES) {
-			r->cb++;
-			continue;
-		}
-		if (!r->in_batch) {
-			r->in_batch = true;
-			r->coff = b->kind == GTR_BATCH_CPUSAMPLES ? 1 : 0;
-			r->last_ns = 0;
-			r->cur_ts = b->time;
-		}
-		if (r->coff >= b->size) {
-			r->cb++;
-			r->in_batch = false;
-			continue;
-		}
-		const uint8_t *p = r->buf + b->data_offset + r->coff, *end = r->buf + b->data_offset + b->size;
-		memset(ev, 0, sizeof *ev);
-		ev->gen = g->pub.gen;
-		ev->offset = b->data_offset + r->coff;
-		if (b->kind == GTR_BATCH_CPUSAMPLES) {
-			uint64_t v[5];
-			const uint8_t *q = p;
-			if (read_sample(r, g->pub.gen, &q, end, v) < 0) { /* checked already */
-				r->state = ST_FAILED;
-				return GTR_ERR;
-			}
-			ev->type = GTR_EV_CPUSAMPLE;
-			ev->nargs = 4;
-			ev->m = v[1];
-			ev->ts = v[0];
-			ev->time_ns = gtr_ticks_to_ns(v[0], g->pub.ns_per_tick);
-			memcpy(ev->args, v + 1, 4 * sizeof v[0]);
-			ev->size = (uint32_t)(q - p);
-			r->coff += ev->size;
-		} else {
-			char msg[96];
-			uint64_t dt;
-			int n = decode_timed(p, end, &ev->type, &dt, ev->args, &ev->nargs, msg, sizeof msg);
-			if (n < 0) { /* checked already */
-				gtr_seterr(&r->err, GTR_EEVENT, g->pub.gen, ev->offset, "%s", msg);
-				r->state = ST_FAILED;
-				return GTR_ERR;
-			}
-			r->cur_ts += dt;
-			ev->ts = r->cur_ts;
-			ev->m = b->m;
-			/* Go's batchCursor: the clock restarts from the batch's
-			 * base time whenever it is 0. */
-			if (r->last_ns == 0)
-				r->last_ns = gtr_ticks_to_ns(b->time, g->pub.ns_per_tick);
-			r->last_ns = (int64_t)((uint64_t)gtr_ticks_to_ns(dt, g->pub.ns_per_tick) +
-					       (uint64_t)r->last_ns);
-			ev->time_ns = r->last_ns;
-			ev->size = (uint32_t)n;
-			r->coff += (uint64_t)n;
-		}
-		if (ev->time_ns > r->max_ns)
-			r->max_ns = ev->time_ns;
-		if (genp)
-			*genp = &g->pub;
-		return GTR_OK;
 	}
+	return rc;
 }
 
 bool gtr_string(const struct gtr_generation *gp, uint64_t id, const char **s, size_t *len)

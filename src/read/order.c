@@ -1,0 +1,1360 @@
+/*
+ * order.c: the scheduler state machine of Go's trace reader, written after
+ * the rules of Go 1.23's internal/trace/order.go (see order.h).  Messages are
+ * Go's, word for word, so that both readers can be compared.
+ *
+ * IDs are kept as the uint64 of the wire; Go's GoID, ProcID and ThreadID are
+ * int64 (none = -1), so they are printed signed.
+ */
+#include "order.h"
+#include "internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NONE UINT64_MAX
+
+/* go122 statuses */
+enum { GO_BAD, GO_RUNNABLE, GO_RUNNING, GO_SYSCALL, GO_WAITING };
+enum { P_BAD, P_RUNNING, P_IDLE, P_SYSCALL, P_ABANDONED };
+/* trace.GoState / trace.ProcState (smuggled "old state") */
+enum { GS_UNDETERMINED, GS_NOTEXIST, GS_RUNNABLE, GS_RUNNING, GS_WAITING, GS_SYSCALL };
+enum { PS_UNDETERMINED, PS_NOTEXIST, PS_RUNNING, PS_IDLE };
+enum { GC_UNDETERMINED, GC_NOTRUNNING, GC_RUNNING };
+
+static const uint8_t go_status_state[5] = { GS_UNDETERMINED, GS_RUNNABLE, GS_RUNNING, GS_SYSCALL, GS_WAITING };
+static const uint8_t proc_status_state[5] = { PS_UNDETERMINED, PS_RUNNING, PS_IDLE, PS_RUNNING, PS_IDLE };
+
+static const char *go_status_str(uint64_t s)
+{
+	switch (s) {
+	case GO_RUNNABLE:
+		return "Runnable";
+	case GO_RUNNING:
+		return "Running";
+	case GO_SYSCALL:
+		return "Syscall";
+	case GO_WAITING:
+		return "Waiting";
+	}
+	return "Bad";
+}
+
+static const char *proc_status_str(uint64_t s)
+{
+	switch (s) {
+	case P_RUNNING:
+		return "Running";
+	case P_IDLE:
+		return "Idle";
+	case P_SYSCALL:
+		return "Syscall";
+	}
+	return "Bad";
+}
+
+static const char *evname(uint8_t t)
+{
+	if (t < GTR_NSPECS)
+		return gtr_specs[t].name ? gtr_specs[t].name : "";
+	return "Invalid";
+}
+
+/* ------------------------------------------------------------ pieces */
+
+struct seq {
+	uint64_t gen, n;
+};
+
+static bool succeeds(struct seq a, struct seq b)
+{
+	return a.gen == b.gen && a.n == b.n + 1;
+}
+
+struct rng {
+	uint8_t typ;
+	uint64_t desc;
+};
+
+struct ranges {
+	struct rng *v;
+	size_t n, cap;
+};
+
+struct region {
+	uint64_t task;
+	uint32_t name; /* interned */
+};
+
+struct gst {
+	uint64_t id;
+	bool live;
+	uint8_t status;
+	struct seq seq;
+	struct region *reg;
+	size_t nreg, capreg;
+	struct ranges rs;
+};
+
+struct pst {
+	uint64_t id;
+	uint8_t status;
+	struct seq seq;
+	struct ranges rs;
+};
+
+struct mst {
+	uint64_t id, g, p;
+};
+
+struct task {
+	uint64_t id;
+	bool live;
+	uint32_t name;
+	uint64_t parent;
+};
+
+/* Interned strings (region and task names outlive their generation). */
+struct pool {
+	uint8_t *data;
+	size_t n, cap;
+	struct pent {
+		size_t off;
+		uint32_t len;
+	} *e;
+	size_t ne, cape;
+	struct gtr_map map; /* hash -> index (probing on collisions) */
+};
+
+struct gtr_ord {
+	struct gtr_map gmap, pmap, mmap, tmap;
+	struct gst *gs;
+	size_t ngs, capgs;
+	struct pst *ps;
+	size_t nps, capps;
+	struct mst *ms;
+	size_t nms, capms;
+	struct task *ts;
+	size_t nts, capts;
+	uint64_t gcseq;
+	int gcstate;
+	uint64_t initial_gen;
+	struct pool names;
+	struct ord_out q[8];
+	size_t qh, qn;
+	bool nomem;
+};
+
+struct gtr_ord *ord_new(void)
+{
+	return calloc(1, sizeof(struct gtr_ord));
+}
+
+void ord_free(struct gtr_ord *o)
+{
+	if (!o)
+		return;
+	for (size_t i = 0; i < o->ngs; i++) {
+		free(o->gs[i].reg);
+		free(o->gs[i].rs.v);
+	}
+	for (size_t i = 0; i < o->nps; i++)
+		free(o->ps[i].rs.v);
+	free(o->gs);
+	free(o->ps);
+	free(o->ms);
+	free(o->ts);
+	gtr_map_free(&o->gmap);
+	gtr_map_free(&o->pmap);
+	gtr_map_free(&o->mmap);
+	gtr_map_free(&o->tmap);
+	free(o->names.data);
+	free(o->names.e);
+	gtr_map_free(&o->names.map);
+	free(o);
+}
+
+static uint64_t hash_bytes(const uint8_t *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < n; i++) {
+		h ^= s[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static uint32_t intern(struct gtr_ord *o, const uint8_t *s, size_t n)
+{
+	struct pool *p = &o->names;
+	uint64_t h = hash_bytes(s, n);
+	for (;;) {
+		bool added;
+		uint32_t *slot = gtr_map_put(&p->map, h, &added);
+		if (!slot) {
+			o->nomem = true;
+			return 0;
+		}
+		if (!added) {
+			struct pent *e = &p->e[*slot];
+			if (e->len == n && !memcmp(p->data + e->off, s, n))
+				return *slot;
+			h = h * 6364136223846793005ULL + 1442695040888963407ULL; /* probe */
+			continue;
+		}
+		if (!gtr_grow((void **)&p->data, &p->cap, p->n, n + 1, 1) ||
+		    !gtr_grow((void **)&p->e, &p->cape, p->ne, 1, sizeof *p->e)) {
+			o->nomem = true;
+			return 0;
+		}
+		if (n)
+			memcpy(p->data + p->n, s, n);
+		p->e[p->ne] = (struct pent){ p->n, (uint32_t)n };
+		p->n += n;
+		*slot = (uint32_t)p->ne;
+		return (uint32_t)p->ne++;
+	}
+}
+
+static void name_of(const struct gtr_ord *o, uint32_t i, const char **s, int *n)
+{
+	if (i >= o->names.ne) {
+		*s = "";
+		*n = 0;
+		return;
+	}
+	*s = (const char *)o->names.data + o->names.e[i].off;
+	*n = (int)o->names.e[i].len;
+}
+
+/* Generic "find or add" over a map and an array of entries whose first
+ * field is the id. */
+#define LOOKUP(o, map, arr, n, id) \
+	({ const uint32_t *i_ = gtr_map_get(&(o)->map, (id)); i_ ? &(o)->arr[*i_] : NULL; })
+
+static struct gst *gget(struct gtr_ord *o, uint64_t id)
+{
+	struct gst *g = LOOKUP(o, gmap, gs, ngs, id);
+	return g && g->live ? g : NULL;
+}
+
+static struct gst *gnew(struct gtr_ord *o, uint64_t id, uint8_t status, uint64_t gen)
+{
+	bool added;
+	uint32_t *slot = gtr_map_put(&o->gmap, id, &added);
+	if (!slot)
+		return o->nomem = true, NULL;
+	if (added) {
+		if (!gtr_grow((void **)&o->gs, &o->capgs, o->ngs, 1, sizeof *o->gs))
+			return o->nomem = true, NULL;
+		*slot = (uint32_t)o->ngs;
+		memset(&o->gs[o->ngs], 0, sizeof o->gs[0]);
+		o->ngs++;
+	}
+	struct gst *g = &o->gs[*slot];
+	g->id = id;
+	g->live = true;
+	g->status = status;
+	g->seq = (struct seq){ gen, 0 };
+	g->nreg = 0;
+	g->rs.n = 0;
+	return g;
+}
+
+static struct pst *pget(struct gtr_ord *o, uint64_t id)
+{
+	return LOOKUP(o, pmap, ps, nps, id);
+}
+
+static struct pst *pnew(struct gtr_ord *o, uint64_t id, uint8_t status, uint64_t gen)
+{
+	bool added;
+	uint32_t *slot = gtr_map_put(&o->pmap, id, &added);
+	if (!slot)
+		return o->nomem = true, NULL;
+	if (added) {
+		if (!gtr_grow((void **)&o->ps, &o->capps, o->nps, 1, sizeof *o->ps))
+			return o->nomem = true, NULL;
+		*slot = (uint32_t)o->nps;
+		memset(&o->ps[o->nps], 0, sizeof o->ps[0]);
+		o->nps++;
+	}
+	struct pst *p = &o->ps[*slot];
+	p->id = id;
+	p->status = status;
+	p->seq = (struct seq){ gen, 0 };
+	p->rs.n = 0;
+	return p;
+}
+
+static struct mst *mget(struct gtr_ord *o, uint64_t id)
+{
+	return LOOKUP(o, mmap, ms, nms, id);
+}
+
+static struct mst *mnew(struct gtr_ord *o, uint64_t id, uint64_t g, uint64_t p)
+{
+	bool added;
+	uint32_t *slot = gtr_map_put(&o->mmap, id, &added);
+	if (!slot)
+		return o->nomem = true, NULL;
+	if (added) {
+		if (!gtr_grow((void **)&o->ms, &o->capms, o->nms, 1, sizeof *o->ms))
+			return o->nomem = true, NULL;
+		*slot = (uint32_t)o->nms++;
+	}
+	struct mst *m = &o->ms[*slot];
+	*m = (struct mst){ id, g, p };
+	return m;
+}
+
+static struct task *tget(struct gtr_ord *o, uint64_t id)
+{
+	struct task *t = LOOKUP(o, tmap, ts, nts, id);
+	return t && t->live ? t : NULL;
+}
+
+static struct task *tnew(struct gtr_ord *o, uint64_t id)
+{
+	bool added;
+	uint32_t *slot = gtr_map_put(&o->tmap, id, &added);
+	if (!slot)
+		return o->nomem = true, NULL;
+	if (added) {
+		if (!gtr_grow((void **)&o->ts, &o->capts, o->nts, 1, sizeof *o->ts))
+			return o->nomem = true, NULL;
+		*slot = (uint32_t)o->nts++;
+	}
+	struct task *t = &o->ts[*slot];
+	t->id = id;
+	t->live = true;
+	return t;
+}
+
+/* ------------------------------------------------------------ ranges */
+
+static uint8_t start_ev(uint8_t typ)
+{
+	switch (typ) {
+	case 23: /* GoSyscallEnd */
+	case 24: /* GoSyscallEndBlocked */
+		return 22;
+	case 27: /* STWEnd */
+		return 26;
+	case 28: /* GCActive */
+	case 30: /* GCEnd */
+		return 29;
+	case 31: /* GCSweepActive */
+	case 33: /* GCSweepEnd */
+		return 32;
+	case 34: /* GCMarkAssistActive */
+	case 36: /* GCMarkAssistEnd */
+		return 35;
+	case 43: /* UserRegionEnd */
+		return 42;
+	}
+	return 0;
+}
+
+static struct rng make_range(uint8_t typ, uint64_t desc)
+{
+	uint8_t s = start_ev(typ);
+	return (struct rng){ s ? s : typ, desc };
+}
+
+static bool has_range(const struct ranges *r, struct rng t)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i].typ == t.typ && r->v[i].desc == t.desc)
+			return true;
+	return false;
+}
+
+static int push_range(struct gtr_ord *o, struct ranges *r, struct rng t)
+{
+	if (!gtr_grow((void **)&r->v, &r->cap, r->n, 1, sizeof *r->v))
+		return o->nomem = true, -1;
+	r->v[r->n++] = t;
+	return 0;
+}
+
+static int begin_range(struct gtr_ord *o, struct ranges *r, struct rng t, char *msg, size_t cap)
+{
+	if (has_range(r, t)) {
+		snprintf(msg, cap, "discovered event already in-flight for when starting event %s", evname(t.typ));
+		return -1;
+	}
+	return push_range(o, r, t);
+}
+
+static int active_range(struct gtr_ord *o, struct ranges *r, struct rng t, bool initial, char *msg,
+			size_t cap)
+{
+	if (initial) {
+		if (has_range(r, t)) {
+			snprintf(msg, cap, "found named active range already in first gen: {%u %" PRIu64 "}", t.typ,
+				 t.desc);
+			return -1;
+		}
+		return push_range(o, r, t);
+	}
+	if (!has_range(r, t)) {
+		size_t n = (size_t)snprintf(msg, cap, "resource is missing active range: %s [", evname(t.typ));
+		for (size_t i = 0; i < r->n && n + 32 < cap; i++)
+			n += (size_t)snprintf(msg + n, cap - n, "%s{%u %" PRIu64 "}", i ? " " : "", r->v[i].typ,
+					      r->v[i].desc);
+		if (n + 2 < cap)
+			snprintf(msg + n, cap - n, "]");
+		return -1;
+	}
+	return 0;
+}
+
+/* Returns 0 and the range's desc, or -1. */
+static int end_range(struct ranges *r, uint8_t typ, uint64_t *desc, char *msg, size_t cap)
+{
+	uint8_t st = start_ev(typ);
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->v[i].typ == st) {
+			*desc = r->v[i].desc;
+			r->v[i] = r->v[r->n - 1];
+			r->n--;
+			return 0;
+		}
+	}
+	snprintf(msg, cap, "tried to end event %s, but not in-flight", evname(st));
+	return -1;
+}
+
+/* ------------------------------------------------------------ context */
+
+struct ctx {
+	uint64_t g, p, m;
+};
+
+enum { MAY, MUST, MUSTNOT };
+
+static int validate_ctx(struct ctx c, int t, int p, int g, char *msg, size_t cap)
+{
+	if (t == MUST && c.m == NONE)
+		return snprintf(msg, cap, "expected a thread but didn't have one"), -1;
+	if (t == MUSTNOT && c.m != NONE)
+		return snprintf(msg, cap, "expected no thread but had one"), -1;
+	if (p == MUST && c.p == NONE)
+		return snprintf(msg, cap, "expected a proc but didn't have one"), -1;
+	if (p == MUSTNOT && c.p != NONE)
+		return snprintf(msg, cap, "expected no proc but had one"), -1;
+	if (g == MUST && c.g == NONE)
+		return snprintf(msg, cap, "expected a goroutine but didn't have one"), -1;
+	if (g == MUSTNOT && c.g != NONE)
+		return snprintf(msg, cap, "expected no goroutine but had one"), -1;
+	return 0;
+}
+
+#define USERGO(c) validate_ctx(c, MUST, MUST, MUST, msg, cap)
+
+static void push(struct gtr_ord *o, struct ctx c, const struct ord_ev *ev, uint64_t thread)
+{
+	struct ord_out *q = &o->q[(o->qh + o->qn) % 8];
+	q->ev = *ev;
+	q->g = (int64_t)c.g;
+	q->p = (int64_t)c.p;
+	q->m = (int64_t)c.m;
+	q->thread = thread;
+	o->qn++;
+}
+
+static void push_made(struct gtr_ord *o, struct ctx c, const struct ord_ev *from, uint8_t typ, uint64_t a0,
+		      uint64_t a1, uint64_t thread)
+{
+	struct ord_ev e = { .typ = typ, .time = from->time, .ts = from->ts };
+	e.args[0] = a0;
+	e.args[1] = a1;
+	push(o, c, &e, thread);
+}
+
+bool ord_next(struct gtr_ord *o, struct ord_out *out)
+{
+	if (!o->qn)
+		return false;
+	*out = o->q[o->qh];
+	o->qh = (o->qh + 1) % 8;
+	o->qn--;
+	return true;
+}
+
+/* ------------------------------------------------------------ the rules */
+
+struct env {
+	struct gtr_ord *o;
+	struct ord_ev *ev;
+	ord_string_fn str;
+	const void *strctx;
+	uint64_t m, gen;
+	char *msg;
+	size_t cap;
+};
+
+#define A(i) (e->ev->args[i])
+#define ERR(...) (snprintf(msg, cap, __VA_ARGS__), -1)
+#define SID(x) ((int64_t)(x))
+
+static int proc_status(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	struct gtr_ord *o = e->o;
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	/* Go converts the status to a uint8 (go122.ProcStatus) */
+	uint64_t pid = A(0), status = A(1) & 0xFF;
+	if (status >= 5)
+		return ERR("invalid status for proc %" PRId64 ": %" PRIu64, SID(pid), status);
+	uint8_t old = proc_status_state[status];
+	struct pst *s = pget(o, pid);
+	if (s) {
+		if (status == P_ABANDONED && s->status == P_SYSCALL) {
+			old = PS_RUNNING;
+			A(1) = P_SYSCALL;
+		} else if (status == P_ABANDONED && s->status == P_ABANDONED) {
+			old = PS_IDLE;
+			A(1) = P_ABANDONED;
+		} else if (s->status != status) {
+			return ERR("inconsistent status for proc %" PRId64 ": old %s vs. new %s", SID(pid),
+				   proc_status_str(s->status), proc_status_str(status));
+		}
+		s->seq = (struct seq){ e->gen, 0 };
+	} else {
+		if (!pnew(o, pid, (uint8_t)status, e->gen))
+			return -1;
+		old = e->gen == o->initial_gen ? PS_UNDETERMINED : PS_NOTEXIST;
+	}
+	A(2) = old;
+	*nw = *cur;
+	if (status == P_RUNNING || status == P_SYSCALL)
+		nw->p = pid;
+	if (status == P_ABANDONED && old == PS_RUNNING) {
+		bool found = false;
+		for (size_t i = 0; i < o->nms; i++) {
+			if (o->ms[i].p == pid) {
+				cur->m = o->ms[i].id;
+				cur->p = pid;
+				cur->g = o->ms[i].g;
+				found = true;
+			}
+		}
+		if (!found)
+			return ERR("failed to find sched context for proc %" PRId64 " that's about to be stolen",
+				   SID(pid));
+	}
+	push(o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int proc_start(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	uint64_t pid = A(0);
+	struct seq sq = { e->gen, A(1) };
+	struct pst *s = pget(e->o, pid);
+	if (!s || s->status != P_IDLE || !succeeds(sq, s->seq) || cur->p != NONE)
+		return 0;
+	if (validate_ctx(*cur, MUST, MUSTNOT, MAY, msg, cap))
+		return -1;
+	s->status = P_RUNNING;
+	s->seq = sq;
+	*nw = *cur;
+	nw->p = pid;
+	push(e->o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int proc_stop(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	struct pst *s = pget(e->o, cur->p);
+	if (!s)
+		return ERR("event %s for proc (%" PRId64 ") that doesn't exist", evname(e->ev->typ), SID(cur->p));
+	if (s->status != P_RUNNING && s->status != P_SYSCALL)
+		return ERR("%s event for proc that's not %s or %s", evname(e->ev->typ), "Running", "Syscall");
+	if (validate_ctx(*cur, MUST, MUST, MAY, msg, cap))
+		return -1;
+	s->status = P_IDLE;
+	*nw = *cur;
+	nw->p = NONE;
+	push(e->o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int proc_steal(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	uint64_t pid = A(0);
+	struct seq sq = { e->gen, A(1) };
+	struct pst *s = pget(e->o, pid);
+	if (!s || (s->status != P_SYSCALL && s->status != P_ABANDONED) || !succeeds(sq, s->seq))
+		return 0;
+	if (validate_ctx(*cur, MUST, MAY, MAY, msg, cap))
+		return -1;
+	uint8_t old = s->status;
+	A(3) = old;
+	s->status = P_IDLE;
+	s->seq = sq;
+	*nw = *cur;
+	if (old == P_ABANDONED) {
+		push(e->o, *cur, e->ev, e->m);
+		return 1;
+	}
+	uint64_t mid = A(2);
+	if (mid == cur->m) {
+		if (cur->p != pid)
+			return ERR("tried to self-steal proc %" PRId64 " (thread %" PRId64
+				   "), but got proc %" PRId64 " instead",
+				   SID(pid), SID(mid), SID(cur->p));
+		nw->p = NONE;
+		push(e->o, *cur, e->ev, e->m);
+		return 1;
+	}
+	struct mst *ms = mget(e->o, mid);
+	if (!ms)
+		return ERR("stole proc from non-existent thread %" PRId64, SID(mid));
+	if (ms->p != pid)
+		return ERR("tried to steal proc %" PRId64 " from thread %" PRId64 ", but got proc %" PRId64
+			   " instead",
+			   SID(pid), SID(mid), SID(ms->p));
+	ms->p = NONE;
+	push(e->o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int go_status(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	struct gtr_ord *o = e->o;
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	/* Go converts the status to a uint8 (go122.GoStatus) */
+	uint64_t gid = A(0), mid = A(1), status = A(2) & 0xFF;
+	if (status >= 5)
+		return ERR("invalid status for goroutine %" PRId64 ": %" PRIu64, SID(gid), status);
+	uint8_t old = go_status_state[status];
+	struct gst *s = gget(o, gid);
+	if (s) {
+		if (s->status != status)
+			return ERR("inconsistent status for goroutine %" PRId64 ": old %s vs. new %s", SID(gid),
+				   go_status_str(s->status), go_status_str(status));
+		s->seq = (struct seq){ e->gen, 0 };
+	} else if (e->gen == o->initial_gen) {
+		if (!gnew(o, gid, (uint8_t)status, e->gen))
+			return -1;
+		old = GS_UNDETERMINED;
+	} else {
+		return ERR("found goroutine status for new goroutine after the first generation: id=%" PRId64
+			   " status=%s",
+			   SID(gid), go_status_str(status));
+	}
+	/* extra: after the spec's arguments (GoStatus: 3, GoStatusStack: 4) */
+	A(e->ev->typ == 48 ? 4 : 3) = old;
+	*nw = *cur;
+	switch (status) {
+	case GO_RUNNING:
+		nw->g = gid;
+		break;
+	case GO_SYSCALL:
+		if (mid == NONE)
+			return ERR("found goroutine %" PRId64 " in syscall without a thread", SID(gid));
+		if (mid == cur->m) {
+			if (e->gen != o->initial_gen && cur->g != gid)
+				return ERR("inconsistent thread for syscalling goroutine %" PRId64
+					   ": thread has goroutine %" PRId64,
+					   SID(gid), SID(cur->g));
+			nw->g = gid;
+			break;
+		}
+		struct mst *ms = mget(o, mid);
+		if (ms) {
+			if (ms->g != gid)
+				return ERR("inconsistent thread for syscalling goroutine %" PRId64
+					   ": thread has goroutine %" PRId64,
+					   SID(gid), SID(ms->g));
+			cur->g = ms->g;
+		} else if (!mnew(o, mid, gid, NONE)) {
+			return -1;
+		}
+		cur->m = mid;
+		break;
+	}
+	push(o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int go_create(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	struct gtr_ord *o = e->o;
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	if (validate_ctx(*cur, MUST, MUST, MAY, msg, cap))
+		return -1;
+	struct gst *s = gget(o, cur->g);
+	if (s && s->status != GO_RUNNING)
+		return ERR("%s event for goroutine that's not %s", evname(e->ev->typ), "Running");
+	uint64_t ng = A(0);
+	if (gget(o, ng))
+		return ERR("tried to create goroutine (%" PRId64 ") that already exists", SID(ng));
+	if (!gnew(o, ng, e->ev->typ == 47 ? GO_WAITING : GO_RUNNABLE, e->gen))
+		return -1;
+	*nw = *cur;
+	push(o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int go_stop_exec(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	struct gtr_ord *o = e->o;
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	if (USERGO(*cur))
+		return -1;
+	struct gst *s = gget(o, cur->g);
+	if (!s)
+		return ERR("event %s for goroutine (%" PRId64 ") that doesn't exist", evname(e->ev->typ),
+			   SID(cur->g));
+	if (s->status != GO_RUNNING)
+		return ERR("%s event for goroutine that's not %s", evname(e->ev->typ), "Running");
+	*nw = *cur;
+	switch (e->ev->typ) {
+	case 17: /* GoDestroy */
+		s->live = false;
+		nw->g = NONE;
+		break;
+	case 19: /* GoStop */
+		s->status = GO_RUNNABLE;
+		nw->g = NONE;
+		break;
+	case 20: /* GoBlock */
+		s->status = GO_WAITING;
+		nw->g = NONE;
+		break;
+	}
+	push(o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int go_start(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	uint64_t gid = A(0);
+	struct seq sq = { e->gen, A(1) };
+	struct gst *s = gget(e->o, gid);
+	if (!s || s->status != GO_RUNNABLE || !succeeds(sq, s->seq))
+		return 0;
+	if (validate_ctx(*cur, MUST, MUST, MUSTNOT, msg, cap))
+		return -1;
+	s->status = GO_RUNNING;
+	s->seq = sq;
+	*nw = *cur;
+	nw->g = gid;
+	push(e->o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int go_unblock(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	uint64_t gid = A(0);
+	struct seq sq = { e->gen, A(1) };
+	struct gst *s = gget(e->o, gid);
+	if (!s || s->status != GO_WAITING || !succeeds(sq, s->seq))
+		return 0;
+	s->status = GO_RUNNABLE;
+	s->seq = sq;
+	*nw = *cur;
+	push(e->o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int go_switch(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	struct gtr_ord *o = e->o;
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	if (USERGO(*cur))
+		return -1;
+	struct gst *cs = gget(o, cur->g);
+	if (!cs)
+		return ERR("event %s for goroutine (%" PRId64 ") that doesn't exist", evname(e->ev->typ),
+			   SID(cur->g));
+	if (cs->status != GO_RUNNING)
+		return ERR("%s event for goroutine that's not %s", evname(e->ev->typ), "Running");
+	uint64_t next = A(0);
+	struct seq sq = { e->gen, A(1) };
+	struct gst *ns = gget(o, next);
+	if (!ns || ns->status != GO_WAITING || !succeeds(sq, ns->seq))
+		return 0;
+	push(o, *cur, e->ev, e->m);
+	if (e->ev->typ == 45) {
+		cs->status = GO_WAITING;
+		push_made(o, *cur, e->ev, 20 /* GoBlock */, 0, 0, e->m);
+	} else {
+		cs->live = false;
+		push_made(o, *cur, e->ev, 17 /* GoDestroy */, 0, 0, e->m);
+	}
+	ns->status = GO_RUNNING;
+	ns->seq = sq;
+	*nw = *cur;
+	nw->g = next;
+	struct ctx sc = *cur;
+	sc.g = NONE;
+	push_made(o, sc, e->ev, 16 /* GoStart */, next, A(1), e->m);
+	return 1;
+}
+
+static int go_syscall_begin(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	struct gtr_ord *o = e->o;
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	if (USERGO(*cur))
+		return -1;
+	struct gst *s = gget(o, cur->g);
+	if (!s)
+		return ERR("event %s for goroutine (%" PRId64 ") that doesn't exist", evname(e->ev->typ),
+			   SID(cur->g));
+	if (s->status != GO_RUNNING)
+		return ERR("%s event for goroutine that's not %s", evname(e->ev->typ), "Running");
+	s->status = GO_SYSCALL;
+	struct pst *p = pget(o, cur->p);
+	if (!p)
+		return ERR("uninitialized proc %" PRId64 " found during %s", SID(cur->p), evname(e->ev->typ));
+	p->status = P_SYSCALL;
+	struct seq sq = { e->gen, A(0) };
+	if (!succeeds(sq, p->seq))
+		return ERR("failed to advance %s: can't make sequence: %" PRIu64 " (gen=%" PRIu64 ") -> %" PRIu64
+			   " (gen=%" PRIu64 ")",
+			   evname(e->ev->typ), p->seq.n, p->seq.gen, sq.n, sq.gen);
+	p->seq = sq;
+	*nw = *cur;
+	push(o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int go_syscall_end(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	struct gtr_ord *o = e->o;
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	if (USERGO(*cur))
+		return -1;
+	struct gst *s = gget(o, cur->g);
+	if (!s)
+		return ERR("event %s for goroutine (%" PRId64 ") that doesn't exist", evname(e->ev->typ),
+			   SID(cur->g));
+	if (s->status != GO_SYSCALL)
+		return ERR("%s event for goroutine that's not %s", evname(e->ev->typ), "Running");
+	s->status = GO_RUNNING;
+	struct pst *p = pget(o, cur->p);
+	if (!p)
+		return ERR("uninitialized proc %" PRId64 " found during %s", SID(cur->p), evname(e->ev->typ));
+	if (p->status != P_SYSCALL)
+		return ERR("expected proc %" PRId64 " in state %s, but got %s instead", SID(cur->p), "Syscall",
+			   proc_status_str(p->status));
+	p->status = P_RUNNING;
+	*nw = *cur;
+	push(o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int go_syscall_end_blocked(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	struct gtr_ord *o = e->o;
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	if (cur->p != NONE) {
+		struct pst *p = pget(o, cur->p);
+		if (!p)
+			return ERR("uninitialized proc %" PRId64 " found during %s", SID(cur->p),
+				   evname(e->ev->typ));
+		if (p->status == P_SYSCALL)
+			return 0;
+	}
+	if (validate_ctx(*cur, MUST, MAY, MUST, msg, cap))
+		return -1;
+	struct gst *s = gget(o, cur->g);
+	if (!s)
+		return ERR("event %s for goroutine (%" PRId64 ") that doesn't exist", evname(e->ev->typ),
+			   SID(cur->g));
+	if (s->status != GO_SYSCALL)
+		return ERR("%s event for goroutine that's not %s", evname(e->ev->typ), "Running");
+	*nw = *cur;
+	nw->g = NONE;
+	s->status = GO_RUNNABLE;
+	push(o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int go_create_syscall(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	struct gtr_ord *o = e->o;
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	if (validate_ctx(*cur, MUST, MAY, MUSTNOT, msg, cap))
+		return -1;
+	uint64_t ng = A(0);
+	if (gget(o, ng))
+		return ERR("tried to create goroutine (%" PRId64 ") in syscall that already exists", SID(ng));
+	if (!gnew(o, ng, GO_SYSCALL, e->gen))
+		return -1;
+	*nw = *cur;
+	nw->g = ng;
+	push(o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int go_destroy_syscall(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	struct gtr_ord *o = e->o;
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	if (validate_ctx(*cur, MUST, MAY, MUST, msg, cap))
+		return -1;
+	struct gst *s = gget(o, cur->g);
+	if (!s)
+		return ERR("event %s for goroutine (%" PRId64 ") that doesn't exist", evname(e->ev->typ),
+			   SID(cur->g));
+	if (s->status != GO_SYSCALL)
+		return ERR("%s event for goroutine that's not %s", evname(e->ev->typ), "Syscall");
+	s->live = false;
+	*nw = *cur;
+	nw->g = NONE;
+	if (cur->p != NONE) {
+		struct pst *p = pget(o, cur->p);
+		if (!p)
+			return ERR("found invalid proc %" PRId64 " during %s", SID(cur->p), evname(e->ev->typ));
+		if (p->status != P_SYSCALL)
+			return ERR("proc %" PRId64 " in unexpected state %s during %s", SID(cur->p),
+				   proc_status_str(p->status), evname(e->ev->typ));
+		p->status = P_ABANDONED;
+		nw->p = NONE;
+		struct ord_ev x = { .typ = 12 /* ProcSteal */, .time = e->ev->time, .ts = e->ev->ts };
+		x.args[0] = cur->p;
+		x.args[3] = P_SYSCALL;
+		push(o, *cur, &x, e->m);
+	}
+	push(o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int user_task_begin(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	struct gtr_ord *o = e->o;
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	uint64_t id = A(0);
+	if (tget(o, id))
+		return ERR("task ID conflict: %" PRIu64, id);
+	if (A(1) == 0)
+		A(1) = NONE;
+	const uint8_t *s;
+	size_t n;
+	if (!e->str(e->strctx, A(2), &s, &n))
+		return ERR("invalid string ID %" PRIu64 " for %u event", A(2), e->ev->typ);
+	uint32_t name = intern(o, s, n);
+	struct task *t = tnew(o, id);
+	if (!t || o->nomem)
+		return -1;
+	t->name = name;
+	t->parent = A(1);
+	if (USERGO(*cur))
+		return -1;
+	*nw = *cur;
+	push(o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int user_task_end(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	struct gtr_ord *o = e->o;
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	struct task *t = tget(o, A(0));
+	if (t) {
+		A(2) = t->parent;
+		A(3) = t->name;
+		t->live = false;
+	} else {
+		A(2) = NONE;
+		A(3) = UINT32_MAX;
+	}
+	if (USERGO(*cur))
+		return -1;
+	*nw = *cur;
+	push(o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int user_region(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	struct gtr_ord *o = e->o;
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	bool begin = e->ev->typ == 42;
+	if (USERGO(*cur))
+		return -1;
+	uint64_t tid = A(0);
+	const uint8_t *s;
+	size_t n;
+	if (!e->str(e->strctx, A(1), &s, &n))
+		return ERR("invalid string ID %" PRIu64 " for %u event", A(1), e->ev->typ);
+	struct gst *g = gget(o, cur->g);
+	if (!g)
+		return ERR("encountered EvUserRegion%s without known state for current goroutine %" PRId64,
+			   begin ? "Begin" : "End", SID(cur->g));
+	uint32_t name = intern(o, s, n);
+	if (o->nomem)
+		return -1;
+	if (begin) {
+		if (!gtr_grow((void **)&g->reg, &g->capreg, g->nreg, 1, sizeof *g->reg))
+			return o->nomem = true, -1;
+		g->reg[g->nreg++] = (struct region){ tid, name };
+	} else if (g->nreg) {
+		struct region top = g->reg[g->nreg - 1];
+		if (top.task != tid || top.name != name) {
+			const char *tn;
+			int tl;
+			name_of(o, top.name, &tn, &tl);
+			return ERR("misuse of region in goroutine %" PRId64 ": region end {%" PRIu64
+				   " %.*s} when the inner-most active region start event is {%" PRIu64 " %.*s}",
+				   SID(g->id), tid, (int)n, (const char *)s, top.task, tl, tn);
+		}
+		g->nreg--;
+	}
+	*nw = *cur;
+	push(o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int gc_active(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	struct gtr_ord *o = e->o;
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	uint64_t sq = A(0);
+	*nw = *cur;
+	if (e->gen == o->initial_gen) {
+		if (o->gcstate != GC_UNDETERMINED)
+			return ERR("GCActive in the first generation isn't first GC event");
+		o->gcseq = sq;
+		o->gcstate = GC_RUNNING;
+		push(o, *cur, e->ev, e->m);
+		return 1;
+	}
+	if (sq != o->gcseq + 1)
+		return 0;
+	if (o->gcstate != GC_RUNNING)
+		return ERR("encountered GCActive while GC was not in progress");
+	o->gcseq = sq;
+	if (USERGO(*cur))
+		return -1;
+	push(o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int gc_begin(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	struct gtr_ord *o = e->o;
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	uint64_t sq = A(0);
+	*nw = *cur;
+	if (o->gcstate == GC_UNDETERMINED) {
+		o->gcseq = sq;
+		o->gcstate = GC_RUNNING;
+		push(o, *cur, e->ev, e->m);
+		return 1;
+	}
+	if (sq != o->gcseq + 1)
+		return 0;
+	if (o->gcstate == GC_RUNNING)
+		return ERR("encountered GCBegin while GC was already in progress");
+	o->gcseq = sq;
+	o->gcstate = GC_RUNNING;
+	if (USERGO(*cur))
+		return -1;
+	push(o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int gc_end(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	struct gtr_ord *o = e->o;
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	uint64_t sq = A(0);
+	*nw = *cur;
+	if (sq != o->gcseq + 1)
+		return 0;
+	if (o->gcstate == GC_NOTRUNNING)
+		return ERR("encountered GCEnd when GC was not in progress");
+	if (o->gcstate == GC_UNDETERMINED)
+		return ERR("encountered GCEnd when GC was in an undetermined state");
+	o->gcseq = sq;
+	o->gcstate = GC_NOTRUNNING;
+	if (USERGO(*cur))
+		return -1;
+	push(o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int annotation(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	if (USERGO(*cur))
+		return -1;
+	*nw = *cur;
+	push(e->o, *cur, e->ev, e->m);
+	return 1;
+}
+
+/* HeapAlloc/HeapGoal and the AllocFree experiment. */
+static int needs_mp(struct env *e, struct ctx *cur, struct ctx *nw, int p)
+{
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	if (validate_ctx(*cur, MUST, p, MAY, msg, cap))
+		return -1;
+	*nw = *cur;
+	push(e->o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int gc_sweep(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	struct gtr_ord *o = e->o;
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	uint8_t t = e->ev->typ;
+	*nw = *cur;
+	if (t == 31) { /* GCSweepActive */
+		struct pst *p = pget(o, A(0));
+		if (!p)
+			return ERR("encountered GCSweepActive for unknown proc %" PRId64, SID(A(0)));
+		if (active_range(o, &p->rs, make_range(t, 0), e->gen == o->initial_gen, msg, cap))
+			return -1;
+		push(o, *cur, e->ev, e->m);
+		return 1;
+	}
+	if (validate_ctx(*cur, MUST, MUST, MAY, msg, cap))
+		return -1;
+	struct pst *p = pget(o, cur->p);
+	if (!p) /* Go dereferences a nil state here */
+		return ERR("internal error: no state for proc %" PRId64, SID(cur->p));
+	if (t == 32) {
+		if (begin_range(o, &p->rs, make_range(t, 0), msg, cap))
+			return -1;
+	} else {
+		uint64_t d;
+		if (end_range(&p->rs, t, &d, msg, cap))
+			return -1;
+	}
+	push(o, *cur, e->ev, e->m);
+	return 1;
+}
+
+static int go_range(struct env *e, struct ctx *cur, struct ctx *nw)
+{
+	struct gtr_ord *o = e->o;
+	char *msg = e->msg;
+	size_t cap = e->cap;
+	uint8_t t = e->ev->typ;
+	*nw = *cur;
+	if (t == 34) { /* GCMarkAssistActive */
+		struct gst *g = gget(o, A(0));
+		if (!g)
+			return ERR("uninitialized goroutine %" PRId64 " found during %s", SID(A(0)), evname(t));
+		if (active_range(o, &g->rs, make_range(t, 0), e->gen == o->initial_gen, msg, cap))
+			return -1;
+		push(o, *cur, e->ev, e->m);
+		return 1;
+	}
+	if (USERGO(*cur))
+		return -1;
+	struct gst *g = gget(o, cur->g);
+	if (!g)
+		return ERR("encountered event of type %u without known state for current goroutine %" PRId64, t,
+			   SID(cur->g));
+	if (t == 26 || t == 35) { /* STWBegin, GCMarkAssistBegin */
+		if (begin_range(o, &g->rs, make_range(t, t == 26 ? A(0) : 0), msg, cap))
+			return -1;
+	} else {
+		uint64_t d;
+		if (end_range(&g->rs, t, &d, msg, cap))
+			return -1;
+		if (t == 27)
+			A(0) = d;
+	}
+	push(o, *cur, e->ev, e->m);
+	return 1;
+}
+
+int ord_advance(struct gtr_ord *o, struct ord_ev *ev, ord_string_fn str, const void *strctx, uint64_t m,
+		uint64_t gen, char *msg, size_t msgcap, bool *nomem)
+{
+	*nomem = false;
+	if (o->initial_gen == 0)
+		o->initial_gen = gen;
+	struct ctx cur = { NONE, NONE, m }, nw;
+	struct mst *ms = NULL;
+	if (m != NONE) {
+		ms = mget(o, m);
+		if (!ms && !(ms = mnew(o, m, NONE, NONE))) {
+			*nomem = true;
+			return -1;
+		}
+		cur.p = ms->p;
+		cur.g = ms->g;
+	}
+	nw = cur;
+	struct env e = { o, ev, str, strctx, m, gen, msg, msgcap };
+	int rc;
+	switch (ev->typ) {
+	case 9:  /* ProcsChange */
+	case 39: /* GoLabel */
+	case 44: /* UserLog */
+		rc = annotation(&e, &cur, &nw);
+		break;
+	case 10:
+		rc = proc_start(&e, &cur, &nw);
+		break;
+	case 11:
+		rc = proc_stop(&e, &cur, &nw);
+		break;
+	case 12:
+		rc = proc_steal(&e, &cur, &nw);
+		break;
+	case 13:
+		rc = proc_status(&e, &cur, &nw);
+		break;
+	case 14:
+	case 47:
+		rc = go_create(&e, &cur, &nw);
+		break;
+	case 15:
+		rc = go_create_syscall(&e, &cur, &nw);
+		break;
+	case 16:
+		rc = go_start(&e, &cur, &nw);
+		break;
+	case 17:
+	case 19:
+	case 20:
+		rc = go_stop_exec(&e, &cur, &nw);
+		break;
+	case 18:
+		rc = go_destroy_syscall(&e, &cur, &nw);
+		break;
+	case 21:
+		rc = go_unblock(&e, &cur, &nw);
+		break;
+	case 22:
+		rc = go_syscall_begin(&e, &cur, &nw);
+		break;
+	case 23:
+		rc = go_syscall_end(&e, &cur, &nw);
+		break;
+	case 24:
+		rc = go_syscall_end_blocked(&e, &cur, &nw);
+		break;
+	case 25:
+	case 48:
+		rc = go_status(&e, &cur, &nw);
+		break;
+	case 26:
+	case 27:
+	case 34:
+	case 35:
+	case 36:
+		rc = go_range(&e, &cur, &nw);
+		break;
+	case 28:
+		rc = gc_active(&e, &cur, &nw);
+		break;
+	case 29:
+		rc = gc_begin(&e, &cur, &nw);
+		break;
+	case 30:
+		rc = gc_end(&e, &cur, &nw);
+		break;
+	case 31:
+	case 32:
+	case 33:
+		rc = gc_sweep(&e, &cur, &nw);
+		break;
+	case 37:
+	case 38:
+		rc = needs_mp(&e, &cur, &nw, MUST);
+		break;
+	case 40:
+		rc = user_task_begin(&e, &cur, &nw);
+		break;
+	case 41:
+		rc = user_task_end(&e, &cur, &nw);
+		break;
+	case 42:
+	case 43:
+		rc = user_region(&e, &cur, &nw);
+		break;
+	case 45:
+	case 46:
+		rc = go_switch(&e, &cur, &nw);
+		break;
+	default:
+		if (ev->typ >= 128 && ev->typ <= 136) {
+			rc = needs_mp(&e, &cur, &nw, MAY);
+			break;
+		}
+		snprintf(msg, msgcap, "bad event type found while ordering: %u", ev->typ);
+		return -1;
+	}
+	if (o->nomem) {
+		*nomem = true;
+		o->nomem = false;
+		return -1;
+	}
+	if (rc == 1 && ms) {
+		/* the state may have moved: look it up again */
+		ms = mget(o, m);
+		ms->p = nw.p;
+		ms->g = nw.g;
+	}
+	return rc;
+}
+
+size_t ord_dump(const struct gtr_ord *o, char *out, size_t cap)
+{
+	size_t n = 0;
+#define P(...)                                                                   \
+	do {                                                                     \
+		if (n < cap)                                                     \
+			n += (size_t)snprintf(out + n, cap - n, __VA_ARGS__);    \
+	} while (0)
+	for (size_t i = 0; i < o->ngs; i++)
+		if (o->gs[i].live)
+			P("G %" PRId64 " [status=%s seq=%" PRIu64 " (gen=%" PRIu64 ")]\n", SID(o->gs[i].id),
+			  go_status_str(o->gs[i].status), o->gs[i].seq.n, o->gs[i].seq.gen);
+	P("\n");
+	for (size_t i = 0; i < o->nps; i++)
+		P("P %" PRId64 " [status=%s seq=%" PRIu64 " (gen=%" PRIu64 ")]\n", SID(o->ps[i].id),
+		  proc_status_str(o->ps[i].status), o->ps[i].seq.n, o->ps[i].seq.gen);
+	P("\n");
+	for (size_t i = 0; i < o->nms; i++)
+		P("M %" PRId64 " [g=%" PRId64 " p=%" PRId64 "]\n", SID(o->ms[i].id), SID(o->ms[i].g),
+		  SID(o->ms[i].p));
+	P("\n");
+	static const char *const gcs[] = { "Undetermined", "NotRunning", "Running" };
+	P("GC %" PRIu64 " %s\n", o->gcseq, gcs[o->gcstate]);
+#undef P
+	return n < cap ? n : cap;
+}
