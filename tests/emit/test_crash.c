@@ -234,6 +234,19 @@ static void test_sigbus(void **s) { (void)s; scenario(SIGBUS_MMAP, false); }
 static void test_raise_other_thread(void **s) { (void)s; scenario(RAISE_OTHER_THREAD, true); }
 static void test_in_region(void **s) { (void)s; scenario(IN_REGION, false); }
 
+/* In a child: trace into path, log the known messages. */
+static void start_and_log(const char *path)
+{
+	if (gotrace_start_path(path, NULL) != 0)
+		_exit(4);
+	char msg[32];
+	for (int i = 0; i < NLOGS; i++) {
+		snprintf(msg, sizeof msg, "ev-%d", i);
+		gotrace_log(0, "crash", msg);
+	}
+	gotrace_log(0, "crash", "about to die");
+}
+
 /* The program's own fatal path: gotrace_crash_flush, then _exit. */
 static void test_explicit_hook(void **s)
 {
@@ -241,14 +254,7 @@ static void test_explicit_hook(void **s)
 	char *path = tmp_trace_path("hook");
 	pid_t pid = fork();
 	if (pid == 0) {
-		if (gotrace_start_path(path, NULL) != 0)
-			_exit(4);
-		char msg[32];
-		for (int i = 0; i < NLOGS; i++) {
-			snprintf(msg, sizeof msg, "ev-%d", i);
-			gotrace_log(0, "crash", msg);
-		}
-		gotrace_log(0, "crash", "about to die");
+		start_and_log(path);
 		_exit(gotrace_crash_flush() == 0 ? 7 : 8);
 	}
 	int st;
@@ -267,14 +273,7 @@ static void test_exit_without_stop(void **s)
 	char *path = tmp_trace_path("atexit");
 	pid_t pid = fork();
 	if (pid == 0) {
-		if (gotrace_start_path(path, NULL) != 0)
-			_exit(4);
-		char msg[32];
-		for (int i = 0; i < NLOGS; i++) {
-			snprintf(msg, sizeof msg, "ev-%d", i);
-			gotrace_log(0, "crash", msg);
-		}
-		gotrace_log(0, "crash", "about to die");
+		start_and_log(path);
 		exit(0);
 	}
 	int st;
