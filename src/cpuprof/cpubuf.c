@@ -31,17 +31,19 @@ int cp_buf_alloc(uint64_t cap)
 	cap = (cap + 4095) & ~(uint64_t)4095;
 	for (int i = 0; i < 2; i++) {
 		struct cp_buf *b = &cp_bufs[i];
-		if (b->mem && b->cap == cap)
+		uint8_t *old = __atomic_load_n(&b->mem, __ATOMIC_RELAXED);
+		if (old && b->cap == cap)
 			continue;
-		if (b->mem)
-			munmap(b->mem, b->cap);
-		b->mem = NULL;
+		__atomic_store_n(&b->mem, NULL, __ATOMIC_RELEASE);
+		if (old) /* no drain can be using it: its generations are drained */
+			munmap(old, b->cap);
 		void *m = mmap(NULL, cap, PROT_READ | PROT_WRITE,
 		               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (m == MAP_FAILED)
 			return -1;
-		b->mem = m;
 		b->cap = cap;
+		/* The flusher (already running) reads mem: publish it. */
+		__atomic_store_n(&b->mem, (uint8_t *)m, __ATOMIC_RELEASE);
 	}
 	for (int i = 0; i < 2; i++) {
 		__atomic_store_n(&cp_bufs[i].head, 0, __ATOMIC_RELAXED);

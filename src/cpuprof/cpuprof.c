@@ -265,7 +265,7 @@ static void put_sample(struct swriter *w, uint64_t time, uint64_t m, uint64_t p,
 void gt_cpuprof_flush(uint64_t gen, uint64_t now)
 {
 	struct cp_buf *b = &cp_bufs[gen & 1];
-	if (!b->mem)
+	if (!__atomic_load_n(&b->mem, __ATOMIC_ACQUIRE))
 		return;
 	/* Every writer of gen has finished (seqlock wait + quiesce). */
 	uint64_t used = __atomic_load_n(&b->head, __ATOMIC_ACQUIRE);

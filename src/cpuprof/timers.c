@@ -399,8 +399,13 @@ void cp_timers_thread_exit(pid_t tid)
 	pthread_mutex_unlock(&cp_lock);
 }
 
-void cp_timers_atfork_prepare(void) { pthread_mutex_lock(&cp_lock); }
-void cp_timers_atfork_parent(void) { pthread_mutex_unlock(&cp_lock); }
+/* Not locking cp_lock around fork: pthread_atfork runs prepare handlers in
+ * reverse order, so ours would take cp_lock before the session's start
+ * lock, inverting start's order (start lock, then cp_lock).  The child
+ * re-initialises the lock instead; its slot table may be mid-update, and it
+ * only closes the perf fds it lists. */
+void cp_timers_atfork_prepare(void) { }
+void cp_timers_atfork_parent(void) { }
 /* The child inherits neither interval timers nor POSIX timers; perf fds
  * are inherited but count and signal the parent's threads: close them. */
 void cp_timers_atfork_child(void)
@@ -410,5 +415,5 @@ void cp_timers_atfork_child(void)
 			close(slots[i].fd);
 	nslots = 0;
 	cur_source = -1;
-	pthread_mutex_unlock(&cp_lock);
+	pthread_mutex_init(&cp_lock, NULL);
 }

@@ -1,0 +1,394 @@
+/*
+ * CPU profiling: the contract around the sampler.
+ *  - a program's own SIGPROF handler makes start fail (EBUSY, with a
+ *    reason), untouched;
+ *  - stop restores the previous action (SIG_IGN here) and ITIMER_PROF, and a
+ *    fast source stopped abruptly cannot kill the process with a late
+ *    SIGPROF under SIG_DFL (20 start/stop rounds at 5 kHz);
+ *  - bad options are refused;
+ *  - threads the library has never seen are sampled with m = their thread
+ *    id, no P, no goroutine, a real stack (each source);
+ *  - a full buffer drops samples, counted in the statistics and shown in the
+ *    trace as samples of gotrace_cpu_samples_lost_buffer_full;
+ *  - perf events refused (seccomp filter, as with perf_event_paranoid)
+ *    falls back to thread timers, timer_create refused too to setitimer,
+ *    each with the reason in gotrace_last_error();
+ *  - fork while sampling: the child lives (it inherits no timer).
+ */
+#define _GNU_SOURCE 1
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <gotrace.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cpuprof_test.h"
+#include "tracecheck.h"
+
+static volatile int stop_burn;
+static volatile uint64_t sink;
+
+static double tcpu(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+__attribute__((noinline)) void stranger_burn(void)
+{
+	uint64_t x = 3;
+	while (!__atomic_load_n(&stop_burn, __ATOMIC_RELAXED))
+		for (int i = 0; i < 1000; i++)
+			x = x * 2862933555777941757ull + 3037000493ull;
+	__atomic_store_n(&sink, x, __ATOMIC_RELAXED);
+}
+
+struct burner {
+	pthread_t th;
+	long tid;
+	int registered;
+	double secs;
+};
+
+static void *burner_main(void *arg)
+{
+	struct burner *b = arg;
+	__atomic_store_n(&b->tid, syscall(SYS_gettid), __ATOMIC_RELEASE);
+	if (b->registered)
+		gotrace_log(0, "burn", "start");
+	if (b->secs > 0) {
+		double t0 = tcpu();
+		uint64_t x = 5;
+		while (tcpu() - t0 < b->secs)
+			for (int i = 0; i < 10000; i++)
+				x = x * 6364136223846793005ull + 1;
+		__atomic_store_n(&sink, x, __ATOMIC_RELAXED);
+	} else {
+		stranger_burn();
+	}
+	return NULL;
+}
+
+static void start_ok(const char *path, int hz, int source, uint64_t advance)
+{
+	gotrace_options o;
+	gotrace_options_init(&o);
+	o.cpu_hz = hz;
+	o.cpu_source = source;
+	if (advance)
+		o.advance_period_ns = advance;
+	int rc = gotrace_start_path(path, &o);
+	if (rc)
+		fprintf(stderr, "start: %d %s\n", rc, gotrace_last_error());
+	assert_int_equal(rc, 0);
+}
+
+static void prof_handler(int sig) { (void)sig; }
+
+static void refuse_foreign_handler(void **st)
+{
+	(void)st;
+	struct sigaction sa, cur;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = prof_handler;
+	sigaction(SIGPROF, &sa, NULL);
+	char *path = tmp_trace_path("refuse");
+	gotrace_options o;
+	gotrace_options_init(&o);
+	o.cpu_hz = 100;
+	assert_int_equal(gotrace_start_path(path, &o), -GOTRACE_EBUSY);
+	assert_non_null(strstr(gotrace_last_error(), "SIGPROF handler"));
+	sigaction(SIGPROF, NULL, &cur);
+	assert_ptr_equal(cur.sa_handler, prof_handler);
+	assert_int_equal(judge_trace(path), 0); /* start stopped it cleanly */
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGPROF, &sa, NULL);
+	free(path);
+}
+
+static void bad_options(void **st)
+{
+	(void)st;
+	char *path = tmp_trace_path("badopt");
+	gotrace_options o;
+	gotrace_options_init(&o);
+	o.cpu_hz = -5;
+	assert_int_equal(gotrace_start_path(path, &o), -GOTRACE_EINVAL);
+	o.cpu_hz = 100;
+	o.cpu_source = 9;
+	assert_int_equal(gotrace_start_path(path, &o), -GOTRACE_EINVAL);
+	free(path);
+}
+
+static void restores_previous(void **st)
+{
+	(void)st;
+	struct sigaction sa, cur;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPROF, &sa, NULL);
+	struct itimerval it = { { 1, 0 }, { 5, 0 } }, got;
+	setitimer(ITIMER_PROF, &it, NULL);
+	char *path = tmp_trace_path("restore");
+	start_ok(path, 1000, GOTRACE_CPU_SETITIMER, 0);
+	struct burner b = { .registered = 1, .secs = 0.3 };
+	pthread_create(&b.th, NULL, burner_main, &b);
+	pthread_join(b.th, NULL);
+	assert_int_equal(gotrace_stop(), 0);
+	gotrace_stats gs;
+	gotrace_get_stats(&gs);
+	assert_true(gs.cpu_samples > 0);
+	sigaction(SIGPROF, NULL, &cur);
+	assert_ptr_equal(cur.sa_handler, SIG_IGN);
+	getitimer(ITIMER_PROF, &got);
+	assert_int_equal(got.it_interval.tv_sec, 1);
+	assert_int_equal(got.it_interval.tv_usec, 0);
+	memset(&it, 0, sizeof it);
+	setitimer(ITIMER_PROF, &it, NULL);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGPROF, &sa, NULL);
+	assert_int_equal(judge_trace(path), 0);
+	free(path);
+}
+
+static void stop_under_fire(void **st)
+{
+	(void)st;
+	char *path = tmp_trace_path("fire");
+	for (int round = 0; round < 20; round++) {
+		int src = round % 3 == 0 ? GOTRACE_CPU_PERF : round % 3 == 1 ? GOTRACE_CPU_THREAD_TIMER
+		                                                             : GOTRACE_CPU_SETITIMER;
+		start_ok(path, 5000, src, 0);
+		struct burner b[2] = { { .registered = 1, .secs = 0.03 }, { .registered = 1, .secs = 0.03 } };
+		for (int i = 0; i < 2; i++)
+			pthread_create(&b[i].th, NULL, burner_main, &b[i]);
+		for (int i = 0; i < 2; i++)
+			pthread_join(b[i].th, NULL);
+		assert_int_equal(gotrace_stop(), 0);
+	}
+	struct timespec d = { 0, 100 * 1000 * 1000 };
+	nanosleep(&d, NULL); /* a late SIGPROF under SIG_DFL would kill us here */
+	struct sigaction cur;
+	sigaction(SIGPROF, NULL, &cur);
+	assert_ptr_equal(cur.sa_handler, SIG_DFL);
+	assert_int_equal(judge_trace(path), 0);
+	free(path);
+}
+
+/* Samples of a thread that never calls the library. */
+static void strangers_for(int source, const char *tag)
+{
+	char *path = tmp_trace_path(tag);
+	__atomic_store_n(&stop_burn, 0, __ATOMIC_RELAXED);
+	struct burner early = { .registered = 0, .secs = 0 };
+	pthread_create(&early.th, NULL, burner_main, &early); /* before start */
+	while (!__atomic_load_n(&early.tid, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	start_ok(path, 500, source, 100000000);
+	struct burner late = { .registered = 0, .secs = 0 };
+	pthread_create(&late.th, NULL, burner_main, &late); /* after start */
+	gotrace_log(0, "main", "registered");
+	usleep(600000);
+	clockid_t ce, cl;
+	struct timespec te, tl;
+	pthread_getcpuclockid(early.th, &ce);
+	pthread_getcpuclockid(late.th, &cl);
+	clock_gettime(ce, &te);
+	clock_gettime(cl, &tl);
+	__atomic_store_n(&stop_burn, 1, __ATOMIC_RELAXED);
+	pthread_join(early.th, NULL);
+	pthread_join(late.th, NULL);
+	assert_int_equal(gotrace_stop(), 0);
+	assert_int_equal(judge_trace(path), 0);
+	struct tsum s;
+	assert_int_equal(tsum_load(path, "go1.23", &s), 0);
+	long n_early = 0, n_late = 0, good_stack = 0;
+	static struct frame fr[FR_MAX];
+	for (size_t i = 0; i < s.n; i++) {
+		const struct tline *l = &s.lines[i];
+		if (strcmp(l->kind, "sample") != 0 || (l->m != early.tid && l->m != late.tid))
+			continue;
+		assert_int_equal(l->p, -1);
+		assert_int_equal(l->g, -1);
+		if (l->m == early.tid)
+			n_early++;
+		else
+			n_late++;
+		int nf = frames(tl_get(l, "stack"), fr, FR_MAX);
+		if (nf >= 2 && !strcmp(fr[0].func, "stranger_burn") && !strcmp(fr[1].func, "burner_main"))
+			good_stack++;
+	}
+	double cpu_e = te.tv_sec + te.tv_nsec / 1e9, cpu_l = tl.tv_sec + tl.tv_nsec / 1e9;
+	printf("FIGURE strangers %s: early thread %ld samples (%.3f s CPU), late thread %ld (%.3f s "
+	       "CPU), full stacks %ld\n", tag, n_early, cpu_e, n_late, cpu_l, good_stack);
+	/* Per-thread sources arm the threads alive at start only.  (Counts
+	 * against CPU time: the timers start after the threads, and setitimer
+	 * spreads process periods over the threads it interrupts.) */
+	assert_true(n_early > 0.5 * 500 * cpu_e - 5);
+	if (source == GOTRACE_CPU_SETITIMER)
+		assert_true(n_late > 0.5 * 500 * cpu_l - 5);
+	assert_true(good_stack >= 0.9 * (n_early + n_late));
+	tsum_free(&s);
+	free(path);
+}
+
+static void strangers(void **st)
+{
+	(void)st;
+	strangers_for(GOTRACE_CPU_SETITIMER, "strangers-setitimer");
+	strangers_for(GOTRACE_CPU_THREAD_TIMER, "strangers-timer");
+	strangers_for(GOTRACE_CPU_PERF, "strangers-perf");
+}
+
+static void lost_samples(void **st)
+{
+	(void)st;
+	char *path = tmp_trace_path("lost");
+	setenv("GOTRACE_CPU_BUFFER_BYTES", "65536", 1);
+	start_ok(path, 2000, GOTRACE_CPU_PERF, 1000000000);
+	unsetenv("GOTRACE_CPU_BUFFER_BYTES");
+	struct burner b[2] = { { .registered = 1, .secs = 0.6 }, { .registered = 1, .secs = 0.6 } };
+	for (int i = 0; i < 2; i++)
+		pthread_create(&b[i].th, NULL, burner_main, &b[i]);
+	for (int i = 0; i < 2; i++)
+		pthread_join(b[i].th, NULL);
+	assert_int_equal(gotrace_stop(), 0);
+	gotrace_stats gs;
+	gotrace_get_stats(&gs);
+	assert_int_equal(judge_trace(path), 0);
+	struct tsum s;
+	assert_int_equal(tsum_load(path, "go1.23", &s), 0);
+	uint64_t marked = 0, real = 0;
+	static struct frame fr[FR_MAX];
+	for (size_t i = 0; i < s.n; i++) {
+		const struct tline *l = &s.lines[i];
+		if (strcmp(l->kind, "sample") != 0)
+			continue;
+		frames(tl_get(l, "stack"), fr, FR_MAX);
+		if (!strcmp(fr[0].func, "gotrace_cpu_samples_lost_buffer_full"))
+			marked++;
+		else
+			real++;
+	}
+	printf("FIGURE lost: %llu samples kept, %llu lost (stats), %llu lost-sample markers in the trace\n",
+	       (unsigned long long)gs.cpu_samples, (unsigned long long)gs.cpu_samples_lost,
+	       (unsigned long long)marked);
+	assert_true(gs.cpu_samples_lost > 0);
+	assert_int_equal(marked, gs.cpu_samples_lost);
+	assert_int_equal(real, gs.cpu_samples);
+	tsum_free(&s);
+	free(path);
+}
+
+#if defined(__x86_64__)
+/* In a child: make perf_event_open (and timer_create if both) fail with
+ * EACCES, as perf_event_paranoid does; start; sample; report. */
+static int fallback_child(const char *path, int both)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_perf_event_open, 2, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, both ? __NR_timer_create : 0xfffff, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES),
+	};
+	struct sock_fprog prog = { sizeof f / sizeof f[0], f };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		return 10;
+	gotrace_options o;
+	gotrace_options_init(&o);
+	o.cpu_hz = 1000;
+	o.cpu_source = GOTRACE_CPU_PERF;
+	if (gotrace_start_path(path, &o) != 0)
+		return 11;
+	const char *e = gotrace_last_error();
+	printf("fallback note: %s\n", e);
+	fflush(stdout);
+	if (!strstr(e, "perf_event_paranoid"))
+		return 12;
+	if (!strstr(e, both ? "falling back to setitimer" : "falling back to per-thread CPU timers"))
+		return 13;
+	struct burner b = { .registered = 1, .secs = 0.3 };
+	pthread_create(&b.th, NULL, burner_main, &b);
+	pthread_join(b.th, NULL);
+	gotrace_stop();
+	gotrace_stats gs;
+	gotrace_get_stats(&gs);
+	return gs.cpu_samples > 30 ? 0 : 14;
+}
+
+static void fallback(void **st)
+{
+	(void)st;
+	for (int both = 0; both < 2; both++) {
+		char *path = tmp_trace_path(both ? "fallback2" : "fallback1");
+		fflush(stdout);
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(fallback_child(path, both));
+		int status;
+		waitpid(pid, &status, 0);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+		assert_int_equal(judge_trace(path), 0);
+		free(path);
+	}
+}
+#else
+static void fallback(void **st) { (void)st; skip(); }
+#endif
+
+static void fork_while_sampling(void **st)
+{
+	(void)st;
+	char *path = tmp_trace_path("forkprof");
+	start_ok(path, 2000, GOTRACE_CPU_PERF, 0);
+	struct burner b = { .registered = 1, .secs = 0.2 };
+	pthread_create(&b.th, NULL, burner_main, &b);
+	pid_t pid = fork();
+	if (pid == 0) {
+		double t0 = tcpu();
+		while (tcpu() - t0 < 0.2)
+			__atomic_add_fetch(&sink, 1, __ATOMIC_RELAXED);
+		_exit(0);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	pthread_join(b.th, NULL);
+	assert_int_equal(gotrace_stop(), 0);
+	assert_int_equal(judge_trace(path), 0);
+	free(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(refuse_foreign_handler),
+		cmocka_unit_test(bad_options),
+		cmocka_unit_test(restores_previous),
+		cmocka_unit_test(stop_under_fire),
+		cmocka_unit_test(strangers),
+		cmocka_unit_test(lost_samples),
+		cmocka_unit_test(fallback),
+		cmocka_unit_test(fork_while_sampling),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
