@@ -341,7 +341,8 @@ int gotrace_stop(void)
 		close(gt.fd);
 	gt.fd = -1;
 	int err = __atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE);
-	memcpy(last_err, gt.err, sizeof last_err);
+	if (err || gt.err[0]) /* keep a start error (e.g. from the profiler) */
+		memcpy(last_err, gt.err, sizeof last_err);
 	pthread_mutex_unlock(&start_lock);
 	return err ? -err : 0;
 }
