@@ -29,6 +29,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -87,8 +89,11 @@ typedef struct gotrace_options {
 	/* GOTRACE_CRASH_*: crash handling (default 0: fatal-signal handlers
 	 * installed, see gotrace_crash_flush). */
 	int crash_flags;
+	/* GOTRACE_STACK_*: event classes that carry the caller's stack
+	 * (frame-pointer walk in the calling thread; default 0: none). */
+	int event_stacks;
 	/* Reserved; must stay zero. */
-	int reserved_int[4];
+	int reserved_int[3];
 	uint64_t reserved_u64[8];
 } gotrace_options;
 
@@ -104,6 +109,16 @@ enum gotrace_cpu_source {
 	/* perf_event_open software CPU clock per traced thread, delivering
 	 * SIGPROF to its thread: not limited by the kernel tick. */
 	GOTRACE_CPU_PERF = 2,
+};
+
+/* Event classes for gotrace_options.event_stacks. */
+enum gotrace_stack_flags {
+	GOTRACE_STACK_REGION = 1,    /* region begin and end */
+	GOTRACE_STACK_LOG = 2,       /* log messages */
+	GOTRACE_STACK_BLOCK = 4,     /* block and unblock (incl. the wrappers) */
+	GOTRACE_STACK_SYSCALL = 8,   /* syscall begin */
+	GOTRACE_STACK_GOROUTINE = 16,/* task begin/end */
+	GOTRACE_STACK_ALL = 31,
 };
 
 enum gotrace_crash_flags {
@@ -216,6 +231,65 @@ static inline void gotrace_log(uint64_t task, const char *cat, const char *msg);
  * AS-unsafe. */
 GOTRACE_API void gotrace_thread_name(const char *name);
 
+/* ---- scheduling: blocking calls, blocking, waking ----------------------
+ * A traced thread is, in the trace, an M holding its own P and running its
+ * own goroutine.  These calls describe what that goroutine does besides
+ * running.  All are MT-safe and AS-unsafe (they may register the thread or
+ * allocate on a slow path), and do nothing while tracing is off.
+ *
+ * Syscalls.  Bracket a blocking call (I/O, sleep, a system call, a blocking
+ * library call) with gotrace_syscall_begin() / gotrace_syscall_end() on the
+ * same thread.  Brackets nest (only the outermost is traced).  Annotations
+ * (tasks, regions, logs) made inside a bracket are not traced.  A thread
+ * that stays inside a bracket across a generation boundary loses its P at
+ * the boundary, as a Go goroutine in a syscall does: `go tool trace` then
+ * counts the rest of the call as "syscall blocking" and shows the P idle;
+ * the end reacquires it.  An exiting thread ends its open bracket. */
+static inline void gotrace_syscall_begin(void);
+static inline void gotrace_syscall_end(void);
+
+/* A goroutine that other threads can wake: a small value, copied freely.
+ * {NULL, 0} is "none". */
+typedef struct gotrace_goroutine {
+	void *rec_;
+	uint64_t id_;
+} gotrace_goroutine_t;
+
+/* The calling thread's goroutine (registers the thread if needed; writes no
+ * event).  {NULL, 0} if tracing is off.  Valid while the thread lives and
+ * tracing stays on; using it after the thread exited is undefined. */
+GOTRACE_API gotrace_goroutine_t gotrace_self(void);
+
+/* The calling thread's goroutine waits for something another thread will
+ * do: GoBlock with a Go block reason, which `go tool trace` groups by:
+ * "sync", "sync.Mutex.Lock", "sync.Cond.Wait", "chan receive", "chan send",
+ * "select" (Synchronization blocking profile: reasons containing sync, chan,
+ * select), "network" (Network blocking profile), "sleep", … (NULL: "").
+ * The thread keeps its P.  It resumes (GoStart) at gotrace_block_end() or at
+ * its next traced call.  Call it right before the real wait. */
+static inline void gotrace_block(const char *reason);
+static inline void gotrace_block_end(void);
+
+/* Wake goroutine g, blocked with gotrace_block on another thread: the trace
+ * shows this thread unblocking it (an arrow in `go tool trace`).  Returns 1
+ * if recorded, 0 if g was not blocked (then nothing is written: call it
+ * after the target's gotrace_block, e.g. under the lock that protects the
+ * condition it waits for).  A blocked goroutine that nobody wakes wakes
+ * itself at gotrace_block_end. */
+static inline int gotrace_unblock(gotrace_goroutine_t g);
+
+/* Drop-in instrumented pthread calls: same arguments and results.  An
+ * uncontended lock (trylock succeeds) records nothing; a contended one is a
+ * block "sync.Mutex.Lock" from the moment it had to wait until it got the
+ * lock; cond waits are blocks "sync.Cond.Wait".  The waiting thread records
+ * its own wake-up (the unlocking or signalling thread is not known cheaply),
+ * so `go tool trace -pprof=sync` attributes the wait time to the waiter's
+ * stack (with GOTRACE_STACK_BLOCK).  MT-safe, AS-unsafe. */
+static inline int gotrace_mutex_lock(pthread_mutex_t *m);
+GOTRACE_API int gotrace_cond_wait(pthread_cond_t *c, pthread_mutex_t *m);
+GOTRACE_API int gotrace_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
+                                       const struct timespec *abstime);
+
 /* ---- internals of the inline wrappers (not part of the API) ------------ */
 /* gotrace_on_ is non-zero while tracing is on.  Written (atomically) only
  * by start, stop and the crash flush; read by everyone with a relaxed load: a
@@ -227,6 +301,12 @@ GOTRACE_API void gotrace_task_end_(uint64_t task);
 GOTRACE_API void gotrace_region_begin_(uint64_t task, const char *name);
 GOTRACE_API void gotrace_region_end_(uint64_t task, const char *name);
 GOTRACE_API void gotrace_log_(uint64_t task, const char *cat, const char *msg);
+GOTRACE_API void gotrace_syscall_begin_(void);
+GOTRACE_API void gotrace_syscall_end_(void);
+GOTRACE_API void gotrace_block_(const char *reason);
+GOTRACE_API void gotrace_block_end_(void);
+GOTRACE_API int gotrace_unblock_(gotrace_goroutine_t g);
+GOTRACE_API int gotrace_mutex_lock_(pthread_mutex_t *m);
 
 static inline int gotrace_enabled(void) { return GOTRACE_ON_() != 0; }
 
@@ -255,6 +335,41 @@ static inline void gotrace_log(uint64_t task, const char *cat, const char *msg)
 {
 	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
 		gotrace_log_(task, cat, msg);
+}
+
+static inline void gotrace_syscall_begin(void)
+{
+	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
+		gotrace_syscall_begin_();
+}
+static inline void gotrace_syscall_end(void)
+{
+	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
+		gotrace_syscall_end_();
+}
+static inline void gotrace_block(const char *reason)
+{
+	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
+		gotrace_block_(reason);
+}
+static inline void gotrace_block_end(void)
+{
+	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
+		gotrace_block_end_();
+}
+static inline int gotrace_mutex_lock(pthread_mutex_t *m)
+{
+	/* Uncontended: one trylock, inline. */
+	int r = pthread_mutex_trylock(m);
+	if (GOTRACE_LIKELY_OFF(r != 0))
+		return gotrace_mutex_lock_(m);
+	return 0;
+}
+static inline int gotrace_unblock(gotrace_goroutine_t g)
+{
+	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
+		return gotrace_unblock_(g);
+	return 0;
 }
 
 #ifdef __cplusplus

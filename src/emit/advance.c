@@ -76,12 +76,17 @@ bool gt_stated_in(struct gt_thread *t, uint64_t g)
 	return (t->tb[g & 1].gen == g && t->tb[g & 1].stated) || t->adv_status_gen == g;
 }
 
-/* Returns true if t has a status in g once this returns. */
+/* Returns true if t has a status in g once this returns.  A silent thread
+ * is stated per its state at the end of g (snapshot): its P (and a running
+ * or syscalling G) in a batch under its own M id, a waiting G or one whose
+ * P was taken in an m=^0 batch (gt_silent_status, shared with crash.c). */
 static bool state_thread(struct gt_thread *t, uint64_t g, uint64_t now)
 {
 	int state = __atomic_load_n(&t->state, __ATOMIC_ACQUIRE);
 	bool stated = gt_stated_in(t, g);
-	bool need_status = !stated && t->snap_state == GT_TS_RUNNING;
+	int snap = t->snap_state;
+	bool need_status = !stated && (snap == GT_TS_RUNNING || snap == GT_TS_SYSCALL ||
+	                               snap == GT_TS_BLOCKED);
 	bool need_exit = state == GT_TS_EXITED && t->exit_gen == g && !t->exit_written;
 	if (!need_status && !need_exit)
 		return stated;
@@ -89,7 +94,19 @@ static bool state_thread(struct gt_thread *t, uint64_t g, uint64_t now)
 	if (!c)
 		return stated;
 	uint8_t *p = c->data + c->len;
-	if (need_status || (need_exit && !stated)) {
+	if (need_status) {
+		uint8_t anon[GT_SILENT_MAX], *a = anon;
+		gt_silent_status(t, g, snap, t->snap_sys, t->snap_gword, &p, &a);
+		if (a != anon) {
+			struct gt_chunk *ac = gt_chunk_new(256, 0);
+			if (ac) {
+				gt_chunk_open(ac, g, GT_NO_ID, now);
+				memcpy(ac->data + ac->len, anon, (size_t)(a - anon));
+				ac->len += (uint32_t)(a - anon);
+				gt_queue_push(ac);
+			}
+		}
+	} else if (need_exit && !stated) {
 		p = ev(c, p, GT_EV_PROC_STATUS);
 		p = gt_put_uvarint(p, t->p);
 		p = gt_put_uvarint(p, GT_P_RUNNING);
@@ -106,7 +123,10 @@ static bool state_thread(struct gt_thread *t, uint64_t g, uint64_t now)
 		t->exit_written = true;
 	}
 	c->len = (uint32_t)(p - c->data);
-	gt_queue_push(c);
+	if (c->len > c->hdr_len)
+		gt_queue_push(c);
+	else
+		free(c);
 	return true;
 }
 
@@ -190,6 +210,8 @@ void gt_advance(bool final)
 		if (!gt_thread_current(t))
 			continue;
 		t->snap_state = __atomic_load_n(&t->state, __ATOMIC_ACQUIRE);
+		t->snap_sys = __atomic_load_n(&t->sys, __ATOMIC_ACQUIRE);
+		t->snap_gword = __atomic_load_n(&t->own.word, __ATOMIC_ACQUIRE);
 		t->snap_status_gen = __atomic_load_n(&t->status_gen, __ATOMIC_RELAXED);
 	}
 	rcu_read_unlock();
@@ -221,10 +243,15 @@ void gt_advance(bool final)
 		write_filler(g, now);
 	rcu_read_unlock();
 	gt_stacktab_write(g, now);
+	gt_evstack_write(g, now);
 	gt_thread_collect(&gt_adv, g);
 	write_frequency(g, now);
 
 	gt_strtab_reset(&gt.strtab[g & 1]);
 	__atomic_store_n(&gt.msg_next[g & 1], 0, __ATOMIC_RELAXED);
 	gt_threads_reap(g);
+	/* Generation g+1 starts: Ps of threads still inside a syscall are
+	 * taken, as the runtime does at every advance (sched.c). */
+	if (!final)
+		gt_steal_syscall_ps(g + 1, gt_now());
 }

@@ -143,25 +143,29 @@ static bool wait_left_bounded(struct gt_thread *t, struct gt_thread *self)
 	return true;
 }
 
-/* Status of a thread that wrote nothing in g (see advance.c state_thread). */
+/* Status of a thread that wrote nothing in g (see advance.c state_thread:
+ * the same events, from gt_silent_status, with the thread's current state:
+ * every thread has left g). */
 static bool write_silent_status(struct gt_thread *t, uint64_t g, uint64_t now)
 {
-	if (gt_stated_in(t, g) || __atomic_load_n(&t->state, __ATOMIC_ACQUIRE) != GT_TS_RUNNING)
+	int state = __atomic_load_n(&t->state, __ATOMIC_ACQUIRE);
+	if (gt_stated_in(t, g) ||
+	    (state != GT_TS_RUNNING && state != GT_TS_SYSCALL && state != GT_TS_BLOCKED))
 		return true;
+	static uint8_t anon[GT_SILENT_MAX]; /* crash-owner-private */
+	uint8_t *a = anon;
 	scratch_open(g, t->tid, now, 0);
 	uint8_t *p = scratch->data + scratch->len;
-	*p++ = GT_EV_PROC_STATUS;
-	*p++ = 0;
-	p = gt_put_uvarint(p, t->p);
-	p = gt_put_uvarint(p, GT_P_RUNNING);
-	*p++ = GT_EV_GO_STATUS_STACK;
-	*p++ = 0;
-	p = gt_put_uvarint(p, t->goid);
-	p = gt_put_uvarint(p, t->tid);
-	p = gt_put_uvarint(p, GT_G_RUNNING);
-	p = gt_put_uvarint(p, gt_entry_stack_id(t));
+	gt_silent_status(t, g, state, __atomic_load_n(&t->sys, __ATOMIC_ACQUIRE),
+	                 __atomic_load_n(&t->own.word, __ATOMIC_ACQUIRE), &p, &a);
 	scratch->len = (uint32_t)(p - scratch->data);
-	t->adv_status_gen = g;
+	if (scratch->len > scratch->hdr_len && !write_chunk(scratch))
+		return false;
+	if (a == anon)
+		return true;
+	scratch_open(g, GT_NO_ID, now, 0);
+	memcpy(scratch->data + scratch->len, anon, (size_t)(a - anon));
+	scratch->len += (uint32_t)(a - anon);
 	return write_chunk(scratch);
 }
 

@@ -32,7 +32,19 @@ bool gt_emit_begin(struct gt_emit *e)
 	}
 	gt_seq_enter(&t->seq);
 	uint64_t gen = __atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE);
-	if (unlikely(gen == 0 || t->state == GT_TS_EXITED)) {
+	/* EXITED, SYSCALL (annotations inside a syscall bracket are not
+	 * traced: the P may be gone) and BLOCKED (resumed first) are slow. */
+	if (unlikely(gen == 0 || t->state >= GT_TS_EXITED)) {
+		if (gen != 0 && t->state == GT_TS_BLOCKED) {
+			e->t = t;
+			e->gen = gen;
+			e->tb = &t->tb[gen & 1];
+			if (e->tb->gen != gen)
+				tbuf_switch(e->tb, gen);
+			e->now = gt_now();
+			if (gt_resume_locked(e))
+				return true;
+		}
 		gt_seq_leave(&t->seq);
 		return false;
 	}
@@ -49,6 +61,42 @@ bool gt_emit_begin(struct gt_emit *e)
 			return false;
 		}
 	}
+	return true;
+}
+
+/* Enter the critical section without the prologue: for the scheduling
+ * calls, which write the thread's statuses themselves.  false if tracing is
+ * off or the thread exited (nothing entered). */
+bool gt_emit_enter(struct gt_emit *e)
+{
+	struct gt_thread *t = gt_tls_self;
+	if (unlikely(t == NULL || gt_tls_session != __atomic_load_n(&gt.session, __ATOMIC_RELAXED))) {
+		t = gt_thread_self_slow();
+		if (!t)
+			return false;
+	}
+	gt_seq_enter(&t->seq);
+	uint64_t gen = __atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE);
+	if (unlikely(gen == 0 || t->state == GT_TS_EXITED)) {
+		gt_seq_leave(&t->seq);
+		return false;
+	}
+	e->t = t;
+	e->gen = gen;
+	e->tb = &t->tb[gen & 1];
+	if (unlikely(e->tb->gen != gen))
+		tbuf_switch(e->tb, gen);
+	e->now = gt_now();
+	return true;
+}
+
+/* The prologue alone (owed region ends, label, drop note, status) for a
+ * critical section entered with gt_emit_enter. */
+bool gt_emit_prologue(struct gt_emit *e)
+{
+	struct gt_thread *t = e->t;
+	if (t->status_gen != e->gen || t->owed_n != 0 || t->name_dirty || t->drop_note != 0)
+		return prologue(e);
 	return true;
 }
 
@@ -156,8 +204,12 @@ bool gt_write_status(struct gt_emit *e)
 		p = gt_ev_start(e, p, GT_EV_GO_START);
 		p = gt_put_uvarint(p, t->goid);
 		p = gt_put_uvarint(p, 1);
+		t->pseq = 1;
+		t->own.seq = 1;
 		__atomic_store_n(&t->state, GT_TS_RUNNING, __ATOMIC_RELAXED);
 	} else {
+		t->pseq = 0;
+		t->own.seq = 0;
 		p = gt_ev_start(e, p, GT_EV_PROC_STATUS);
 		p = gt_put_uvarint(p, t->p);
 		p = gt_put_uvarint(p, GT_P_RUNNING);
@@ -168,6 +220,8 @@ bool gt_write_status(struct gt_emit *e)
 		p = gt_put_uvarint(p, stk);
 	}
 	gt_ev_commit(e, p);
+	t->pseq_gen = t->own.seq_gen = e->gen;
+	gt_own_traced(t, e->gen);
 	__atomic_store_n(&t->status_gen, e->gen, __ATOMIC_RELAXED);
 	e->tb->stated = true;
 	return true;

@@ -100,9 +100,49 @@ enum gt_tstate {
 	GT_TS_NEW = 0,     /* goroutine not yet created in this session */
 	GT_TS_RUNNING = 1, /* P Running, G Running */
 	GT_TS_EXITED = 2,  /* GoDestroy + ProcStop written (or owed) */
+	GT_TS_SYSCALL = 3, /* inside gotrace_syscall_begin/end: G Syscall, P
+	                    * Syscall or taken by the advancer (see sys) */
+	GT_TS_BLOCKED = 4, /* own G Waiting (gotrace_block); M keeps P Running */
 };
 
+/* The syscall word (struct gt_thread.sys): who owns the thread's P while
+ * the thread sits in a syscall bracket.  Low 2 bits kind, high bits a
+ * generation.  Decided by CAS only:
+ *   GT_SYS_NONE                   not in a syscall
+ *   GT_SYS_IN    | bg << 2        in a syscall since generation bg, P held
+ *   GT_SYS_STOLEN | h << 2        the advancer took the P at the start of h
+ * The owner stores IN (release) after writing GoSyscallBegin, and at the end
+ * CASes IN -> NONE; the advancer, at the start of each generation h, CASes
+ * IN (bg < h) -> STOLEN|h and writes ProcStatus Abandoned + ProcSteal in h.
+ * Whoever wins owns the P; the loser sees the winner's value. */
+#define GT_SYS_NONE 0u
+#define GT_SYS_IN 1u
+#define GT_SYS_STOLEN 2u
+#define GT_SYS_KIND(w) ((unsigned)((w) & 3u))
+#define GT_SYS_GEN(w) ((w) >> 2)
+
 #define GT_ENTRY_MAX 8
+
+/* A goroutine that others may wake (gotrace_unblock): the thread's own one
+ * (embedded in struct gt_thread).
+ *   word: atomic GT_GW_*.  The G's owner (the thread running it) stores
+ *     WAITING (release) right after writing GoBlock.  A waker CASes
+ *     WAITING -> UNBLOCKING; the winner owns seq/seq_gen and the G's status
+ *     until it stores RUNNABLE (release) after writing GoUnblock.  The owner
+ *     resuming CASes WAITING -> RUNNING (it was not woken: it unblocks
+ *     itself) or waits for RUNNABLE (acquire) and takes seq back.
+ *   traced[g % 3] == g: the G's status (or creation) is in generation g.
+ *     Set by CAS by whoever writes it in g (owner, waker); by the advancer
+ *     for a generation every thread has left.
+ *   seq_gen, seq: the G's sequence number in seq_gen (§6.2); written by
+ *     whoever owns the G per word, above. */
+enum { GT_GW_RUNNING = 0, GT_GW_WAITING = 1, GT_GW_UNBLOCKING = 2, GT_GW_RUNNABLE = 3 };
+struct gt_gor {
+	uint64_t id;        /* atomic: goroutine id (0 while none) */
+	uint64_t word;
+	uint64_t traced[3];
+	uint64_t seq_gen, seq;
+};
 
 struct gt_thread {
 	gt_seqlock seq;          /* see seqlock.h */
@@ -121,15 +161,23 @@ struct gt_thread {
 	uint64_t exit_ts;        /* time of exit (state EXITED) */
 	uint64_t exit_gen;       /* generation of the exit */
 	bool exit_written;       /* exit events reached the trace */
+	uint64_t sys;            /* atomic: the syscall word (GT_SYS_*, above) */
+	struct gt_gor own;       /* the thread's goroutine (own.id == goid) */
 
 	/* Advancer-private: state snapshot taken before the generation bump,
 	 * and the last generation in which the advancer stated this thread. */
 	int snap_state;
+	uint64_t snap_sys, snap_gword;
 	uint64_t snap_status_gen;
 	uint64_t adv_status_gen;
 	bool unbounded;          /* the advancer's own strings: never refused */
 
 	/* Owner-private. */
+	uint32_t sys_depth;      /* nested syscall brackets (outermost traced) */
+	uint64_t sys_word;       /* the IN value this thread stored in sys */
+	uint64_t pseq_gen, pseq; /* the P's sequence number in pseq_gen (§6.2):
+	                          * reset by the thread's ProcStatus, taken by
+	                          * ProcStart and GoSyscallBegin */
 	uint32_t depth, owed_n;
 	uint32_t depth_overflow; /* begins past GT_REGION_DEPTH, not traced */
 	uint64_t drop_note;      /* drops not yet reported in the trace */
@@ -266,6 +314,8 @@ struct gt_emit {
 };
 
 GT_HIDDEN bool gt_emit_begin(struct gt_emit *e);
+GT_HIDDEN bool gt_emit_enter(struct gt_emit *e);
+GT_HIDDEN bool gt_emit_prologue(struct gt_emit *e);
 static inline void gt_emit_end(struct gt_emit *e) { gt_seq_leave(&e->t->seq); }
 /* Room for need bytes in the event chunk; NULL if the event is dropped. */
 GT_HIDDEN uint8_t *gt_ev_reserve_slow(struct gt_emit *e, uint32_t need, bool must);
@@ -298,6 +348,30 @@ GT_HIDDEN void gt_count_drop(struct gt_emit *e);
 GT_HIDDEN bool gt_write_status(struct gt_emit *e);
 /* Strings-batch room (must: may use the chunk's reserve). */
 GT_HIDDEN uint8_t *gt_str_reserve(struct gt_emit *e, uint32_t need, bool must);
+
+/* Scheduling events (sched.c). */
+/* Mark g's status of the thread's own goroutine as written in gen. */
+static inline void gt_own_traced(struct gt_thread *t, uint64_t gen)
+{
+	__atomic_store_n(&t->own.traced[gen % 3], gen, __ATOMIC_RELAXED);
+}
+/* Resume a BLOCKED thread inside its critical section (state RUNNING
+ * after); false if its events could not be written. */
+GT_HIDDEN bool gt_resume_locked(struct gt_emit *e);
+/* Bring a thread in SYSCALL or BLOCKED back to RUNNING (thread exit). */
+GT_HIDDEN bool gt_sched_settle(struct gt_emit *e);
+/* Statuses of thread t, silent in generation g, whose state at the end of
+ * g was (state, sys, gword): `own` gets the events for a batch under t's
+ * M id, `anon` those for an m=^0 batch (each returned advanced past what
+ * was written, at most GT_SILENT_MAX bytes each).  Writes no memory but
+ * the two buffers and t's status bookkeeping: AS-safe (crash path). */
+#define GT_SILENT_MAX 128
+GT_HIDDEN void gt_silent_status(struct gt_thread *t, uint64_t g, int state, uint64_t sys,
+                                uint64_t gword, uint8_t **own, uint8_t **anon);
+/* At the start of generation h (advancer): take the P of every thread
+ * sitting in a syscall begun before h (ProcStatus Abandoned + ProcSteal in
+ * a batch of h under the advancer's own M id). */
+GT_HIDDEN void gt_steal_syscall_ps(uint64_t h, uint64_t now);
 
 /* Advance (flusher context). final: switch tracing off (gen 0). */
 GT_HIDDEN void gt_advance(bool final);
@@ -343,6 +417,14 @@ GT_HIDDEN void gt_entry_capture(struct gt_thread *t);
  * GT_MAX_FRAMES, and returns the id in generation gen (0 if none). */
 GT_HIDDEN uint64_t gt_stack_intern(uint64_t gen, const uint64_t *pcs, int n);
 GT_HIDDEN void gt_stacktab_write(uint64_t gen, uint64_t now);
+/* A fresh odd stack id of generation gen (any thread inside gen, or the
+ * flusher; the counter is atomic and reset by gt_stacktab_write). */
+GT_HIDDEN uint64_t gt_stack_id_new(uint64_t gen);
+/* Stacks on events (evstack.c): the caller's stack id in e->gen if class
+ * cls (GOTRACE_STACK_*) is enabled, else 0.  Threads, inside a critical
+ * section, AS-unsafe.  gt_evstack_write: advancer, after all left gen. */
+GT_HIDDEN uint64_t gt_event_stack(struct gt_emit *e, int cls);
+GT_HIDDEN void gt_evstack_write(uint64_t gen, uint64_t now);
 static inline uint64_t gt_entry_stack_id(const struct gt_thread *t) { return t->goid * 2; }
 /* Strings of the generation's tables, written by the flusher. */
 extern struct gt_thread gt_adv;

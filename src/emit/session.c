@@ -70,7 +70,9 @@ static int check_options(const gotrace_options *in, gotrace_options *o)
 		return -GOTRACE_EINVAL;
 	if (o->stop_timeout_ns == 0)
 		o->stop_timeout_ns = 5000000000ull;
-	for (int i = 0; i < 4; i++)
+	if (o->event_stacks & ~GOTRACE_STACK_ALL)
+		return -GOTRACE_EINVAL;
+	for (size_t i = 0; i < sizeof o->reserved_int / sizeof o->reserved_int[0]; i++)
 		if (o->reserved_int[i])
 			return -GOTRACE_EINVAL;
 	for (int i = 0; i < 8; i++)

@@ -20,12 +20,21 @@ struct stk {
 	uint64_t pcs[];
 };
 
-/* Per parity, flusher-private: open addressing on hash. */
+/* Per parity, flusher-private (but next_id: atomic, see gt_stack_id_new):
+ * open addressing on hash. */
 static struct stack_table {
 	struct stk **slot;
 	size_t cap, n;
 	uint64_t next_id;
 } tabs[2];
+
+/* next_id is shared with threads interning event stacks (evstack.c): they
+ * take ids while inside generation gen; the flusher resets it after every
+ * thread left gen. */
+uint64_t gt_stack_id_new(uint64_t gen)
+{
+	return 2 * __atomic_fetch_add(&tabs[gen & 1].next_id, 1, __ATOMIC_RELAXED) + 1;
+}
 
 static uint64_t hash_pcs(const uint64_t *pcs, int n)
 {
@@ -78,7 +87,7 @@ uint64_t gt_stack_intern(uint64_t gen, const uint64_t *pcs, int n)
 		return 0;
 	s->hash = h;
 	s->n = n;
-	s->id = 2 * t->next_id++ + 1;
+	s->id = gt_stack_id_new(gen);
 	memcpy(s->pcs, pcs, (size_t)n * sizeof *pcs);
 	t->slot[j] = s;
 	t->n++;
@@ -158,7 +167,7 @@ void gt_stacktab_write(uint64_t g, uint64_t now)
 		tab->slot[i] = NULL;
 	}
 	tab->n = 0;
-	tab->next_id = 0;
+	__atomic_store_n(&tab->next_id, 0, __ATOMIC_RELAXED);
 	if (w.c)
 		gt_queue_push(w.c);
 }

@@ -118,6 +118,9 @@ static void record_reset(struct gt_thread *t)
 	memset(t->tb, 0, sizeof t->tb);
 	t->status_gen = 0;
 	t->state = GT_TS_NEW;
+	t->sys = GT_SYS_NONE;
+	t->sys_depth = 0;
+	memset(&t->own, 0, sizeof t->own);
 	t->exit_written = false;
 	t->depth = t->owed_n = t->depth_overflow = 0;
 	t->drop_note = 0;
@@ -157,6 +160,7 @@ struct gt_thread *gt_thread_self_slow(void)
 	}
 	record_reset(t);
 	t->goid = ++gt.next_goid;
+	t->own.id = t->goid; /* published with the record (session release) */
 	t->p = gt_p_alloc();
 	snprintf(t->name, sizeof t->name, "%s", tls_name);
 	t->name_dirty = t->name[0] != 0;
@@ -248,6 +252,10 @@ static void thread_exit(void *arg)
 			e.tb->dropped = 0;
 			e.tb->stated = false;
 		}
+		/* Leaving inside a syscall bracket or blocked: end it first
+		 * (sched.c), then exit as a running thread. */
+		if (t->state == GT_TS_SYSCALL || t->state == GT_TS_BLOCKED)
+			gt_sched_settle(&e);
 		if (t->state == GT_TS_RUNNING) {
 			if (t->status_gen == gen || gt_write_status(&e))
 				write_exit(&e);

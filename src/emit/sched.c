@@ -1,0 +1,475 @@
+/*
+ * sched.c: scheduling events of C threads (issue 5): syscall brackets,
+ * blocking and unblocking, instrumented pthread mutexes and condition
+ * variables.
+ *
+ * Model (shared docs §7.5): thread = M + its own P + its own G.
+ *
+ * Syscalls.  gotrace_syscall_begin writes GoSyscallBegin with the P's next
+ * sequence number; the thread is then SYSCALL and publishes IN|bg in its
+ * syscall word (internal.h).  At the start of every generation h the
+ * advancer takes the P of each thread still inside a call begun before h,
+ * the way the Go runtime does at a generation advance (Strategy 2 of §7.5):
+ * a batch of h under the advancer's own M id (the flusher thread: a bare M
+ * with no P and no G) holds "ProcStatus p SyscallAbandoned; ProcSteal p 1
+ * m=T".  Who owns the P is decided by one CAS on the syscall word (advancer
+ * IN -> STOLEN|h, thread IN -> NONE).  gotrace_syscall_end then writes
+ * GoSyscallEnd (P still ours; preceded by "ProcStatus p Syscall; GoStatus g
+ * T Syscall" if the generation changed meanwhile), or, if the P was taken,
+ * "GoStatus g T Syscall; GoSyscallEndBlocked; [ProcStatus p Idle;]
+ * ProcStart p; GoStart g": the thread reacquires its own P.  Each
+ * generation stays self-contained.
+ *
+ * Blocking.  gotrace_block writes GoBlock: the thread's G is Waiting, the M
+ * keeps its P (Running, no G).  Another thread's gotrace_unblock writes
+ * GoUnblock (stating the G "GoStatus g ^0 Waiting" first if it has no
+ * status in that generation, claimed by CAS on own.traced[gen % 3] as the
+ * runtime does with statusTraced).  The blocked thread resumes at
+ * gotrace_block_end or at its next traced call: GoStart g (after unblocking
+ * itself if nobody did).
+ */
+#include "internal.h"
+#include "registry.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define EV_MAX (2 + 4 * GT_UVARINT_MAX)
+
+static inline uint8_t *ev2(struct gt_emit *e, uint8_t *p, uint8_t type, uint64_t a, uint64_t b)
+{
+	p = gt_ev_start(e, p, type);
+	p = gt_put_uvarint(p, a);
+	return gt_put_uvarint(p, b);
+}
+
+static inline struct gt_thread *self_current(void)
+{
+	struct gt_thread *t = gt_tls_self;
+	if (t && gt_tls_session == __atomic_load_n(&gt.session, __ATOMIC_RELAXED))
+		return t;
+	return NULL;
+}
+
+/* Claim the status of G in generation g (true: the caller must write it). */
+static bool claim_status(struct gt_gor *G, uint64_t g)
+{
+	uint64_t old = __atomic_load_n(&G->traced[g % 3], __ATOMIC_RELAXED);
+	while (old != g)
+		if (__atomic_compare_exchange_n(&G->traced[g % 3], &old, g, false, __ATOMIC_RELAXED,
+		                                __ATOMIC_RELAXED))
+			return true;
+	return false;
+}
+
+/* The thread's status in e->gen for its P only (its G is stated apart),
+ * with the P in pstatus. */
+static uint8_t *p_status(struct gt_emit *e, uint8_t *p, uint64_t pstatus)
+{
+	struct gt_thread *t = e->t;
+	p = ev2(e, p, GT_EV_PROC_STATUS, t->p, pstatus);
+	t->pseq_gen = e->gen;
+	t->pseq = 0;
+	__atomic_store_n(&t->status_gen, e->gen, __ATOMIC_RELAXED);
+	e->tb->stated = true;
+	return p;
+}
+
+/* GoStatusStack of the thread's own G on this thread. */
+static uint8_t *own_g_status(struct gt_emit *e, uint8_t *p, uint64_t gstatus)
+{
+	struct gt_thread *t = e->t;
+	p = gt_ev_start(e, p, GT_EV_GO_STATUS_STACK);
+	p = gt_put_uvarint(p, t->goid);
+	p = gt_put_uvarint(p, t->tid);
+	p = gt_put_uvarint(p, gstatus);
+	p = gt_put_uvarint(p, gt_entry_stack_id(t));
+	t->own.seq_gen = e->gen;
+	t->own.seq = 0;
+	gt_own_traced(t, e->gen);
+	return p;
+}
+
+/* ---------------------------------------------------------------- syscalls */
+
+void gotrace_syscall_begin_(void)
+{
+	struct gt_thread *t = self_current();
+	if (t && t->state == GT_TS_SYSCALL) {
+		t->sys_depth++; /* nested: only the outermost bracket is traced */
+		return;
+	}
+	struct gt_emit e;
+	if (!gt_emit_begin(&e))
+		return;
+	t = e.t;
+	uint64_t stk = gt_event_stack(&e, GOTRACE_STACK_SYSCALL);
+	uint8_t *p = gt_ev_reserve(&e, EV_MAX, false);
+	if (!p) {
+		gt_count_drop(&e);
+		gt_emit_end(&e);
+		return;
+	}
+	p = ev2(&e, p, GT_EV_GO_SYSCALL_BEGIN, ++t->pseq, stk);
+	gt_ev_commit(&e, p);
+	t->sys_word = (e.gen << 2) | GT_SYS_IN;
+	__atomic_store_n(&t->sys, t->sys_word, __ATOMIC_RELEASE);
+	__atomic_store_n(&t->state, GT_TS_SYSCALL, __ATOMIC_RELAXED);
+	t->sys_depth = 1;
+	gt_emit_end(&e);
+}
+
+/* End the thread's syscall in e->gen (state SYSCALL -> RUNNING). */
+static bool finish_syscall(struct gt_emit *e)
+{
+	struct gt_thread *t = e->t;
+	uint64_t g = e->gen, w = t->sys_word;
+	bool mine = __atomic_compare_exchange_n(&t->sys, &w, GT_SYS_NONE, false, __ATOMIC_ACQ_REL,
+	                                        __ATOMIC_ACQUIRE);
+	uint8_t *p = gt_ev_reserve(e, 6 * EV_MAX, true);
+	if (!p) {
+		/* Out of memory: the trace will miss the end of this call. */
+		__atomic_store_n(&t->sys, GT_SYS_NONE, __ATOMIC_RELAXED);
+		__atomic_store_n(&t->state, GT_TS_RUNNING, __ATOMIC_RELAXED);
+		gt_count_drop(e);
+		return false;
+	}
+	if (mine) {
+		if (GT_SYS_GEN(w) != g) {
+			/* Began in an earlier generation and nobody took the P:
+			 * both are still in Syscall (Strategy 1 of §7.5). */
+			p = p_status(e, p, GT_P_SYSCALL);
+			p = own_g_status(e, p, GT_G_SYSCALL);
+		}
+		p = gt_ev_start(e, p, GT_EV_GO_SYSCALL_END);
+	} else {
+		/* The advancer took the P at the start of generation h <= g:
+		 * the G is still in Syscall on this thread; wait for the steal
+		 * (GoSyscallEndBlocked), reacquire the P, run the G again. */
+		uint64_t h = GT_SYS_GEN(w);
+		p = own_g_status(e, p, GT_G_SYSCALL);
+		p = gt_ev_start(e, p, GT_EV_GO_SYSCALL_END_BLOCKED);
+		if (h != g) {
+			p = p_status(e, p, GT_P_IDLE);
+		} else {
+			t->pseq_gen = g;
+			t->pseq = 1; /* the steal's */
+			__atomic_store_n(&t->status_gen, g, __ATOMIC_RELAXED);
+			e->tb->stated = true;
+		}
+		p = ev2(e, p, GT_EV_PROC_START, t->p, ++t->pseq);
+		p = ev2(e, p, GT_EV_GO_START, t->goid, ++t->own.seq);
+		__atomic_store_n(&t->sys, GT_SYS_NONE, __ATOMIC_RELAXED);
+	}
+	gt_ev_commit(e, p);
+	__atomic_store_n(&t->state, GT_TS_RUNNING, __ATOMIC_RELAXED);
+	return true;
+}
+
+void gotrace_syscall_end_(void)
+{
+	struct gt_thread *t = self_current();
+	if (!t || t->state != GT_TS_SYSCALL || --t->sys_depth > 0)
+		return;
+	struct gt_emit e;
+	if (!gt_emit_enter(&e))
+		return; /* tracing stopped: the record is reset at the next start */
+	finish_syscall(&e);
+	gt_emit_end(&e);
+}
+
+/* At the start of generation h: steal the P of every thread sitting in a
+ * syscall begun before h.  The batch goes under the flusher's thread id. */
+void gt_steal_syscall_ps(uint64_t h, uint64_t now)
+{
+	uint64_t m = (uint64_t)syscall(SYS_gettid);
+	struct gt_chunk *c = NULL;
+	struct gt_thread *t;
+	rcu_read_lock();
+	gt_reg_for_each(t, &gt.threads) {
+		if (!gt_thread_current(t))
+			continue;
+		uint64_t w = __atomic_load_n(&t->sys, __ATOMIC_ACQUIRE);
+		if (GT_SYS_KIND(w) != GT_SYS_IN || GT_SYS_GEN(w) >= h)
+			continue;
+		if (c && c->len + 2 * EV_MAX > c->cap) {
+			gt_queue_push(c);
+			c = NULL;
+		}
+		if (!c) {
+			c = gt_chunk_new(4096, 0);
+			if (!c)
+				break; /* the thread keeps its P (Strategy 1) */
+			gt_chunk_open(c, h, m, now);
+		}
+		if (!__atomic_compare_exchange_n(&t->sys, &w, (h << 2) | GT_SYS_STOLEN, false,
+		                                 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			continue; /* it returned first */
+		uint8_t *p = c->data + c->len;
+		*p++ = GT_EV_PROC_STATUS;
+		*p++ = 0;
+		p = gt_put_uvarint(p, t->p);
+		p = gt_put_uvarint(p, GT_P_ABANDONED);
+		*p++ = GT_EV_PROC_STEAL;
+		*p++ = 0;
+		p = gt_put_uvarint(p, t->p);
+		p = gt_put_uvarint(p, 1);
+		p = gt_put_uvarint(p, t->tid);
+		c->len = (uint32_t)(p - c->data);
+	}
+	rcu_read_unlock();
+	if (c)
+		gt_queue_push(c);
+}
+
+/* ------------------------------------------------------- silent statuses */
+
+static uint8_t *raw_ev(uint8_t *p, uint8_t type)
+{
+	*p++ = type;
+	*p++ = 0; /* dt: the batch's base time */
+	return p;
+}
+
+static uint8_t *raw_gstatus(uint8_t *p, struct gt_thread *t, uint64_t m, uint64_t st)
+{
+	p = raw_ev(p, GT_EV_GO_STATUS_STACK);
+	p = gt_put_uvarint(p, t->goid);
+	p = gt_put_uvarint(p, m);
+	p = gt_put_uvarint(p, st);
+	return gt_put_uvarint(p, gt_entry_stack_id(t));
+}
+
+void gt_silent_status(struct gt_thread *t, uint64_t g, int state, uint64_t sys, uint64_t gword,
+                      uint8_t **own, uint8_t **anon)
+{
+	uint8_t *o = *own, *a = *anon;
+	bool g_done = __atomic_load_n(&t->own.traced[g % 3], __ATOMIC_RELAXED) == g;
+	uint64_t pst = GT_P_RUNNING, gst = GT_G_RUNNING;
+	bool in_own = true;
+	switch (state) {
+	case GT_TS_RUNNING:
+		break;
+	case GT_TS_SYSCALL:
+		gst = GT_G_SYSCALL;
+		if (GT_SYS_KIND(sys) == GT_SYS_STOLEN) {
+			/* P taken: stated Abandoned by the steal in its
+			 * generation, Idle in later ones; the G sits in a
+			 * syscall on thread T (m=^0 batch, §7.2). */
+			if (GT_SYS_GEN(sys) != g) {
+				a = raw_ev(a, GT_EV_PROC_STATUS);
+				a = gt_put_uvarint(a, t->p);
+				a = gt_put_uvarint(a, GT_P_IDLE);
+			}
+			in_own = false;
+		} else {
+			pst = GT_P_SYSCALL;
+		}
+		break;
+	case GT_TS_BLOCKED:
+		/* The M holds its P, Running, with no G; the G waits (or was
+		 * woken and waits to run), stated like any waiting G. */
+		gst = gword == GT_GW_RUNNABLE ? GT_G_RUNNABLE : GT_G_WAITING;
+		in_own = false;
+		break;
+	default:
+		return;
+	}
+	if (in_own || state == GT_TS_BLOCKED) {
+		o = raw_ev(o, GT_EV_PROC_STATUS);
+		o = gt_put_uvarint(o, t->p);
+		o = gt_put_uvarint(o, pst);
+	}
+	if (!g_done) {
+		if (in_own)
+			o = raw_gstatus(o, t, t->tid, gst);
+		else
+			a = raw_gstatus(a, t, gst == GT_G_SYSCALL ? t->tid : GT_NO_ID, gst);
+		gt_own_traced(t, g);
+	}
+	t->adv_status_gen = g;
+	*own = o;
+	*anon = a;
+}
+
+/* ---------------------------------------------------------------- blocking */
+
+gotrace_goroutine_t gotrace_self(void)
+{
+	gotrace_goroutine_t h = { NULL, 0 };
+	struct gt_thread *t = self_current();
+	if (!t)
+		t = gt_thread_self_slow(); /* registers; writes nothing */
+	if (t) {
+		h.rec_ = &t->own;
+		h.id_ = t->goid;
+	}
+	return h;
+}
+
+void gotrace_block_(const char *reason)
+{
+	struct gt_emit e;
+	if (!gt_emit_begin(&e))
+		return;
+	struct gt_thread *t = e.t;
+	size_t len = gt_wire_strlen(reason);
+	uint64_t rid = gt_intern(&e, reason, len, false);
+	uint64_t stk = gt_event_stack(&e, GOTRACE_STACK_BLOCK);
+	uint8_t *p = (rid != 0 || len == 0) ? gt_ev_reserve(&e, EV_MAX, false) : NULL;
+	if (!p) {
+		gt_count_drop(&e);
+		gt_emit_end(&e);
+		return;
+	}
+	p = ev2(&e, p, GT_EV_GO_BLOCK, rid, stk);
+	gt_ev_commit(&e, p);
+	__atomic_store_n(&t->state, GT_TS_BLOCKED, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->own.word, GT_GW_WAITING, __ATOMIC_RELEASE);
+	gt_emit_end(&e);
+}
+
+bool gt_resume_locked(struct gt_emit *e)
+{
+	struct gt_thread *t = e->t;
+	struct gt_gor *G = &t->own;
+	uint64_t g = e->gen;
+	uint8_t *p = gt_ev_reserve(e, 4 * EV_MAX, true);
+	if (!p)
+		return false; /* stays blocked; retried at the next call */
+	if (t->status_gen != g)
+		p = p_status(e, p, GT_P_RUNNING); /* the M kept its P */
+	uint64_t w = GT_GW_WAITING;
+	if (__atomic_compare_exchange_n(&G->word, &w, GT_GW_RUNNING, false, __ATOMIC_ACQ_REL,
+	                                __ATOMIC_ACQUIRE)) {
+		/* Nobody woke it (or the waker could not be told): it wakes
+		 * itself, on its own M. */
+		if (claim_status(G, g)) {
+			p = gt_ev_start(e, p, GT_EV_GO_STATUS);
+			p = gt_put_uvarint(p, t->goid);
+			p = gt_put_uvarint(p, GT_NO_ID);
+			p = gt_put_uvarint(p, GT_G_WAITING);
+			G->seq_gen = g;
+			G->seq = 0;
+		}
+		p = gt_ev_start(e, p, GT_EV_GO_UNBLOCK);
+		p = gt_put_uvarint(p, t->goid);
+		p = gt_put_uvarint(p, ++G->seq);
+		*p++ = 0;
+	} else {
+		/* A waker won: wait until it has written its GoUnblock. */
+		while ((w = __atomic_load_n(&G->word, __ATOMIC_ACQUIRE)) == GT_GW_UNBLOCKING)
+			gt_arch_relax();
+		__atomic_store_n(&G->word, GT_GW_RUNNING, __ATOMIC_RELAXED);
+		if (claim_status(G, g)) {
+			p = gt_ev_start(e, p, GT_EV_GO_STATUS);
+			p = gt_put_uvarint(p, t->goid);
+			p = gt_put_uvarint(p, GT_NO_ID);
+			p = gt_put_uvarint(p, GT_G_RUNNABLE);
+			G->seq_gen = g;
+			G->seq = 0;
+		}
+	}
+	p = ev2(e, p, GT_EV_GO_START, t->goid, ++G->seq);
+	gt_ev_commit(e, p);
+	__atomic_store_n(&t->state, GT_TS_RUNNING, __ATOMIC_RELAXED);
+	return gt_emit_prologue(e);
+}
+
+void gotrace_block_end_(void)
+{
+	struct gt_thread *t = self_current();
+	if (!t || t->state != GT_TS_BLOCKED)
+		return;
+	struct gt_emit e;
+	if (gt_emit_begin(&e)) /* resumes (the BLOCKED slow path) */
+		gt_emit_end(&e);
+}
+
+int gotrace_unblock_(gotrace_goroutine_t h)
+{
+	struct gt_gor *G = h.rec_;
+	if (!G || h.id_ == 0)
+		return 0;
+	struct gt_emit e;
+	if (!gt_emit_begin(&e))
+		return 0;
+	int done = 0;
+	uint64_t w = GT_GW_WAITING;
+	if (G == &e.t->own || __atomic_load_n(&G->id, __ATOMIC_ACQUIRE) != h.id_ ||
+	    !__atomic_compare_exchange_n(&G->word, &w, GT_GW_UNBLOCKING, false, __ATOMIC_ACQ_REL,
+	                                 __ATOMIC_RELAXED))
+		goto out; /* not (or no longer) blocked: nothing to record */
+	uint64_t stk = gt_event_stack(&e, GOTRACE_STACK_BLOCK);
+	uint8_t *p = gt_ev_reserve(&e, 2 * EV_MAX, true);
+	if (!p) {
+		/* Give the G back: it will wake itself. */
+		__atomic_store_n(&G->word, GT_GW_WAITING, __ATOMIC_RELEASE);
+		gt_count_drop(&e);
+		goto out;
+	}
+	if (claim_status(G, e.gen)) {
+		p = gt_ev_start(&e, p, GT_EV_GO_STATUS);
+		p = gt_put_uvarint(p, h.id_);
+		p = gt_put_uvarint(p, GT_NO_ID);
+		p = gt_put_uvarint(p, GT_G_WAITING);
+		G->seq_gen = e.gen;
+		G->seq = 0;
+	}
+	p = gt_ev_start(&e, p, GT_EV_GO_UNBLOCK);
+	p = gt_put_uvarint(p, h.id_);
+	p = gt_put_uvarint(p, ++G->seq);
+	p = gt_put_uvarint(p, stk);
+	gt_ev_commit(&e, p);
+	__atomic_store_n(&G->word, GT_GW_RUNNABLE, __ATOMIC_RELEASE);
+	done = 1;
+out:
+	gt_emit_end(&e);
+	return done;
+}
+
+bool gt_sched_settle(struct gt_emit *e)
+{
+	struct gt_thread *t = e->t;
+	if (t->state == GT_TS_SYSCALL)
+		return finish_syscall(e);
+	if (t->state == GT_TS_BLOCKED)
+		return gt_resume_locked(e);
+	return true;
+}
+
+/* ----------------------------------------------- pthread wrappers */
+
+/* The slow path of gotrace_mutex_lock (the inline trylock failed). */
+int gotrace_mutex_lock_(pthread_mutex_t *m)
+{
+	int r = pthread_mutex_trylock(m); /* the error, or a lock freed since */
+	if (r != EBUSY || !gotrace_enabled())
+		return r == EBUSY ? pthread_mutex_lock(m) : r;
+	gotrace_block_("sync.Mutex.Lock");
+	r = pthread_mutex_lock(m);
+	gotrace_block_end_();
+	return r;
+}
+
+int gotrace_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
+{
+	if (!gotrace_enabled())
+		return pthread_cond_wait(c, m);
+	gotrace_block_("sync.Cond.Wait");
+	int r = pthread_cond_wait(c, m);
+	gotrace_block_end_();
+	return r;
+}
+
+int gotrace_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abstime)
+{
+	if (!gotrace_enabled())
+		return pthread_cond_timedwait(c, m, abstime);
+	gotrace_block_("sync.Cond.Wait");
+	int r = pthread_cond_timedwait(c, m, abstime);
+	gotrace_block_end_();
+	return r;
+}
