@@ -188,7 +188,7 @@ static void out_u64(struct out *o, uint64_t v)
 
 static void out_quote(struct out *o, const uint8_t *s, size_t len)
 {
-	char t[64 * 4 + 16];
+	char t[512]; /* 64 bytes (+3 of a last rune) at most 4 output bytes each */
 	out_put(o, "\"", 1);
 	/* Quote in pieces, never splitting a rune: cut after an ASCII byte or
 	 * once 64 bytes were taken and the next byte starts a new sequence. */

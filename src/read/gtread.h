@@ -10,8 +10,9 @@
  * string and stack tables, CPU samples included -- and, unless asked not
  * to (gtr_options.wire_order), replays Go's ordering of events: the
  * scheduler state machine of Go's reader (sequence numbers, goroutine and
- * proc states, regions, tasks, GC), so that a trace it accepts is one Go's
- * reader accepts, generation by generation.
+ * proc states, regions, tasks, GC), and the checks of Go's validator
+ * (testtrace) on every delivered event, so that a trace it accepts is one
+ * Go's reader and validator accept, generation by generation.
  *
  * Broken-tail policy, as Go's reader after the fixes for Go issues 55160 and
  * 71615:
@@ -26,15 +27,26 @@
  *  - so a consumer always sees a Sync after the last complete generation,
  *    whatever broke, and errors are sticky.
  *
- * Error messages use Go's wording wherever Go reports the same problem, so
- * the two can be compared.
+ * Error messages are Go 1.23's, word for word, and the checks happen in
+ * Go's order, so that for any input the sequence of generations, events,
+ * Syncs and the final error is the one Go 1.23's reader produces (the tests
+ * compare them on every prefix and on random corruptions of real traces).
+ * Deliberate differences: three inputs Go's reader takes for a clean end of
+ * the trace (an io.EOF surfacing from a table batch or a lone
+ * ExperimentalBatch byte) are errors here (go_sees_eof); a Frequency batch
+ * with trailing bytes and an incomplete stack frame are rejected as newer
+ * Go does (go123_accepts); inputs on which Go panics (a CPU sample naming an
+ * unknown stack, ...) are errors (go_panics); with equal timestamps Go 1.23
+ * breaks ties in map order (it varies between runs), which this reader
+ * does not imitate.
  *
  * Memory: the input is one contiguous buffer owned by the caller (a file
  * mapped in memory, say); nothing is copied out of it.  The reader holds the
- * index of one generation at a time (batches, string/stack/frame tables), so
- * memory is bounded by the size of the largest generation, never by sizes or
- * counts the input merely claims.  Not thread-safe; use one reader per
- * thread.
+ * index of one generation at a time (batches, string/stack/frame tables,
+ * CPU samples) and the scheduler state (goroutines, procs, threads, open
+ * regions and tasks, names interned once), all bounded by what the input
+ * actually contains, never by sizes or counts it merely claims.  Not
+ * thread-safe; use one reader per thread.
  */
 #ifndef GTREAD_H
 #define GTREAD_H
@@ -69,6 +81,7 @@ enum gtr_errkind {
 	GTR_EREF,      /* a reference to a string or stack the generation lacks */
 	GTR_EEMPTY,    /* a generation with no event at all (Go 1.23 rejects it) */
 	GTR_EORDER,    /* events Go's scheduler model cannot put in any order */
+	GTR_EVALID,    /* an event Go's validator (testtrace) rejects */
 	GTR_ENOMEM,
 	GTR_EIO,       /* used by the tools: reading or writing a file */
 };
@@ -84,10 +97,16 @@ struct gtr_error {
 	 * returns io.EOF from inside a table batch, or a lone ExperimentalBatch
 	 * byte at the end of the file): it silently stops there. */
 	bool go_sees_eof;
-	/* Go 1.23's reader accepts this, newer ones reject it (a Frequency
-	 * batch holding more than its one event); rejected here so that what
-	 * this reader accepts, both accept. */
+	/* Go 1.23 accepts this, newer Go rejects it (a Frequency batch
+	 * holding more than its one event; a stack frame, other than the
+	 * first, without function, file, PC or line, which only newer
+	 * validators check): rejected here so that what this reader accepts,
+	 * both accept. */
 	bool go123_accepts;
+	/* Go's reader or validator panics on this (its message is the
+	 * panic's): a CPU sample or stop-the-world naming a missing ID, a
+	 * status value past Go's tables. */
+	bool go_panics;
 	/* The batch that failed to read was known (its gen field was read) to
 	 * belong to the generation just delivered: that generation is certainly
 	 * incomplete even though Go's reader delivers it. */
@@ -170,6 +189,12 @@ struct gtr_event {
 struct gtr_reader;
 
 struct gtr_options {
+	/* Skip the checks of Go's validator (testtrace.Validator), which by
+	 * default run on every delivered event on top of the reader's: the
+	 * state transitions of goroutines and procs and the threads they run
+	 * on, special ranges, task IDs and types, labels.  (Go's own tools run
+	 * the reader alone; its tests and gotrace's judges run both.) */
+	bool skip_validation;
 	/* Deliver events in file order and skip Go's ordering (scheduler
 	 * state machine) checks: a generation is then checked for framing,
 	 * tables, event encoding and references only. */
@@ -213,11 +238,6 @@ bool gtr_stack(const struct gtr_generation *g, uint64_t id, const struct gtr_fra
  * there is no such type. */
 const char *gtr_event_name(unsigned type);
 
-/* How many events Go's reader delivers for one wire event of this type
- * (GoSwitch and GoSwitchDestroy expand to three; GoDestroySyscall on a
- * thread that holds a P to two, not counted here). */
-unsigned gtr_go_event_count(unsigned type);
-
 /* Output sink for dump: returns 0 on success. */
 typedef int (*gtr_write_fn)(void *ctx, const void *buf, size_t len);
 
@@ -232,7 +252,7 @@ typedef int (*gtr_write_fn)(void *ctx, const void *buf, size_t len);
  */
 int gtr_dump(const void *data, size_t len, gtr_write_fn write, void *ctx, struct gtr_error *err);
 
-/* Go's strconv.Quote of s into out (capacity >= 10 * len + 3); returns the
+/* Go's strconv.Quote of s into out (capacity >= 4 * len + 2); returns the
  * length written. */
 size_t gtr_go_quote(const uint8_t *s, size_t len, char *out);
 

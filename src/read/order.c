@@ -218,6 +218,27 @@ static uint32_t intern(struct gtr_ord *o, const uint8_t *s, size_t n)
 	}
 }
 
+uint32_t ord_intern(struct gtr_ord *o, const uint8_t *s, size_t n)
+{
+	uint32_t i = intern(o, s, n);
+	if (o->nomem) {
+		o->nomem = false;
+		return UINT32_MAX;
+	}
+	return i;
+}
+
+void ord_name(const struct gtr_ord *o, uint32_t i, const char **s, int *n)
+{
+	if (i >= o->names.ne) {
+		*s = "";
+		*n = 0;
+		return;
+	}
+	*s = (const char *)o->names.data + o->names.e[i].off;
+	*n = (int)o->names.e[i].len;
+}
+
 static void name_of(const struct gtr_ord *o, uint32_t i, const char **s, int *n)
 {
 	if (i >= o->names.ne) {

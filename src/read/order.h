@@ -49,6 +49,11 @@ int ord_advance(struct gtr_ord *o, struct ord_ev *ev, ord_string_fn str, const v
 		uint64_t gen, char *msg, size_t msgcap, bool *nomem);
 bool ord_next(struct gtr_ord *o, struct ord_out *out);
 
+/* Names (task types, region names) interned for the whole trace: equal
+ * strings get equal indices.  UINT32_MAX on allocation failure. */
+uint32_t ord_intern(struct gtr_ord *o, const uint8_t *s, size_t n);
+void ord_name(const struct gtr_ord *o, uint32_t i, const char **s, int *n);
+
 /* Appends Go's dump of the ordering state (after a failed advance). */
 size_t ord_dump(const struct gtr_ord *o, char *out, size_t cap);
 

@@ -6,13 +6,15 @@
  * place with the same words: readGeneration reads batches until the first
  * batch of the next generation (the "spill") or the end; a read error after
  * the generation's first batch is kept back (the "spill error") and returned
- * only after the generation has been delivered.  Unlike Go, every event of
- * a generation is decoded and its table references checked before any of
- * them is delivered, so an error inside a generation comes before its
- * events, and a delivered generation is always followed by its Sync.
+ * only after the generation has been delivered.  Events are then delivered
+ * as Go's Reader.ReadEvent does (a min-heap of per-thread cursors by time,
+ * the ordering rules of order.c, CPU samples merged by time, references
+ * checked and times clamped on delivery); or, with wire_order, batch by
+ * batch after checking every event and reference up front.
  */
 #include "internal.h"
 #include "order.h"
+#include "validate.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -100,9 +102,11 @@ struct gtr_reader {
 	int64_t max_ns;
 	/* Go's order */
 	struct gtr_ord *ord;
+	struct gtr_val *val;
 	struct cursor *cur;
 	size_t capcur;
 	size_t *heap, nheap, capheap;
+	size_t *heaptmp, capheaptmp;
 	size_t nextsmp;
 	bool emitted_sync;
 	int64_t last_ts; /* Go's Reader.lastTs */
@@ -579,6 +583,7 @@ static int check_events(struct gtr_reader *r, struct gen *g, uint64_t genno)
 				if (!gen_stack(g, v[4], &k)) {
 					gtr_seterr(&r->err, GTR_EREF, genno, off,
 						   "found invalid stack ID %" PRIu64 " for event CPUSample", v[4]);
+					r->err.go_panics = true;
 					return -1;
 				}
 			}
@@ -667,6 +672,36 @@ static int check_stack_strings(struct gtr_reader *r, struct gen *g, uint64_t gen
 	return rc;
 }
 
+/* Stable merge sort of the CPU samples by time (bottom-up). */
+static int sort_samples(struct gen *g)
+{
+	size_t n = g->nsamples;
+	if (n < 2)
+		return 0;
+	struct smp *tmp = malloc(n * sizeof *tmp), *a = g->smp, *b = tmp;
+	if (!tmp)
+		return -1;
+	for (size_t w = 1; w < n; w *= 2) {
+		for (size_t lo = 0; lo < n; lo += 2 * w) {
+			size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+			size_t i = lo, j = mid, k = lo;
+			while (i < mid && j < hi)
+				b[k++] = a[j].time < a[i].time ? a[j++] : a[i++];
+			while (i < mid)
+				b[k++] = a[i++];
+			while (j < hi)
+				b[k++] = a[j++];
+		}
+		struct smp *t = a;
+		a = b;
+		b = t;
+	}
+	if (a != g->smp)
+		memcpy(g->smp, a, n * sizeof *a);
+	free(tmp);
+	return 0;
+}
+
 /* Go's readGeneration, plus the checks Go makes while delivering events. */
 static int read_generation(struct gtr_reader *r)
 {
@@ -750,8 +785,8 @@ static int read_generation(struct gtr_reader *r)
 			return -1;
 		if (g->nevents == 0 && g->nsamples == 0) {
 			gtr_seterr(&r->err, GTR_EEMPTY, cur, g->pub.begin,
-				   "broken trace: frontier is empty (generation %" PRIu64
-				   " has no event; Go 1.23's reader rejects it)",
+				   "broken trace: frontier is empty:\n[gen=%" PRIu64
+				   "]\n(a generation without events: Go 1.23's reader rejects it)",
 				   cur);
 			return -1;
 		}
@@ -761,13 +796,8 @@ static int read_generation(struct gtr_reader *r)
 		 * event batches grouped by thread. */
 		for (size_t i = 0; i < g->nsamples; i++)
 			g->smp[i].time = gtr_ticks_to_ns(g->smp[i].ts, pub->ns_per_tick);
-		for (size_t i = 1; i < g->nsamples; i++) {
-			struct smp x = g->smp[i];
-			size_t j = i;
-			for (; j > 0 && g->smp[j - 1].time > x.time; j--)
-				g->smp[j] = g->smp[j - 1];
-			g->smp[j] = x;
-		}
+		if (sort_samples(g) < 0)
+			return NOMEM(r, cur, g->pub.begin), -1;
 		size_t nb = 0;
 		for (size_t i = 0; i < g->nmg; i++) {
 			g->mg[i].first = nb;
@@ -927,6 +957,33 @@ static void order_error(struct gtr_reader *r, const char *what)
 	}
 }
 
+/* Sorts the frontier by time, stably (Go's slices.SortFunc is an insertion
+ * sort, so stable, up to 12 threads), bottom-up merge sort. */
+static void sort_frontier(struct gtr_reader *r)
+{
+	size_t n = r->nheap;
+	if (n < 2)
+		return;
+	size_t *a = r->heap, *b = r->heaptmp;
+	for (size_t w = 1; w < n; w *= 2) {
+		for (size_t lo = 0; lo < n; lo += 2 * w) {
+			size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+			size_t i = lo, j = mid, k = lo;
+			while (i < mid && j < hi)
+				b[k++] = r->cur[a[j]].ev.time < r->cur[a[i]].ev.time ? a[j++] : a[i++];
+			while (i < mid)
+				b[k++] = a[i++];
+			while (j < hi)
+				b[k++] = a[j++];
+		}
+		size_t *t = a;
+		a = b;
+		b = t;
+	}
+	if (a != r->heap)
+		memcpy(r->heap, a, n * sizeof *a);
+}
+
 /* Go's tryAdvance: 1 advanced, 0 not now, -1 error. */
 static int try_advance(struct gtr_reader *r, size_t i)
 {
@@ -960,7 +1017,8 @@ static int start_frontier(struct gtr_reader *r)
 {
 	struct gen *g = &r->g;
 	if (!gtr_grow((void **)&r->cur, &r->capcur, 0, g->nmg ? g->nmg : 1, sizeof *r->cur) ||
-	    !gtr_grow((void **)&r->heap, &r->capheap, 0, g->nmg ? g->nmg : 1, sizeof *r->heap))
+	    !gtr_grow((void **)&r->heap, &r->capheap, 0, g->nmg ? g->nmg : 1, sizeof *r->heap) ||
+	    !gtr_grow((void **)&r->heaptmp, &r->capheaptmp, 0, g->nmg ? g->nmg : 1, sizeof *r->heaptmp))
 		return NOMEM(r, g->pub.gen, g->pub.begin), -1;
 	r->nheap = 0;
 	r->nextsmp = 0;
@@ -991,6 +1049,7 @@ static int check_refs(struct gtr_reader *r, uint8_t typ, const uint64_t *args, u
 		if (!gen_stack(g, args[3], &k)) {
 			gtr_seterr(&r->err, GTR_EREF, g->pub.gen, off,
 				   "found invalid stack ID %" PRIu64 " for event CPUSample", args[3]);
+			r->err.go_panics = true; /* expected id N in trace.stack table */
 			return -1;
 		}
 		return 0;
@@ -1016,7 +1075,8 @@ static int check_refs(struct gtr_reader *r, uint8_t typ, const uint64_t *args, u
 	return 0;
 }
 
-/* Go's deferred part of ReadEvent: references, then strictly increasing time. */
+/* Go's deferred part of ReadEvent: references, then strictly increasing
+ * time; then Go's validator. */
 static int deliver(struct gtr_reader *r, struct gtr_event *ev)
 {
 	if (ev->type != GTR_EV_SYNC && check_refs(r, ev->type, ev->args, ev->offset) < 0)
@@ -1024,6 +1084,20 @@ static int deliver(struct gtr_reader *r, struct gtr_event *ev)
 	if (ev->time_ns <= r->last_ts)
 		ev->time_ns = (int64_t)((uint64_t)r->last_ts + 1);
 	r->last_ts = ev->time_ns;
+	if (r->val) {
+		char msg[sizeof r->err.msg];
+		bool panics, nomem, go123;
+		if (val_event(r->val, r->ord, ev, &r->g.pub, msg, sizeof msg, &panics, &nomem, &go123) < 0) {
+			if (nomem) {
+				NOMEM(r, r->g.pub.gen, ev->offset);
+			} else {
+				gtr_seterr(&r->err, GTR_EVALID, r->g.pub.gen, ev->offset, "%s", msg);
+				r->err.go_panics = panics;
+				r->err.go123_accepts = go123;
+			}
+			return -1;
+		}
+	}
 	if (ev->type != GTR_EV_SYNC) {
 		if (ev->type != GTR_EV_CPUSAMPLE)
 			r->g.pub.nevents++;
@@ -1108,9 +1182,7 @@ static int next_ordered(struct gtr_reader *r, struct gtr_event *ev)
 		if (rc == 0) {
 			/* sort the heap by time (stably; still a heap) and
 			 * try the others in that order */
-			for (size_t i = 1; i < r->nheap; i++)
-				for (size_t j = i; j > 0 && htime(r, j) < htime(r, j - 1); j--)
-					hswap(r, j, j - 1);
+			sort_frontier(r);
 			bool ok = false;
 			for (size_t i = 1; i < r->nheap && !ok; i++) {
 				rc = try_advance(r, i);
@@ -1287,7 +1359,9 @@ struct gtr_reader *gtr_open(const void *data, size_t len, const struct gtr_optio
 		r->opt = *opt;
 	r->state = ST_START;
 	r->emitted_sync = true; /* no Sync before the first generation */
-	if (!r->opt.wire_order && !(r->ord = ord_new())) {
+	if (!r->opt.wire_order &&
+	    (!(r->ord = ord_new()) || (!r->opt.skip_validation && !(r->val = val_new(r->ord))))) {
+		ord_free(r->ord);
 		free(r);
 		gtr_seterr(err, GTR_ENOMEM, 0, 0, "out of memory");
 		return NULL;
@@ -1302,9 +1376,11 @@ void gtr_close(struct gtr_reader *r)
 	if (!r)
 		return;
 	gen_free(&r->g);
+	val_free(r->val);
 	ord_free(r->ord);
 	free(r->cur);
 	free(r->heap);
+	free(r->heaptmp);
 	free(r);
 }
 
@@ -1380,9 +1456,4 @@ bool gtr_stack(const struct gtr_generation *gp, uint64_t id, const struct gtr_fr
 	*frames = g->f + k->first;
 	*nframes = k->n;
 	return true;
-}
-
-unsigned gtr_go_event_count(unsigned type)
-{
-	return type == 45 || type == 46 ? 3 : 1;
 }

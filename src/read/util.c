@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ----------------------------------------------------------------- header */
 
@@ -144,8 +145,30 @@ void gtr_seterr(struct gtr_error *e, enum gtr_errkind kind, uint64_t gen, uint64
 
 /* -------------------------------------------------------------- hash map */
 
+/* IDs come from the input: seed the hash per process (from an ASLR'd
+ * address and the clock) so that a crafted trace cannot aim at
+ * collisions.  Only speed depends on it, never results. */
+static uint64_t hash_seed;
+
+static uint64_t seed_now(void)
+{
+	uint64_t s = __atomic_load_n(&hash_seed, __ATOMIC_RELAXED);
+	if (!s) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t n = ((uint64_t)(uintptr_t)&hash_seed ^ (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ULL ^
+			      (uint64_t)ts.tv_sec) | 1;
+		uint64_t zero = 0;
+		if (!__atomic_compare_exchange_n(&hash_seed, &zero, n, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			n = zero;
+		s = n;
+	}
+	return s;
+}
+
 static size_t map_hash(uint64_t k)
 {
+	k ^= __atomic_load_n(&hash_seed, __ATOMIC_RELAXED);
 	k ^= k >> 33;
 	k *= 0xff51afd7ed558ccdULL;
 	k ^= k >> 33;
@@ -171,6 +194,7 @@ void gtr_map_free(struct gtr_map *m)
 
 static bool map_resize(struct gtr_map *m, size_t ncap)
 {
+	seed_now();
 	uint64_t *keys = malloc(ncap * sizeof *keys);
 	uint32_t *vals = malloc(ncap * sizeof *vals);
 	uint8_t *used = calloc(ncap, 1);

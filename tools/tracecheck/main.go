@@ -7,7 +7,8 @@
 //
 // Usage:
 //
-//	tracecheck [-summary] FILE     (FILE may be "-" for stdin)
+//	tracecheck [-summary [-keep-going]] FILE     (FILE may be "-" for stdin)
+//	tracecheck -digest FILE...  |  tracecheck -prefixes FILE   (see digest.go)
 //
 // The whole trace is read with internal/trace.NewReader and every event is fed
 // to the strict validator internal/trace/testtrace.Validator (like Go's own
@@ -89,7 +90,10 @@
 //     timestamps, every non-sync line is identical under both toolchains.
 //
 // If the trace is rejected, the lines printed so far are still flushed (and
-// any pending sync line), but no gsum/end lines are written.
+// any pending sync line), but no gsum/end lines are written. With
+// -keep-going a last line "error msg=<escaped error>" follows them (a panic
+// of the reader or validator, e.g. on an unknown CPU sample stack, is
+// reported the same way, as "panic: ..."); the exit status is still 1.
 package main
 
 import (
@@ -111,12 +115,16 @@ import (
 )
 
 var (
-	summary = flag.Bool("summary", false, "print one line per event and a goroutine summary to stdout")
-	out     = bufio.NewWriterSize(os.Stdout, 1<<16)
+	summary   = flag.Bool("summary", false, "print one line per event and a goroutine summary to stdout")
+	keepGoing = flag.Bool("keep-going", false, "with -summary: print a rejection as a last line \"error msg=...\"")
+	digestF   = flag.Bool("digest", false, "print one digest line per FILE (see digest.go)")
+	prefixesF = flag.Bool("prefixes", false, "print the digest of every prefix of FILE (see digest.go)")
+	out       = bufio.NewWriterSize(os.Stdout, 1<<16)
 )
 
 func usage() {
-	fmt.Fprintf(os.Stderr, "usage: tracecheck [-summary] FILE   (FILE may be - for stdin)\n")
+	fmt.Fprintf(os.Stderr, "usage: tracecheck [-summary [-keep-going]] FILE   (FILE may be - for stdin)\n")
+	fmt.Fprintf(os.Stderr, "       tracecheck -digest FILE...\n       tracecheck -prefixes FILE\n")
 	os.Exit(2)
 }
 
@@ -127,6 +135,9 @@ func ioFail(format string, args ...any) {
 }
 
 func reject(err error) {
+	if *keepGoing && *summary {
+		fmt.Fprintf(out, "error msg=%s\n", esc(err.Error()))
+	}
 	out.Flush()
 	fmt.Fprintf(os.Stderr, "tracecheck: %s: %v\n", runtime.Version(), err)
 	os.Exit(1)
@@ -135,18 +146,30 @@ func reject(err error) {
 func main() {
 	flag.Usage = usage
 	flag.Parse()
+	if *digestF {
+		if flag.NArg() < 1 {
+			usage()
+		}
+		runDigest(flag.Args())
+		return
+	}
 	if flag.NArg() != 1 {
 		usage()
 	}
-	var data []byte
-	var err error
-	if name := flag.Arg(0); name == "-" {
-		data, err = io.ReadAll(os.Stdin)
-	} else {
-		data, err = os.ReadFile(name)
+	if *prefixesF {
+		runPrefixes(flag.Arg(0))
+		return
 	}
+	data, err := readInput(flag.Arg(0))
 	if err != nil {
 		ioFail("%v", err)
+	}
+	if *keepGoing {
+		defer func() {
+			if p := recover(); p != nil {
+				reject(fmt.Errorf("panic: %v", p))
+			}
+		}()
 	}
 
 	ver, err := version.ReadHeader(bytes.NewReader(data))
@@ -213,6 +236,13 @@ func main() {
 	if err := out.Flush(); err != nil {
 		ioFail("writing stdout: %v", err)
 	}
+}
+
+func readInput(name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(name)
 }
 
 // counter assigns generation numbers and prints the summary lines.

@@ -1,0 +1,3 @@
+module gotrace/gen-isprint
+
+go 1.23
