@@ -10,6 +10,9 @@
  *    sample that does not fit is dropped and counted.
  *  - Reader: the flusher, draining g after the advancer proved that no
  *    writer of g can still run; it then resets head for generation g+2.
+ *    Earlier readers (the drain of g-1 looking for records of g to move
+ *    back, the crash drain) read a record only once it is sealed (see
+ *    struct cp_rec).
  *  - Memory: an anonymous MAP_NORESERVE mapping, so a large capacity costs
  *    only the pages samples actually touch.  First-touch page faults happen
  *    in the handler: a kernel fault, not an allocation (no user lock).  The
@@ -48,6 +51,9 @@ int cp_buf_alloc(uint64_t cap)
 	for (int i = 0; i < 2; i++) {
 		__atomic_store_n(&cp_bufs[i].head, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&cp_bufs[i].lost, 0, __ATOMIC_RELAXED);
+		/* A new fill: records of the last session never look sealed
+		 * (fill starts at 1: zeroed memory never does either). */
+		__atomic_add_fetch(&cp_bufs[i].fill, 1, __ATOMIC_RELAXED);
 	}
 	return 0;
 }
@@ -73,11 +79,14 @@ void cp_buf_note_lost(struct cp_buf *b, uint64_t ts, uint64_t m)
 }
 
 /* Flusher, after the drain: the parity is reused by generation g+2, whose
- * writers read gt.gen (acquire) after the advancer's release store of it. */
+ * writers read gt.gen (acquire) after the advancer's release store of it.
+ * A new fill number: the records of the next fill are sealed with it, so
+ * the bytes of this fill left in place never pass for sealed ones. */
 void cp_buf_reset(struct cp_buf *b)
 {
 	uint64_t used = __atomic_load_n(&b->head, __ATOMIC_RELAXED);
 	if (used > CP_KEEP)
 		madvise(b->mem + CP_KEEP, used - CP_KEEP, MADV_DONTNEED);
+	__atomic_add_fetch(&b->fill, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&b->head, 0, __ATOMIC_RELEASE);
 }

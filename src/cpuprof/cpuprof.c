@@ -21,6 +21,7 @@
  * holding a P and a G, which the flusher is not.)
  */
 #include "cpuprof.h"
+#include "../emit/registry.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -100,6 +101,7 @@ static void atfork_child(void)
 		cp.inflight[i] = 0;
 		cp_bufs[i].head = 0;
 		cp_bufs[i].lost = 0;
+		cp_bufs[i].fill++; /* the parent's records never look sealed */
 	}
 	if (installed) {
 		sigaction(SIGPROF, &old_sa, NULL);
@@ -262,16 +264,137 @@ static void put_sample(struct swriter *w, uint64_t time, uint64_t m, uint64_t p,
 	w->n++;
 }
 
+/* ------------------------------------------------------------ relocation */
+/*
+ * A sample belongs, by its time, among the events of its generation.  The
+ * handler takes it in the generation g it reads and stamps it right after
+ * (handler.c), but the threads' events of g-1 can still be stamped later:
+ * a thread reads the generation at the start of its critical section and
+ * the clock a little after, and anything that stops it in between -- a
+ * preemption, or our own SIGPROF handler running nested there (under
+ * ThreadSanitizer, which delivers signals at atomic operations, that is
+ * right after the generation load, for as long as the handler takes) --
+ * delays the stamp of its event of g-1 past the bump, by microseconds to
+ * milliseconds.  A sample of g taken meanwhile, on that thread (nested) or
+ * on another, would then lie before every event of g and before the last
+ * event of g-1: Go's readers, which order generation after generation,
+ * would show it late by the overlap.  Symmetrically, a handler stopped
+ * between its generation load and its clock read can stamp a sample of g-1
+ * after the last event of g-1, while g already has events.
+ *
+ * So the drain of g-1 (the advancer, once every thread has left g-1, and
+ * before their chunks are collected) places samples by time around
+ * E = the last event time of g-1 (events_end):
+ *   - a sample of g-1 stamped after E is carried forward into g (copied
+ *     into g's buffer, sealed; the drain of g writes it);
+ *   - a sample of g stamped before E is moved back into g-1 (written now,
+ *     marked as g-1 so that the drain of g skips it).
+ * Then every sample of g-1 lies at or before E (the end of g-1's events),
+ * and every sample of g at or after it (but for a full buffer of g, or the
+ * bounded wait below): none falls outside the span that its generation
+ * and its neighbour's events delimit, and Go's readers show each at its
+ * own time.
+ *
+ * Completeness of the backward move: a record of g stamped before E was
+ * reserved before E (handler.c reserves, then reads the clock), E is the
+ * stamp of an event whose critical section ended before the advancer's
+ * seqlock wait returned, so a load of g's head after that wait covers the
+ * record.  It may still be being written: the scan waits for its seals
+ * (bounded by CP_SEAL_WAIT_NS: a handler descheduled that long ends the
+ * scan, and what it did not reach stays in g).
+ *
+ * Not done for the final generation (nothing follows) nor by the crash
+ * drain (the crash generation is the last one).
+ */
+#define CP_SEAL_WAIT_NS 10000000ull
+
+/* The time of the last event the threads wrote in gen in their own
+ * critical sections: each thread's open event batch of gen holds its latest
+ * event (a batch is handed off only when an event does not fit, and that
+ * event opens the next batch).  0 if none.  Advancer, after every thread
+ * left gen and before their chunks are collected (the thread's release on
+ * leaving, the advancer's acquire in its wait: the fields are final). */
+static uint64_t events_end(uint64_t gen)
+{
+	uint64_t end = 0;
+	struct gt_thread *t;
+	rcu_read_lock();
+	gt_reg_for_each(t, &gt.threads) {
+		if (!gt_thread_current(t))
+			continue;
+		const struct gt_tbuf *tb = &t->tb[gen & 1];
+		const struct gt_chunk *c = tb->ev;
+		if (tb->gen == gen && c && c->gen == gen && c->len > c->hdr_len && c->last_ts > end)
+			end = c->last_ts;
+	}
+	rcu_read_unlock();
+	return end;
+}
+
+/* Wait until *seal (a record's hseal or seal) holds fill; false after
+ * CP_SEAL_WAIT_NS in all (*deadline carries the deadline over a scan). */
+static bool wait_sealed(const uint64_t *seal, uint64_t fill, uint64_t *deadline)
+{
+	for (int spins = 0; __atomic_load_n(seal, __ATOMIC_ACQUIRE) != fill; spins++) {
+		if (spins < 64) {
+			gt_arch_relax();
+			continue;
+		}
+		uint64_t t = gt_mono_ns();
+		if (*deadline == 0)
+			*deadline = t + CP_SEAL_WAIT_NS;
+		else if (t > *deadline)
+			return false;
+		sched_yield();
+	}
+	return true;
+}
+
+/* Copy r into the buffer of generation next; false if it is full. */
+static bool carry(const struct cp_rec *r, struct cp_buf *nb, uint64_t next)
+{
+	struct cp_rec *d = cp_buf_reserve(nb, r->size);
+	if (!d)
+		return false;
+	uint64_t fill = __atomic_load_n(&nb->fill, __ATOMIC_RELAXED);
+	memcpy(d, r, r->size);
+	d->gen = next;
+	__atomic_store_n(&d->hseal, fill, __ATOMIC_RELEASE);
+	__atomic_store_n(&d->seal, fill, __ATOMIC_RELEASE);
+	return true;
+}
+
+static void write_rec(struct swriter *w, const struct cp_rec *r, struct cp_unwound *uw)
+{
+	cp_unwind(r, uw);
+	uint64_t id = gt_stack_intern(w->gen, uw->pcs, uw->n);
+	for (uint32_t k = 0; k < (r->weight ? r->weight : 1); k++)
+		put_sample(w, r->time, r->m, r->p, r->g, id);
+}
+
 void gt_cpuprof_flush(uint64_t gen, uint64_t now)
 {
-	struct cp_buf *b = &cp_bufs[gen & 1];
+	struct cp_buf *b = &cp_bufs[gen & 1], *nb = &cp_bufs[(gen + 1) & 1];
 	if (!__atomic_load_n(&b->mem, __ATOMIC_ACQUIRE))
 		return;
 	/* Every writer of gen has finished (seqlock wait + quiesce). */
 	uint64_t used = __atomic_load_n(&b->head, __ATOMIC_ACQUIRE);
 	uint64_t lost = __atomic_exchange_n(&b->lost, 0, __ATOMIC_ACQ_REL);
-	if (used == 0 && lost == 0)
+	/* Relocation (above): the next generation runs and gen had events.
+	 * The head of gen+1 is loaded after the advancer's wait (the
+	 * completeness argument); nothing to do, no registry walk, when both
+	 * buffers are empty (CPU profiling off). */
+	uint64_t end = 0, nused = 0, nfill = 0;
+	bool next_runs = __atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE) == gen + 1 &&
+	                 __atomic_load_n(&nb->mem, __ATOMIC_ACQUIRE);
+	if (next_runs) {
+		nused = __atomic_load_n(&nb->head, __ATOMIC_ACQUIRE);
+		nfill = __atomic_load_n(&nb->fill, __ATOMIC_RELAXED);
+	}
+	if (used == 0 && lost == 0 && nused == 0)
 		return;
+	if (next_runs && (used != 0 || nused != 0) && (end = events_end(gen)) == 0)
+		nused = 0;
 	cp_unwind_refresh();
 	struct swriter w = { .gen = gen, .now = now };
 	static struct cp_unwound uw; /* flusher-private */
@@ -282,11 +405,28 @@ void gt_cpuprof_flush(uint64_t gen, uint64_t now)
 			break; /* cannot happen: every reservation is written */
 		off += r->size;
 		if (r->gen != gen)
+			continue; /* moved back into gen-1 by its drain */
+		if (end && r->time > end && carry(r, nb, gen + 1))
 			continue;
-		cp_unwind(r, &uw);
-		uint64_t id = gt_stack_intern(gen, uw.pcs, uw.n);
-		for (uint32_t k = 0; k < (r->weight ? r->weight : 1); k++)
-			put_sample(&w, r->time, r->m, r->p, r->g, id);
+		write_rec(&w, r, &uw);
+	}
+	/* Only the records to move are waited for in full: for the others
+	 * (nearly all) size and time suffice, sealed right after the
+	 * reservation. */
+	uint64_t deadline = 0;
+	for (off = 0; off + sizeof(struct cp_rec) <= nused;) {
+		struct cp_rec *r = (struct cp_rec *)(void *)(nb->mem + off);
+		if (!wait_sealed(&r->hseal, nfill, &deadline))
+			break;
+		if (r->size < sizeof *r || r->size > nused - off)
+			break; /* cannot happen */
+		off += r->size;
+		if (r->gen == gen + 1 && r->time < end) {
+			if (!wait_sealed(&r->seal, nfill, &deadline))
+				break;
+			r->gen = gen;
+			write_rec(&w, r, &uw);
+		}
 	}
 	uint64_t real = w.n;
 	if (lost) {
@@ -302,4 +442,290 @@ void gt_cpuprof_flush(uint64_t gen, uint64_t now)
 	cp_buf_reset(b);
 	__atomic_add_fetch(&cp.samples, real, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&cp.lost, lost, __ATOMIC_RELAXED);
+}
+
+/* ------------------------------------------------------------ crash drain */
+/*
+ * gt_cpuprof_crash_drain: the CPU samples of the crash generation, written
+ * from the fatal-signal handler (crash.c) before the generation's trace
+ * buffers, as the flusher's advance does.  Async-signal-safe: atomics,
+ * loads and stores on static memory and on the CPU buffer, the caller's
+ * write function; no allocation, no lock, no stdio, no libdw, bounded
+ * waits.
+ *
+ * Frames.  Symbolising needs libdw (allocation, file I/O, locks), and so
+ * does the DWARF unwinder; neither may run here.  The stacks are instead
+ *   - the interrupted PC, then the return addresses of the handler's own
+ *     frame-pointer walk (or, when the stack bounds were unknown, a
+ *     frame-pointer walk over the copied stack): code built without frame
+ *     pointers shows its leaf and the frame-pointer callers only;
+ *   - each PC named from data prepared before the crash: the flusher's
+ *     symbol cache (gt_sym_peek: function, file, line of a PC it already
+ *     symbolised), else the module table of the last unwind refresh
+ *     (cp_module_of: "libfoo.so+0x1234", the module's path as file), else
+ *     the bare PC ("0x7f...").
+ * They go into a Stacks batch and a Strings batch of their own (fresh ids
+ * from the generation's counters), so the crash path's other tables are
+ * left alone.  Records a writer did not finish (the crashing thread inside
+ * the handler, a thread the crash flush gave up waiting for) are not
+ * sealed: they are skipped, or, if not even their size is (hseal), the walk
+ * stops there.
+ *
+ * Crash-owner-private static state (one crash flush per process).
+ */
+#define CR_CAP 65536u
+static uint8_t cr_smp_mem[sizeof(struct gt_chunk) + CR_CAP] __attribute__((aligned(16)));
+static uint8_t cr_stk_mem[sizeof(struct gt_chunk) + CR_CAP] __attribute__((aligned(16)));
+static uint8_t cr_str_mem[sizeof(struct gt_chunk) + CR_CAP] __attribute__((aligned(16)));
+#define CR_PCS 4096 /* distinct PCs named, per crash */
+static struct cr_pc {
+	uint64_t pc, func, file, line; /* func == 0: free */
+} cr_pcs[CR_PCS];
+#define CR_STACKS 4096 /* distinct stacks, per crash */
+static struct cr_stack {
+	uint64_t hash, id; /* id == 0: free */
+} cr_stacks[CR_STACKS];
+
+struct crw {
+	uint64_t gen, now;
+	bool (*write)(struct gt_chunk *c);
+	struct gt_chunk *smp, *stk, *str;
+	bool ok;
+};
+
+static void cr_open(struct gt_chunk *c, uint64_t gen, uint64_t now, uint8_t marker)
+{
+	c->cap = c->limit = CR_CAP;
+	gt_chunk_open(c, gen, GT_NO_ID, now);
+	c->data[c->len++] = marker;
+}
+
+/* Room for need bytes in c, writing it out first if it is full. */
+static uint8_t *cr_room(struct crw *x, struct gt_chunk *c, uint32_t need, uint8_t marker)
+{
+	if (c->len + need > c->cap) {
+		if (!x->write(c))
+			x->ok = false;
+		cr_open(c, x->gen, x->now, marker);
+	}
+	return c->data + c->len;
+}
+
+static char *cr_hex(char *p, uint64_t v)
+{
+	static const char dig[] = "0123456789abcdef";
+	*p++ = '0';
+	*p++ = 'x';
+	int sh = 60;
+	while (sh > 0 && ((v >> sh) & 15) == 0)
+		sh -= 4;
+	for (; sh >= 0; sh -= 4)
+		*p++ = dig[(v >> sh) & 15];
+	*p = 0;
+	return p;
+}
+
+/* A fresh string id of gen with its definition. */
+static uint64_t cr_string(struct crw *x, const char *s)
+{
+	size_t len = strnlen(s, GT_MAX_STRING);
+	uint8_t *p = cr_room(x, x->str, (uint32_t)(1 + 2 * GT_UVARINT_MAX + len), GT_EV_STRINGS);
+	uint64_t id = 2 * __atomic_add_fetch(&gt.strtab[x->gen & 1].next_id, 1, __ATOMIC_RELAXED) - 1;
+	*p++ = GT_EV_STRING;
+	p = gt_put_uvarint(p, id);
+	p = gt_put_uvarint(p, len);
+	memcpy(p, s, len);
+	x->str->len = (uint32_t)(p + len - x->str->data);
+	return id;
+}
+
+/* The frame of pc: its strings defined once per crash. */
+static const struct cr_pc *cr_frame(struct crw *x, uint64_t pc)
+{
+	static struct cr_pc spill; /* table full around pc's slot */
+	size_t j = (size_t)((pc * 0x9e3779b97f4a7c15ull) >> 52) & (CR_PCS - 1);
+	struct cr_pc *slot = &spill;
+	for (int k = 0; k < 16; k++, j = (j + 1) & (CR_PCS - 1)) {
+		if (cr_pcs[j].func == 0) {
+			slot = &cr_pcs[j];
+			break;
+		}
+		if (cr_pcs[j].pc == pc)
+			return &cr_pcs[j];
+	}
+	struct gt_frame fr;
+	char buf[300];
+	const char *name, *path;
+	uint64_t base;
+	if (!gt_sym_peek(pc, &fr)) {
+		/* Line 1, not 0: newer Go validators reject a frame without a
+		 * line as "missing information" (crash.c's entry frames do the
+		 * same). */
+		fr.file = "?";
+		fr.line = 1;
+		fr.func = buf;
+		if (cp_module_of(pc, &name, &path, &base)) {
+			size_t n = strnlen(name, 256);
+			memcpy(buf, name, n);
+			buf[n] = '+';
+			cr_hex(buf + n + 1, pc - base);
+			if (path[0])
+				fr.file = path;
+		} else {
+			cr_hex(buf, pc);
+		}
+	}
+	slot->pc = pc;
+	slot->file = cr_string(x, fr.file);
+	slot->line = fr.line ? fr.line : 1;
+	slot->func = cr_string(x, fr.func); /* last: marks the slot used */
+	return slot;
+}
+
+/* The PCs of r, leaf first, callers minus one (like cp_unwind's). */
+static int cr_pcs_of(const struct cp_rec *r, uint64_t *pcs)
+{
+	int n = 0;
+	pcs[n++] = r->regs[CP_REG_PC];
+	const uint64_t *tail = (const uint64_t *)(const void *)(r + 1);
+	if (r->nfp > 0) {
+		for (int i = 0; i < r->nfp && n < CP_MAX_FRAMES; i++)
+			if (tail[2 * i + 1] >= 4096)
+				pcs[n++] = tail[2 * i + 1] - 1;
+		return n;
+	}
+	/* Bounds were unknown: walk the frame records inside the copy. */
+	const uint8_t *stk = (const uint8_t *)(tail + 2 * r->nfp);
+	uint64_t sp = r->regs[CP_REG_SP], fp = r->regs[CP_REG_FP], len = r->stack_len;
+	while (n < CP_MAX_FRAMES && fp >= sp && fp - sp + 16 <= len && (fp & 7) == 0) {
+		uint64_t next, ret;
+		memcpy(&next, stk + (fp - sp), 8);
+		memcpy(&ret, stk + (fp - sp) + 8, 8);
+		if (ret < 4096)
+			break;
+		pcs[n++] = ret - 1;
+		if (next <= fp)
+			break;
+		fp = next;
+	}
+	return n;
+}
+
+/* The stack id of pcs in the crash generation, its Stack event written
+ * once per crash (identical stacks share an id). */
+static uint64_t cr_stack(struct crw *x, const uint64_t *pcs, int n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
+	for (int i = 0; i < n; i++) {
+		h ^= pcs[i];
+		h *= 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	/* A 64-bit hash stands for the PCs: a collision (2^-64 per pair)
+	 * would only show one sample with another's stack. */
+	size_t j = (size_t)(h >> 52) & (CR_STACKS - 1);
+	struct cr_stack *slot = NULL;
+	for (int k = 0; k < 16; k++, j = (j + 1) & (CR_STACKS - 1)) {
+		if (cr_stacks[j].id == 0) {
+			slot = &cr_stacks[j];
+			break;
+		}
+		if (cr_stacks[j].hash == h)
+			return cr_stacks[j].id;
+	}
+	uint64_t fr[CP_MAX_FRAMES][4];
+	for (int i = 0; i < n; i++) {
+		const struct cr_pc *f = cr_frame(x, pcs[i]);
+		fr[i][0] = f->pc;
+		fr[i][1] = f->func;
+		fr[i][2] = f->file;
+		fr[i][3] = f->line;
+	}
+	uint64_t id = gt_stack_id_new(x->gen);
+	uint32_t need = (uint32_t)(1 + 2 * GT_UVARINT_MAX + (size_t)n * 4 * GT_UVARINT_MAX);
+	uint8_t *p = cr_room(x, x->stk, need, GT_EV_STACKS);
+	*p++ = GT_EV_STACK;
+	p = gt_put_uvarint(p, id);
+	p = gt_put_uvarint(p, (uint64_t)n);
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < 4; k++)
+			p = gt_put_uvarint(p, fr[i][k]);
+	x->stk->len = (uint32_t)(p - x->stk->data);
+	if (slot) {
+		slot->hash = h;
+		slot->id = id;
+	}
+	return id;
+}
+
+static void cr_sample(struct crw *x, uint64_t time, uint64_t m, uint64_t p, uint64_t g, uint64_t stack)
+{
+	uint8_t *q = cr_room(x, x->smp, SAMPLE_MAX, GT_EV_CPU_SAMPLES);
+	*q++ = GT_EV_CPU_SAMPLE;
+	q = gt_put_uvarint(q, time);
+	q = gt_put_uvarint(q, m);
+	q = gt_put_uvarint(q, p);
+	q = gt_put_uvarint(q, g);
+	q = gt_put_uvarint(q, stack);
+	x->smp->len = (uint32_t)(q - x->smp->data);
+}
+
+#define CR_INFLIGHT_WAIT_NS 100000000ull /* unregistered writers to finish */
+
+bool gt_cpuprof_crash_drain(uint64_t gen, uint64_t now, bool (*write)(struct gt_chunk *c))
+{
+	struct cp_buf *b = &cp_bufs[gen & 1];
+	if (!__atomic_load_n(&b->mem, __ATOMIC_ACQUIRE))
+		return true;
+	/* The registered writers of gen were waited for by the caller (their
+	 * seqlocks); the others are counted in flight. */
+	uint64_t end = gt_mono_ns() + CR_INFLIGHT_WAIT_NS;
+	while (__atomic_load_n(&cp.inflight[gen & 1], __ATOMIC_SEQ_CST) != 0 && gt_mono_ns() < end) {
+		struct timespec d = { 0, 100000 };
+		nanosleep(&d, NULL);
+	}
+	uint64_t used = __atomic_load_n(&b->head, __ATOMIC_ACQUIRE);
+	uint64_t lost = __atomic_exchange_n(&b->lost, 0, __ATOMIC_ACQ_REL);
+	uint64_t fill = __atomic_load_n(&b->fill, __ATOMIC_RELAXED);
+	if (used == 0 && lost == 0)
+		return true;
+	memset(cr_pcs, 0, sizeof cr_pcs);
+	memset(cr_stacks, 0, sizeof cr_stacks);
+	struct crw x = {
+		.gen = gen, .now = now, .write = write, .ok = true,
+		.smp = (struct gt_chunk *)(void *)cr_smp_mem,
+		.stk = (struct gt_chunk *)(void *)cr_stk_mem,
+		.str = (struct gt_chunk *)(void *)cr_str_mem,
+	};
+	cr_open(x.smp, gen, now, GT_EV_CPU_SAMPLES);
+	cr_open(x.stk, gen, now, GT_EV_STACKS);
+	cr_open(x.str, gen, now, GT_EV_STRINGS);
+	uint64_t pcs[CP_MAX_FRAMES], deadline = 0;
+	for (uint64_t off = 0; off + sizeof(struct cp_rec) <= used && x.ok;) {
+		const struct cp_rec *r = (const struct cp_rec *)(const void *)(b->mem + off);
+		if (!wait_sealed(&r->hseal, fill, &deadline) || r->size < sizeof *r ||
+		    r->size > used - off)
+			break;
+		off += r->size;
+		if (r->gen != gen || !wait_sealed(&r->seal, fill, &deadline))
+			continue; /* moved back into gen-1, or never finished */
+		uint64_t id = cr_stack(&x, pcs, cr_pcs_of(r, pcs));
+		for (uint32_t k = 0; k < (r->weight ? r->weight : 1); k++)
+			cr_sample(&x, r->time, r->m, r->p, r->g, id);
+	}
+	if (lost) {
+		uint64_t pc = (uint64_t)(uintptr_t)gotrace_cpu_samples_lost_buffer_full;
+		uint64_t id = cr_stack(&x, &pc, 1);
+		uint64_t ts = __atomic_load_n(&b->lost_ts, __ATOMIC_RELAXED);
+		uint64_t m = __atomic_load_n(&b->lost_m, __ATOMIC_RELAXED);
+		for (uint64_t i = 0; i < lost; i++)
+			cr_sample(&x, ts, m, GT_NO_ID, 0, id);
+	}
+	/* Strings and stacks before the samples that use them (any order
+	 * is valid within a generation; this one reads naturally). */
+	struct gt_chunk *out[3] = { x.str, x.stk, x.smp };
+	for (int i = 0; i < 3 && x.ok; i++)
+		if (out[i]->len > out[i]->hdr_len + 1 && !write(out[i]))
+			x.ok = false;
+	return x.ok;
 }

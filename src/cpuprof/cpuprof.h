@@ -17,7 +17,12 @@
  * stack, so code built without frame pointers unwinds correctly), interns
  * the stacks in g's stack table and writes the CPUSamples batches of g.  The
  * stack table and then the string table of g are written afterwards by the
- * advancer, so every sample lands in the generation it was taken in.
+ * advancer.  Samples land in the generation they were taken in, except
+ * where the generations' events overlap in time (a thread stamping its last
+ * event of g after samples of g+1 were taken): the drain of g then places
+ * the samples by time around g's last event (cpuprof.c, relocation).  A
+ * crash flush drains the crash generation from the fatal-signal handler
+ * (gt_cpuprof_crash_drain, unsymbolised frames).
  *
  * Timers (timers.c): setitimer(ITIMER_PROF), timer_create per thread on the
  * thread's CPU clock, or a perf-event CPU clock per thread.
@@ -50,9 +55,15 @@
  * One sample in a CPU buffer.  8-byte aligned; followed by nfp pairs
  * (frame address, return address) of the handler's frame-pointer walk and
  * by stack_len bytes copied from address regs[CP_REG_SP].
- * Written by exactly one signal handler into space it reserved; read by the
- * flusher only after the generation's writers provably finished (see
- * cpubuf.c).
+ * Written by exactly one signal handler into space it reserved, in two
+ * steps, each closed by a release store of the buffer's fill number: hseal
+ * once size, gen and time are written (right after the reservation), seal
+ * once the whole record is (the handler's last write).  Stale bytes of an
+ * earlier fill of the buffer never match the current fill number.
+ * Read by the flusher after the generation's writers provably finished, or
+ * earlier (the relocation scan of gt_cpuprof_flush, the crash drain) only
+ * as far as sealed (acquire).  The flusher may afterwards rewrite gen of a
+ * sealed record (relocated into the previous generation).
  */
 struct cp_rec {
 	uint32_t size;      /* bytes of the whole record, multiple of 8 */
@@ -61,6 +72,7 @@ struct cp_rec {
 	uint32_t stack_len;
 	uint32_t weight;    /* timer periods this sample stands for (>= 1) */
 	uint64_t gen, time, m, p, g;
+	uint64_t hseal, seal;
 	uint64_t regs[CP_NREGS];
 };
 
@@ -79,6 +91,10 @@ struct cp_rec {
  *  - lost: samples dropped because the buffer was full (atomic add by
  *    writers; exchanged to 0 by the drain).  lost_ts: time of the latest
  *    drop (relaxed store by writers, read by the drain).
+ *  - fill: which filling of the buffer this is, never reused: incremented
+ *    by the flusher when it resets head (cp_buf_reset), published to the
+ *    writers of the next generation of this parity like head; writers seal
+ *    their records with it.
  * The drain of g reads [0, head) only after gt_cpuprof_quiesce(g) and the
  * advancer's seqlock wait, i.e. when no writer of g can still run.
  */
@@ -89,6 +105,7 @@ struct cp_buf {
 	uint64_t lost;
 	uint64_t lost_ts;
 	uint64_t lost_m;
+	uint64_t fill;
 };
 extern struct cp_buf cp_bufs[2];
 
@@ -159,6 +176,10 @@ enum { CP_UW_NONE = 0, CP_UW_CFI = 1, CP_UW_FP = 2, CP_UW_STITCH = 4 };
 GT_HIDDEN void cp_unwind(const struct cp_rec *r, struct cp_unwound *out);
 GT_HIDDEN void cp_unwind_refresh(void);
 GT_HIDDEN void cp_unwind_reset(void);
+/* AS-safe (crash path, flusher parked): the module holding pc in the table
+ * the flusher prepared at its last cp_unwind_refresh.  *name and *path point
+ * into that table; false if no module is known for pc. */
+GT_HIDDEN bool cp_module_of(uint64_t pc, const char **name, const char **path, uint64_t *base);
 
 /* The frame shown for samples lost because a CPU buffer was full. */
 GT_HIDDEN void gotrace_cpu_samples_lost_buffer_full(void);

@@ -18,6 +18,8 @@
  * thread's own critical section, gt_seq_enter returns false: the seqlock is
  * already odd and stays odd until we return, so the advancer is waiting for
  * this thread anyway; we read gt.gen and must not release the seqlock.
+ * (That section may have read the previous generation and stamp its event
+ * after our sample: the drain sorts that out by time, see take_sample.)
  *
  * A thread that has no record in the current session (never seen, or not
  * yet registered, or exiting) is not in the registry the advancer waits on.
@@ -203,27 +205,51 @@ static uint32_t weigh(int source, const siginfo_t *si)
 	return k < 10000 ? (uint32_t)k : 10000;
 }
 
+/* The sample's timestamp, taken only once the generation load it belongs
+ * to has completed.  rdtsc is not ordered after earlier loads (Intel SDM:
+ * it may execute before them), so without the fence the counter can be
+ * read before the generation, i.e. before the bump the load observed.
+ * lfence waits for every earlier instruction to complete locally (on AMD,
+ * since the Spectre mitigations, too).  On arm64 "dsb ish" waits for the
+ * load, and gt_arch_cycles's isb keeps the counter read after it.  The
+ * vDSO clock (no invariant TSC) orders its own counter read; the fence is
+ * harmless there. */
+static inline uint64_t stamp_after_loads(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ __volatile__("lfence" ::: "memory");
+#elif defined(__aarch64__)
+	__asm__ __volatile__("dsb ish" ::: "memory");
+#endif
+	return gt_now();
+}
+
+/*
+ * Order of the steps, and why.  The stack walk and the record's size come
+ * first (they do not depend on the generation).  Then, under the seqlock or
+ * the in-flight counter: read the generation g, reserve the record in g's
+ * buffer, read the clock (stamp_after_loads), write the record's size,
+ * generation and time and seal them (hseal), fill the rest, seal it all.
+ *
+ * Reserving before reading the clock gives the drain of g-1 (cpuprof.c,
+ * relocation) its completeness argument: a record of g stamped before some
+ * time T was reserved before T (the CAS is a locked instruction, complete
+ * and globally visible before the lfence lets rdtsc run), so a snapshot of
+ * the buffer's head taken after T covers it.
+ *
+ * The generation a sample is taken in and its time need not agree with
+ * the other threads' events: a thread that read g-1 in its critical section
+ * can be stopped before it reads the clock -- preempted, or interrupted by
+ * this very handler, which then runs nested in that section (gt_seq_enter
+ * returns false) and may read g already -- and write an event of g-1
+ * stamped after samples of g that other threads (or this handler) took.
+ * Those samples are moved to g-1 by the drain of g-1, which knows the last
+ * event time of g-1 once every thread left it; see gt_cpuprof_flush.
+ */
 static void take_sample(const ucontext_t *uc, uint32_t weight)
 {
 	uint64_t regs[CP_NREGS];
 	get_regs(uc, regs);
-
-	struct gt_thread *t = gt_tls_self;
-	bool registered = t != NULL && gt_tls_session == __atomic_load_n(&gt.session, __ATOMIC_RELAXED);
-	bool took = false;
-	uint64_t g;
-	if (registered) {
-		took = gt_seq_enter(&t->seq);
-		g = __atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE);
-	} else {
-		g = inflight_enter();
-	}
-	if (g == 0)
-		goto out;
-	/* The timestamp is read inside the generation: a sample of g is
-	 * never stamped before g began. */
-	uint64_t now = gt_now();
-	uint64_t m = registered ? t->tid : (uint64_t)syscall(SYS_gettid);
 
 	uint64_t sp = regs[CP_REG_SP] & ~(uint64_t)7;
 	uint64_t lo = cp_self.lo, hi = cp_self.hi;
@@ -238,18 +264,37 @@ static void take_sample(const ucontext_t *uc, uint32_t weight)
 	}
 	copy &= ~7u;
 	uint32_t size = (uint32_t)(sizeof(struct cp_rec) + (size_t)nfp * 16 + copy);
+
+	struct gt_thread *t = gt_tls_self;
+	bool registered = t != NULL && gt_tls_session == __atomic_load_n(&gt.session, __ATOMIC_RELAXED);
+	bool took = false;
+	uint64_t g;
+	if (registered) {
+		took = gt_seq_enter(&t->seq);
+		g = __atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE);
+	} else {
+		g = inflight_enter();
+	}
+	if (g == 0)
+		goto out;
+	uint64_t m = registered ? t->tid : (uint64_t)syscall(SYS_gettid);
 	struct cp_buf *b = &cp_bufs[g & 1];
+	/* Published with g (the flusher resets it before the advancer's
+	 * release store of the generation that reuses the parity). */
+	uint64_t fill = __atomic_load_n(&b->fill, __ATOMIC_RELAXED);
 	struct cp_rec *r = cp_buf_reserve(b, size);
+	uint64_t now = stamp_after_loads();
 	if (!r) {
 		cp_buf_note_lost(b, now, m);
 		goto out;
 	}
 	r->size = size;
+	r->gen = g;
+	r->time = now;
+	__atomic_store_n(&r->hseal, fill, __ATOMIC_RELEASE);
 	r->nfp = (uint16_t)nfp;
 	r->flags = bounds ? CP_F_BOUNDS : CP_F_COPY_SAFE;
 	r->weight = weight;
-	r->gen = g;
-	r->time = now;
 	r->m = m;
 	r->p = registered ? t->p : GT_NO_ID;
 	r->g = registered ? t->goid : 0;
@@ -268,6 +313,7 @@ static void take_sample(const ucontext_t *uc, uint32_t weight)
 	} else {
 		r->stack_len = (uint32_t)copy_safe(stk, sp, copy) & ~7u;
 	}
+	__atomic_store_n(&r->seal, fill, __ATOMIC_RELEASE);
 out:
 	if (registered) {
 		if (took)

@@ -63,6 +63,78 @@ static const Dwfl_Callbacks callbacks = {
 	.debuginfo_path = &debuginfo_path,
 };
 
+/*
+ * The module table of the crash path (cp_module_of): the modules of the
+ * last report, copied into static memory (no pointer into libdw, which the
+ * crash path must not call).  Written by the flusher at each report;
+ * read by the crash drain only once the flusher is parked at a park point,
+ * which is never inside an advance (so never inside a report): the
+ * flusher's store of flusher_busy = 0 and the crash path's load of it order
+ * the two.  A module loaded since the last report is not in it: its PCs
+ * are written bare.
+ */
+#define CP_MODS 256
+static struct cp_mod {
+	uint64_t lo, hi;
+	uint32_t name, path; /* offsets into mod_text */
+} mods[CP_MODS];
+static int nmods;
+static char mod_text[32768];
+static size_t mod_text_len;
+
+static uint32_t mod_text_add(const char *s)
+{
+	size_t n = strlen(s);
+	if (mod_text_len + n + 1 > sizeof mod_text)
+		return 0; /* offset 0 holds "" */
+	uint32_t at = (uint32_t)mod_text_len;
+	memcpy(mod_text + at, s, n + 1);
+	mod_text_len += n + 1;
+	return at;
+}
+
+static int mod_note(Dwfl_Module *m, void **ud, const char *name, Dwarf_Addr start, void *arg)
+{
+	(void)ud;
+	(void)arg;
+	if (nmods == CP_MODS)
+		return DWARF_CB_ABORT;
+	Dwarf_Addr lo = 0, hi = 0;
+	dwfl_module_info(m, NULL, &lo, &hi, NULL, NULL, NULL, NULL);
+	if (hi <= lo)
+		return DWARF_CB_OK;
+	const char *path = name ? name : "";
+	const char *base = strrchr(path, '/');
+	struct cp_mod *cm = &mods[nmods++];
+	cm->lo = start < lo ? start : lo;
+	cm->hi = hi;
+	cm->path = mod_text_add(path);
+	cm->name = mod_text_add(base ? base + 1 : path);
+	return DWARF_CB_OK;
+}
+
+static void mods_snapshot(void)
+{
+	nmods = 0;
+	mod_text_len = 1;
+	mod_text[0] = 0;
+	if (dwfl)
+		dwfl_getmodules(dwfl, mod_note, NULL, 0);
+}
+
+bool cp_module_of(uint64_t pc, const char **name, const char **path, uint64_t *base)
+{
+	for (int i = 0; i < nmods; i++) {
+		if (pc >= mods[i].lo && pc < mods[i].hi) {
+			*name = mod_text + mods[i].name;
+			*path = mod_text + mods[i].path;
+			*base = mods[i].lo;
+			return true;
+		}
+	}
+	return false;
+}
+
 static void report(void)
 {
 	if (!dwfl)
@@ -72,6 +144,7 @@ static void report(void)
 	dwfl_report_begin(dwfl);
 	dwfl_linux_proc_report(dwfl, getpid());
 	dwfl_report_end(dwfl, NULL, NULL);
+	mods_snapshot();
 }
 
 static void tab_clear(void)
@@ -102,6 +175,7 @@ void cp_unwind_reset(void)
 	if (dwfl)
 		dwfl_end(dwfl);
 	dwfl = NULL;
+	nmods = 0;
 	free(tab);
 	tab = NULL;
 	tab_cap = tab_n = 0;

@@ -71,6 +71,7 @@ struct raw_sample {
 };
 struct raw_gen {
 	uint64_t lo, hi; /* raw ticks of the generation's timed events */
+	uint64_t lo_m, hi_m; /* the M (batch) of the events at lo and hi */
 	uint64_t nev, nsamples;
 };
 struct raw {
@@ -109,14 +110,14 @@ static inline int ev_nargs(int type)
 	return type >= 9 && type <= 48 ? n[type] : -1;
 }
 
-static inline void raw_gen_note(struct raw *r, uint64_t gen, uint64_t t, int sample)
+static inline void raw_gen_note(struct raw *r, uint64_t gen, uint64_t t, uint64_t m, int sample)
 {
 	if (gen > r->maxgen) {
 		r->gens = realloc(r->gens, (size_t)(gen + 1) * sizeof *r->gens);
 		for (uint64_t i = r->maxgen + 1; i <= gen; i++)
-			r->gens[i] = (struct raw_gen){ UINT64_MAX, 0, 0, 0 };
+			r->gens[i] = (struct raw_gen){ .lo = UINT64_MAX };
 		if (r->maxgen == 0)
-			r->gens[0] = (struct raw_gen){ UINT64_MAX, 0, 0, 0 };
+			r->gens[0] = (struct raw_gen){ .lo = UINT64_MAX };
 		r->maxgen = gen;
 	}
 	struct raw_gen *g = &r->gens[gen];
@@ -125,10 +126,14 @@ static inline void raw_gen_note(struct raw *r, uint64_t gen, uint64_t t, int sam
 		return;
 	}
 	g->nev++;
-	if (t < g->lo)
+	if (t < g->lo) {
 		g->lo = t;
-	if (t > g->hi)
+		g->lo_m = m;
+	}
+	if (t > g->hi) {
 		g->hi = t;
+		g->hi_m = m;
+	}
 }
 
 /* 0 on success. */
@@ -179,16 +184,24 @@ static inline int raw_load(const char *path, struct raw *r)
 					r->s = realloc(r->s, r->cap * sizeof *r->s);
 				}
 				r->s[r->ns++] = s;
-				raw_gen_note(r, gen, s.time, 1);
+				raw_gen_note(r, gen, s.time, s.m, 1);
 			}
 			continue;
 		}
-		/* Batches whose events all have dt = 0 are written by the
-		 * advancer after the generation ended (statuses of silent
-		 * threads, stamped at the advance): they say nothing about when
-		 * the generation's threads ran, so they do not bound it. */
+		/* The advancer writes, after a generation ended, batches of
+		 * statuses stamped at the advance (silent threads' P and G
+		 * statuses, owed exits, stolen Ps): all their events have
+		 * dt = 0 and are of the status kinds below.  They say nothing
+		 * about when the generation's threads ran, so they do not
+		 * bound it.  Every other batch does -- also a thread's batch
+		 * of a single critical section (all dt = 0, one instant), such
+		 * as the last, late-stamped event of a thread that read the
+		 * generation before a bump: it is exactly what the samples are
+		 * checked against.  (A thread's own section writing only
+		 * statuses or its exit cannot be told from the advancer's and
+		 * is left out too.) */
 		uint64_t t = time, tlo = UINT64_MAX, thi = 0, nev = 0;
-		int any_dt = 0;
+		int any_dt = 0, any_activity = 0;
 		while (q < bend) {
 			int type = *q++;
 			int n = ev_nargs(type);
@@ -196,6 +209,10 @@ static inline int raw_load(const char *path, struct raw *r)
 				rc = -1;
 				break;
 			}
+			/* ProcStop, ProcSteal, ProcStatus, GoDestroy, GoStatus,
+			 * GoStatusStack */
+			any_activity |= type != 11 && type != 12 && type != 13 && type != 17 &&
+			                type != 25 && type != 48;
 			for (int i = 0; i < n; i++) {
 				if (rv(&q, bend, &v)) {
 					rc = -1;
@@ -212,9 +229,9 @@ static inline int raw_load(const char *path, struct raw *r)
 		}
 		if (rc)
 			break;
-		if (any_dt && nev) {
-			raw_gen_note(r, gen, tlo, 0);
-			raw_gen_note(r, gen, thi, 0);
+		if ((any_dt || any_activity) && nev) {
+			raw_gen_note(r, gen, tlo, m, 0);
+			raw_gen_note(r, gen, thi, m, 0);
 		}
 	}
 	free(buf);

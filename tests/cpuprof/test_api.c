@@ -28,6 +28,7 @@
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,9 +242,24 @@ static void strangers_for(int source, const char *tag)
 	/* Per-thread sources arm the threads alive at start only.  (Counts
 	 * against CPU time: the timers start after the threads, and setitimer
 	 * spreads process periods over the threads it interrupts.) */
-	assert_true(n_early > 0.5 * 500 * cpu_e - 5);
+#if defined(__SANITIZE_THREAD__)
+	/* Under TSan a signal runs at the runtime's next safe point on its
+	 * thread, not when it arrived, and a setitimer sample's weight is the
+	 * process periods not yet claimed when its handler runs: a late
+	 * handler claims periods another thread's CPU made.  The split of the
+	 * process's samples between the two threads then varies (0.4 to 1.5
+	 * of each thread's share, measured, with the library before and after
+	 * the relocation change alike): only their presence is required. */
+	bool split_counts = source != GOTRACE_CPU_SETITIMER;
+#else
+	bool split_counts = true;
+#endif
+	if (split_counts)
+		assert_true(n_early > 0.5 * 500 * cpu_e - 5);
+	else
+		assert_true(n_early > 0);
 	if (source == GOTRACE_CPU_SETITIMER)
-		assert_true(n_late > 0.5 * 500 * cpu_l - 5);
+		assert_true(split_counts ? n_late > 0.5 * 500 * cpu_l - 5 : n_late > 0);
 	assert_true(good_stack >= 0.9 * (n_early + n_late));
 	tsum_free(&s);
 	free(path);
