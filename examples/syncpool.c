@@ -5,7 +5,15 @@
  * variables (blocks "sync.Mutex.Lock" / "sync.Cond.Wait" with stacks), a
  * consumer wakes the producer it unblocked explicitly with gotrace_unblock
  * (arrows in `go tool trace`), and every job does "I/O" inside a syscall
- * bracket.  Usage: syncpool TRACE-FILE
+ * bracket.
+ *
+ * Beside the pool, a tiny user-level scheduler (a state-machine task loop
+ * on two threads sharing a run queue) runs coroutines as explicit
+ * goroutines (gotrace_go_*): `go tool trace` lists them as goroutines
+ * coro_fetch and coro_parse, with their execution, scheduling wait
+ * (run queue), blocking ("sleep", woken by the task that saw the timer
+ * expire) and syscall time; they move between the two scheduler threads.
+ * Usage: syncpool TRACE-FILE
  *   go tool trace -pprof=sync TRACE-FILE > sync.pprof; go tool pprof -top sync.pprof
  *   go tool trace -pprof=syscall TRACE-FILE > sys.pprof
  */
@@ -14,6 +22,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #define QCAP 4
@@ -68,6 +77,127 @@ static __attribute__((noinline)) int queue_pop(int *job)
 	return 1;
 }
 
+/* ---- coroutines: a state-machine task loop on NSCHED threads ---------- */
+#define NTASK 16
+#define NSCHED 2
+#define STEPS 8
+
+struct ctask {
+	gotrace_goroutine_t g;
+	int id, step;
+	uint64_t wake_ns;
+};
+static struct ctask ct[NTASK];
+/* The run queue and the sleepers, under rq_mu (not traced: scheduler
+ * internals). */
+static pthread_mutex_t rq_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t rq_cv = PTHREAD_COND_INITIALIZER;
+static struct ctask *runq[NTASK], *sleepers[NTASK];
+static int rq_head, rq_len, nsleep, tasks_live;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void spin_ns(uint64_t ns)
+{
+	uint64_t end = now_ns() + ns;
+	while (now_ns() < end)
+		;
+}
+
+static void rq_push(struct ctask *t) /* rq_mu held */
+{
+	runq[(rq_head + rq_len++) % NTASK] = t;
+	pthread_cond_signal(&rq_cv);
+}
+
+/* Wake the sleepers whose timer expired (rq_mu held).  Called from a
+ * running task, the trace shows that task waking them. */
+static void wake_sleepers(void)
+{
+	uint64_t now = now_ns();
+	for (int i = 0; i < nsleep;) {
+		if (sleepers[i]->wake_ns <= now) {
+			gotrace_unblock(sleepers[i]->g);
+			rq_push(sleepers[i]);
+			sleepers[i] = sleepers[--nsleep];
+		} else {
+			i++;
+		}
+	}
+}
+
+/* One step of a task, running as its goroutine: 0 yield, 1 sleep, 2 done. */
+static __attribute__((noinline)) int task_step(struct ctask *t)
+{
+	spin_ns(30000); /* compute */
+	pthread_mutex_lock(&rq_mu);
+	wake_sleepers();
+	pthread_mutex_unlock(&rq_mu);
+	if (++t->step >= STEPS)
+		return 2;
+	switch (t->step % 4) {
+	case 1:
+		do_io(t->id); /* a syscall of the goroutine */
+		return 0;
+	case 2:
+		return 1;
+	case 3:
+		gotrace_region_begin(0, t->id % 2 ? "parse" : "fetch");
+		spin_ns(20000);
+		gotrace_region_end(0, t->id % 2 ? "parse" : "fetch");
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static void *scheduler(void *arg)
+{
+	(void)arg;
+	gotrace_thread_name("scheduler");
+	pthread_mutex_lock(&rq_mu);
+	for (;;) {
+		while (rq_len == 0 && tasks_live > 0) {
+			if (nsleep > 0) { /* idle: poll the timers */
+				pthread_mutex_unlock(&rq_mu);
+				usleep(100);
+				pthread_mutex_lock(&rq_mu);
+				wake_sleepers();
+			} else {
+				pthread_cond_wait(&rq_cv, &rq_mu);
+			}
+		}
+		if (rq_len == 0)
+			break;
+		struct ctask *t = runq[rq_head];
+		rq_head = (rq_head + 1) % NTASK;
+		rq_len--;
+		pthread_mutex_unlock(&rq_mu);
+		gotrace_go_start(t->g); /* this thread's own goroutine waits */
+		int r = task_step(t);
+		pthread_mutex_lock(&rq_mu);
+		if (r == 0) {
+			gotrace_go_stop(t->g); /* yield: back to the run queue */
+			rq_push(t);
+		} else if (r == 1) {
+			gotrace_go_block(t->g, "sleep");
+			t->wake_ns = now_ns() + 500000;
+			sleepers[nsleep++] = t;
+		} else {
+			gotrace_go_destroy(t->g);
+			if (--tasks_live == 0)
+				pthread_cond_broadcast(&rq_cv);
+		}
+	}
+	pthread_mutex_unlock(&rq_mu);
+	return NULL;
+}
+
 static void *producer(void *arg)
 {
 	(void)arg;
@@ -115,7 +245,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gotrace: %s\n", gotrace_last_error());
 		return 1;
 	}
-	pthread_t p[NPROD], c[NCONS];
+	pthread_t p[NPROD], c[NCONS], sc[NSCHED];
+	for (int i = 0; i < NTASK; i++) {
+		ct[i].id = i;
+		ct[i].g = gotrace_go_create(i % 2 ? "coro_parse" : "coro_fetch");
+		runq[rq_len++] = &ct[i];
+	}
+	tasks_live = NTASK;
+	for (int i = 0; i < NSCHED; i++)
+		pthread_create(&sc[i], NULL, scheduler, NULL);
 	for (int i = 0; i < NCONS; i++)
 		pthread_create(&c[i], NULL, consumer, NULL);
 	for (int i = 0; i < NPROD; i++)
@@ -124,6 +262,8 @@ int main(int argc, char **argv)
 		pthread_join(p[i], NULL);
 	for (int i = 0; i < NCONS; i++)
 		pthread_join(c[i], NULL);
+	for (int i = 0; i < NSCHED; i++)
+		pthread_join(sc[i], NULL);
 	gotrace_stats st;
 	gotrace_get_stats(&st);
 	printf("trace: %llu bytes, %llu dropped\n", (unsigned long long)st.bytes_written,

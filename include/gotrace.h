@@ -113,11 +113,13 @@ enum gotrace_cpu_source {
 
 /* Event classes for gotrace_options.event_stacks. */
 enum gotrace_stack_flags {
-	GOTRACE_STACK_REGION = 1,    /* region begin and end */
+	GOTRACE_STACK_REGION = 1,    /* region begin */
 	GOTRACE_STACK_LOG = 2,       /* log messages */
-	GOTRACE_STACK_BLOCK = 4,     /* block and unblock (incl. the wrappers) */
+	GOTRACE_STACK_BLOCK = 4,     /* block and unblock (incl. the wrappers and
+	                              * gotrace_go_block) */
 	GOTRACE_STACK_SYSCALL = 8,   /* syscall begin */
-	GOTRACE_STACK_GOROUTINE = 16,/* task begin/end */
+	GOTRACE_STACK_GOROUTINE = 16,/* goroutine creation (gotrace_go_create:
+	                              * the creator's stack) and task begin */
 	GOTRACE_STACK_ALL = 31,
 };
 
@@ -148,9 +150,37 @@ GOTRACE_API void gotrace_options_init(gotrace_options *opt);
 
 /* Start tracing into fd (not closed by gotrace_stop) or into a file created
  * (truncated) at path (closed by gotrace_stop).  opt may be NULL for
- * defaults.  Returns 0, -GOTRACE_EBUSY if tracing is on, -GOTRACE_EINVAL,
- * -GOTRACE_ESYS, -GOTRACE_ENOMEM.  MT-safe (serialised), AS-unsafe.
- * The process should not fork() while a start or stop is in progress. */
+ * defaults.  Returns 0, -GOTRACE_EBUSY if a session exists (also one that an
+ * output error switched off and that is not stopped yet: gotrace_start_path
+ * then leaves the file at path untouched), -GOTRACE_EINVAL (bad options or
+ * fd), -GOTRACE_ESYS (path cannot be opened), -GOTRACE_ENOMEM, -GOTRACE_EIO
+ * (the header could not be written); gotrace_last_error() says why.
+ * MT-safe (serialised), AS-unsafe.
+ *
+ * Start writes the trace header itself, on the calling thread, so that an
+ * unwritable output fails the start rather than the session.  SIGPIPE is
+ * blocked during that write: a pipe without a reader gives -GOTRACE_EIO and
+ * never kills the process (the SIGPIPE it raised is consumed; the program's
+ * disposition, and a SIGPIPE that was already pending, are left alone).  A
+ * pipe or socket that accepts nothing (a reader that does not read) makes
+ * start fail with -GOTRACE_EIO after stop_timeout_ns, not block for good.
+ *
+ * fork().  Fork handlers installed by the first start keep the library
+ * consistent across fork() at any time (a fork waits for a start or stop in
+ * progress).  The child starts with tracing off: every annotation returns
+ * at once, gotrace_task_begin returns 0, gotrace_flush and gotrace_stop
+ * return -GOTRACE_ENOTON; it has no flusher, never writes into the parent's
+ * trace (the parent's buffered events are left behind, unwritten), and the
+ * file that gotrace_start_path opened is closed in the child.  The child may
+ * start a trace of its own, into another file: a complete, independent
+ * trace.  The handlers also call liburcu-bp's fork hooks (urcu_bp_*fork*
+ * and urcu_bp_call_rcu_*fork*), which the library uses internally: a
+ * program that uses liburcu-bp itself must not call those hooks too.  A
+ * child gets no thread of the library's until it starts a trace (then the
+ * flusher and liburcu's workers); under ThreadSanitizer, which by default
+ * kills a child that starts a thread after a multi-threaded fork, such a
+ * child needs die_after_fork=0 (GCC 12's may still abort it: "dup thread
+ * with used id"). */
 GOTRACE_API int gotrace_start_fd(int fd, const gotrace_options *opt);
 GOTRACE_API int gotrace_start_path(const char *path, const gotrace_options *opt);
 
@@ -191,8 +221,11 @@ GOTRACE_API void gotrace_get_stats(gotrace_stats *st);
 /* Events dropped by the calling thread in this session.  MT-safe, AS-safe. */
 GOTRACE_API uint64_t gotrace_thread_dropped(void);
 
-/* Text of the last error of this session (start, stop, output), or "" if
- * none.  The string stays valid until the next start.  MT-safe, AS-safe. */
+/* Text of the last error, or "" if none: of a failed start (bad options
+ * included), or of the current or last session (output errors; stop keeps
+ * them).  A successful start clears it; a failed one replaces it (but
+ * -GOTRACE_EBUSY, which leaves the running session's).  The string stays
+ * valid until the next start.  MT-safe, AS-safe. */
 GOTRACE_API const char *gotrace_last_error(void);
 
 /* Is tracing on?  MT-safe, AS-safe. */
@@ -218,7 +251,9 @@ static inline void gotrace_task_end(uint64_t task);
  * Regions nest per thread.  Ending a region that is not open on this thread
  * writes nothing.  Ending one that is open but not innermost first ends the
  * regions opened inside it (as if unwound).  Nesting deeper than 64 levels
- * is not traced (the extra begins and their ends write nothing). */
+ * is not traced (the extra begins and their ends write nothing; an end is
+ * matched against those untraced regions first, innermost first, then
+ * against the traced ones). */
 static inline void gotrace_region_begin(uint64_t task, const char *name);
 static inline void gotrace_region_end(uint64_t task, const char *name);
 
@@ -248,7 +283,8 @@ GOTRACE_API void gotrace_thread_name(const char *name);
 static inline void gotrace_syscall_begin(void);
 static inline void gotrace_syscall_end(void);
 
-/* A goroutine that other threads can wake: a small value, copied freely.
+/* A goroutine that other threads can wake (a thread's own, gotrace_self,
+ * or an explicit one, gotrace_go_create): a small value, copied freely.
  * {NULL, 0} is "none". */
 typedef struct gotrace_goroutine {
 	void *rec_;
@@ -290,6 +326,63 @@ GOTRACE_API int gotrace_cond_wait(pthread_cond_t *c, pthread_mutex_t *m);
 GOTRACE_API int gotrace_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
                                        const struct timespec *abstime);
 
+/* ---- goroutines of user-level schedulers --------------------------------
+ * A C runtime with green threads (coroutines, fibers, tasks of an event
+ * loop) describes each of them as an explicit goroutine, so that `go tool
+ * trace` analyses them like Go's: execution, scheduling wait, blocking and
+ * syscall time per goroutine, grouped by name.
+ *
+ * A goroutine is created Runnable; gotrace_go_start() runs it on the
+ * calling thread (the thread's own goroutine is then suspended: it waits
+ * while the thread runs explicit goroutines, and resumes at the thread's
+ * next traced call made outside them); gotrace_go_stop() (yield: Runnable)
+ * or gotrace_go_block() (Waiting, until gotrace_unblock() or its next
+ * start) takes it off the thread.  It may run on any thread each time.
+ * While it runs, the calling thread's annotations, syscall brackets and
+ * gotrace_block calls are its own (regions opened in it move with it).
+ * gotrace_go_destroy() ends it: on the thread running it, or when it is not
+ * running (it is then run to its end on the calling thread, as a Go
+ * goroutine must run to exit).
+ *
+ * Handles are gotrace_goroutine_t values (copy freely); gotrace_unblock()
+ * wakes a blocked explicit goroutine like a blocked thread.  A handle is
+ * valid from create to destroy; using it after destroy is undefined.
+ * Goroutines created while tracing is off get {NULL, 0} (every call on it
+ * does nothing); those of an ended session are no longer traced but must
+ * still be destroyed.  Ids never collide with threads' goroutine ids.
+ *
+ * Calls made on a goroutine in the wrong state write nothing: start of one
+ * that runs (or is blocked inside gotrace_block) on another thread, stop /
+ * block of one that is not running on the calling thread, any call made
+ * inside a syscall bracket of the thread's own goroutine (destroy then only
+ * forgets the goroutine).  Starting a goroutine while another one runs on
+ * the thread stops that one first.
+ *
+ * All are MT-safe (a goroutine may be started on one thread and unblocked
+ * from another; the caller keeps one goroutine from being started, stopped
+ * or destroyed by two threads at once, as any scheduler does) and AS-unsafe.
+ */
+
+/* Create a goroutine named name (the function name `go tool trace` groups
+ * it by; NULL: "goroutine") on behalf of the calling thread, which is its
+ * creator in the trace (with its stack if GOTRACE_STACK_GOROUTINE).
+ * Allocates a small record (freed by gotrace_go_destroy) and takes a
+ * registry lock briefly.  {NULL, 0} if tracing is off or out of memory. */
+GOTRACE_API gotrace_goroutine_t gotrace_go_create(const char *name);
+/* Run g on the calling thread (GoStart; after GoCreate if its creation
+ * could not be written, after GoUnblock if it was blocked and nobody woke
+ * it). */
+static inline void gotrace_go_start(gotrace_goroutine_t g);
+/* g, running on the calling thread, yields: Runnable (GoStop). */
+static inline void gotrace_go_stop(gotrace_goroutine_t g);
+/* g, running on the calling thread, waits for reason (see gotrace_block
+ * for the reasons `go tool trace` knows): Waiting (GoBlock) until
+ * gotrace_unblock(g) or its next start. */
+static inline void gotrace_go_block(gotrace_goroutine_t g, const char *reason);
+/* End g (GoDestroy) and free its record.  Always call it, tracing on or
+ * off. */
+GOTRACE_API void gotrace_go_destroy(gotrace_goroutine_t g);
+
 /* ---- internals of the inline wrappers (not part of the API) ------------ */
 /* gotrace_on_ is non-zero while tracing is on.  Written (atomically) only
  * by start, stop and the crash flush; read by everyone with a relaxed load: a
@@ -307,6 +400,9 @@ GOTRACE_API void gotrace_block_(const char *reason);
 GOTRACE_API void gotrace_block_end_(void);
 GOTRACE_API int gotrace_unblock_(gotrace_goroutine_t g);
 GOTRACE_API int gotrace_mutex_lock_(pthread_mutex_t *m);
+GOTRACE_API void gotrace_go_start_(gotrace_goroutine_t g);
+GOTRACE_API void gotrace_go_stop_(gotrace_goroutine_t g);
+GOTRACE_API void gotrace_go_block_(gotrace_goroutine_t g, const char *reason);
 
 static inline int gotrace_enabled(void) { return GOTRACE_ON_() != 0; }
 
@@ -370,6 +466,22 @@ static inline int gotrace_unblock(gotrace_goroutine_t g)
 	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
 		return gotrace_unblock_(g);
 	return 0;
+}
+
+static inline void gotrace_go_start(gotrace_goroutine_t g)
+{
+	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
+		gotrace_go_start_(g);
+}
+static inline void gotrace_go_stop(gotrace_goroutine_t g)
+{
+	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
+		gotrace_go_stop_(g);
+}
+static inline void gotrace_go_block(gotrace_goroutine_t g, const char *reason)
+{
+	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
+		gotrace_go_block_(g, reason);
 }
 
 #ifdef __cplusplus

@@ -86,7 +86,7 @@ static bool state_thread(struct gt_thread *t, uint64_t g, uint64_t now)
 	bool stated = gt_stated_in(t, g);
 	int snap = t->snap_state;
 	bool need_status = !stated && (snap == GT_TS_RUNNING || snap == GT_TS_SYSCALL ||
-	                               snap == GT_TS_BLOCKED);
+	                               snap == GT_TS_BLOCKED || snap == GT_TS_XG);
 	bool need_exit = state == GT_TS_EXITED && t->exit_gen == g && !t->exit_written;
 	if (!need_status && !need_exit)
 		return stated;
@@ -96,7 +96,8 @@ static bool state_thread(struct gt_thread *t, uint64_t g, uint64_t now)
 	uint8_t *p = c->data + c->len;
 	if (need_status) {
 		uint8_t anon[GT_SILENT_MAX], *a = anon;
-		gt_silent_status(t, g, snap, t->snap_sys, t->snap_gword, &p, &a);
+		gt_silent_status_cur(t, g, snap, t->snap_sys, t->snap_gword, t->snap_cur,
+		                     t->snap_cword, &p, &a);
 		if (a != anon) {
 			struct gt_chunk *ac = gt_chunk_new(256, 0);
 			if (ac) {
@@ -213,8 +214,14 @@ void gt_advance(bool final)
 		t->snap_sys = __atomic_load_n(&t->sys, __ATOMIC_ACQUIRE);
 		t->snap_gword = __atomic_load_n(&t->own.word, __ATOMIC_ACQUIRE);
 		t->snap_status_gen = __atomic_load_n(&t->status_gen, __ATOMIC_RELAXED);
+		/* cur stays allocated while it can be any thread's cur: its
+		 * record is freed only by gt_xg_advance, after its death. */
+		t->snap_cur = t->snap_state == GT_TS_RUNNING ? NULL
+		                                             : __atomic_load_n(&t->cur, __ATOMIC_ACQUIRE);
+		t->snap_cword = t->snap_cur ? __atomic_load_n(&t->snap_cur->word, __ATOMIC_ACQUIRE) : 0;
 	}
 	rcu_read_unlock();
+	gt_xg_snapshot(g);
 
 	__atomic_store_n(&gt.gen, final ? 0 : g + 1, __ATOMIC_RELEASE);
 	gt_seq_sync();
@@ -242,6 +249,9 @@ void gt_advance(bool final)
 	if (!any)
 		write_filler(g, now);
 	rcu_read_unlock();
+	/* Explicit goroutines nobody stated in g (after the threads: a thread
+	 * states the one it runs), their creation stacks (adds strings). */
+	gt_xg_advance(g, now, final);
 	gt_stacktab_write(g, now);
 	gt_evstack_write(g, now);
 	gt_thread_collect(&gt_adv, g);

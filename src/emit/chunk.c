@@ -1,13 +1,184 @@
 /*
- * chunk.c: batch buffers and their hand-off to the flusher.
+ * chunk.c: batch buffers, their hand-off to the flusher, and the pool of
+ * written chunks.
  */
 #include "internal.h"
 
 #include <stdlib.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POOL_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define POOL_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POOL_POISON(p, n) ((void)(p), (void)(n))
+#define POOL_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* ------------------------------------------------------------------ pool */
+/*
+ * Written chunks of the session's batch size (gt.chunk_cap) are kept for
+ * reuse instead of going back to malloc: freeing a burst of written chunks
+ * let glibc trim its heap, so that every page of trace data was a freshly
+ * faulted page (BENCHMARKS.md).
+ *
+ * Who: the flusher puts the chunks it has written (gt_chunk_free, from
+ * gt_out_drain; also gotrace_stop's last drains); any thread that needs a
+ * chunk of that size takes one (gt_chunk_new: writers on the emit path, the
+ * advancer) before falling back to malloc.  Not reachable from a signal
+ * handler: the SIGPROF handler writes only the CPU buffer (src/cpuprof) and
+ * the crash flush builds its batches in static memory and frees nothing.
+ * Even so the pool takes no lock and never allocates: it is two lock-free
+ * stacks of slot indices over static arrays.
+ *
+ *   pool_full   slots holding a pooled chunk (pool_chunk[slot])
+ *   pool_free   slots not holding one (after their first use; slots
+ *               [pool_fresh, POOL_SLOTS) were never used)
+ *
+ * A stack head is (tag << 32 | slot + 1), 0 for empty; every successful
+ * push or pop increments the tag, so a pop's CAS fails if the head changed
+ * in between, even to the same slot (no ABA short of 2^32 operations on one
+ * stack during one CAS attempt).  pool_next[slot] (the next slot + 1 of the
+ * stack the slot is on) is written by the pusher before its release CAS and
+ * read by poppers after their acquire load of the head; a stale read (the
+ * slot was popped and pushed again meanwhile) is harmless: it lives in
+ * static memory and the CAS then fails.  Ownership of a chunk moves with
+ * its slot: the putter writes pool_chunk[slot] before the push (release),
+ * the taker reads it after its pop (acquire), then gives the slot back
+ * through pool_free (the same protocol), so the next putter's write of
+ * pool_chunk[slot] comes after the taker's read.  Chunk memory itself is
+ * never touched by the pool (under ASan it is poisoned while pooled).
+ *
+ * Memory bound.  pool_bytes (atomic; reserved by the putter before the
+ * push, released by the taker after the pop) counts the pooled chunks'
+ * allocations.  A chunk is pooled only while
+ *     pool_bytes <= max_buffered / 4   (the flusher wakes at a quarter:
+ *                                       about one burst of written chunks)
+ *     buffered + pool_bytes <= max_buffered
+ * otherwise it is freed.  So queued data plus pool is within max_buffered
+ * whenever a chunk enters the pool, and writers take from the pool before
+ * they malloc: data queued later reuses pooled memory, and the sum can pass
+ * max_buffered only by chunks malloced while the pool is empty, which the
+ * writers' own check (buffered <= max_buffered, event.c) bounds.  Worst
+ * case: max_buffered + max_buffered / 4, plus each thread's open chunks as
+ * before.  gt.buffered (data queued, not written; the drop decision) keeps
+ * its meaning: the pool is not data.  gt_chunk_pool_drain (gotrace_stop)
+ * gives the pool back to malloc.
+ */
+#define POOL_SLOTS 4096u
+static struct gt_chunk *pool_chunk[POOL_SLOTS];
+static uint32_t pool_next[POOL_SLOTS];
+static uint64_t pool_full, pool_free;
+static uint32_t pool_fresh;  /* atomic: slots handed out at least once */
+static uint64_t pool_bytes;  /* atomic: bytes of the chunks pooled */
+
+static bool slot_pop(uint64_t *head, uint32_t *slot)
+{
+	uint64_t h = __atomic_load_n(head, __ATOMIC_ACQUIRE);
+	for (;;) {
+		uint32_t i = (uint32_t)h;
+		if (i == 0)
+			return false;
+		uint32_t next = __atomic_load_n(&pool_next[i - 1], __ATOMIC_RELAXED);
+		uint64_t nh = (((h >> 32) + 1) << 32) | next;
+		if (__atomic_compare_exchange_n(head, &h, nh, true, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
+			*slot = i - 1;
+			return true;
+		}
+	}
+}
+
+static void slot_push(uint64_t *head, uint32_t slot)
+{
+	uint64_t h = __atomic_load_n(head, __ATOMIC_RELAXED), nh;
+	do {
+		__atomic_store_n(&pool_next[slot], (uint32_t)h, __ATOMIC_RELAXED);
+		nh = (((h >> 32) + 1) << 32) | (slot + 1);
+	} while (!__atomic_compare_exchange_n(head, &h, nh, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+}
+
+static size_t chunk_size(const struct gt_chunk *c) { return sizeof *c + c->cap; }
+
+/* A pooled chunk of cap bytes, or NULL. */
+static struct gt_chunk *pool_take(uint32_t cap)
+{
+	uint32_t slot;
+	while (slot_pop(&pool_full, &slot)) {
+		struct gt_chunk *c = pool_chunk[slot];
+		slot_push(&pool_free, slot);
+		/* The header is poisoned too: cap is read after unpoisoning. */
+		POOL_UNPOISON(c, sizeof *c);
+		size_t size = chunk_size(c);
+		__atomic_sub_fetch(&pool_bytes, size, __ATOMIC_RELAXED);
+		POOL_UNPOISON(c, size);
+		if (c->cap == cap)
+			return c;
+		free(c); /* pooled by an earlier session with another size */
+	}
+	return NULL;
+}
+
+/* Pool c if the bound allows it; false: the caller frees it. */
+static bool pool_put(struct gt_chunk *c)
+{
+	if (c->cap != gt.chunk_cap)
+		return false;
+	size_t size = chunk_size(c);
+	uint64_t max = gt.opt.max_buffered;
+	uint64_t b = __atomic_add_fetch(&pool_bytes, size, __ATOMIC_RELAXED);
+	uint32_t slot;
+	if (b > max / 4 || b + __atomic_load_n(&gt.buffered, __ATOMIC_RELAXED) > max)
+		goto undo;
+	if (!slot_pop(&pool_free, &slot)) {
+		uint32_t f = __atomic_load_n(&pool_fresh, __ATOMIC_RELAXED);
+		do
+			if (f >= POOL_SLOTS)
+				goto undo;
+		while (!__atomic_compare_exchange_n(&pool_fresh, &f, f + 1, true, __ATOMIC_RELAXED,
+		                                    __ATOMIC_RELAXED));
+		slot = f;
+	}
+	POOL_POISON(c, size);
+	pool_chunk[slot] = c;
+	slot_push(&pool_full, slot);
+	return true;
+undo:
+	__atomic_sub_fetch(&pool_bytes, size, __ATOMIC_RELAXED);
+	return false;
+}
+
+void gt_chunk_free(struct gt_chunk *c)
+{
+	if (c && !pool_put(c))
+		free(c);
+}
+
+void gt_chunk_pool_drain(void)
+{
+	uint32_t slot;
+	while (slot_pop(&pool_full, &slot)) {
+		struct gt_chunk *c = pool_chunk[slot];
+		slot_push(&pool_free, slot);
+		POOL_UNPOISON(c, sizeof *c);
+		size_t size = chunk_size(c);
+		__atomic_sub_fetch(&pool_bytes, size, __ATOMIC_RELAXED);
+		POOL_UNPOISON(c, size);
+		free(c);
+	}
+}
+
+size_t gt_chunk_pool_bytes(void)
+{
+	return (size_t)__atomic_load_n(&pool_bytes, __ATOMIC_RELAXED);
+}
+
+/* ---------------------------------------------------------------- chunks */
+
 struct gt_chunk *gt_chunk_new(uint32_t cap, uint32_t reserve)
 {
-	struct gt_chunk *c = malloc(sizeof *c + cap);
+	struct gt_chunk *c = cap == gt.chunk_cap ? pool_take(cap) : NULL;
+	if (!c)
+		c = malloc(sizeof *c + cap);
 	if (!c)
 		return NULL;
 	cds_wfcq_node_init(&c->qnode);
@@ -48,6 +219,9 @@ void gt_queue_push(struct gt_chunk *c)
 	while (b > peak && !__atomic_compare_exchange_n(&gt.buffered_peak, &peak, b, false,
 	                                                __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		;
+	/* Read everything we need from c before publishing it: once queued is
+	 * set, the flusher may write and free c. */
+	unsigned q = (unsigned)(c->gen & 1);
 	__atomic_store_n(&c->queued, 1, __ATOMIC_RELEASE);
-	cds_wfcq_enqueue(&gt.qhead[c->gen & 1], &gt.qtail[c->gen & 1], &c->qnode);
+	cds_wfcq_enqueue(&gt.qhead[q], &gt.qtail[q], &c->qnode);
 }

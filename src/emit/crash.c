@@ -20,7 +20,8 @@
  *      membarrier, wait (bounded) until every other thread left its critical
  *      section (the crashing thread's own unfinished event is past its
  *      chunk's committed length, so it never reaches the file), then write
- *      straight from the chunks: the queue, every thread's open chunks,
+ *      straight from the chunks: the CPU samples (gt_cpuprof_crash_drain),
+ *      the queue, every thread's open chunks,
  *      statuses of silent threads, the stack table (symbols from the
  *      flusher's cache), the frequency.
  * If a step cannot complete in time, what was written stays readable: every
@@ -28,6 +29,7 @@
  */
 #include "internal.h"
 #include "registry.h"
+#include "../cpuprof/hooks.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -150,7 +152,8 @@ static bool write_silent_status(struct gt_thread *t, uint64_t g, uint64_t now)
 {
 	int state = __atomic_load_n(&t->state, __ATOMIC_ACQUIRE);
 	if (gt_stated_in(t, g) ||
-	    (state != GT_TS_RUNNING && state != GT_TS_SYSCALL && state != GT_TS_BLOCKED))
+	    (state != GT_TS_RUNNING && state != GT_TS_SYSCALL && state != GT_TS_BLOCKED &&
+	     state != GT_TS_XG))
 		return true;
 	static uint8_t anon[GT_SILENT_MAX]; /* crash-owner-private */
 	uint8_t *a = anon;
@@ -191,8 +194,111 @@ static uint64_t crash_string(uint64_t g, const char *s)
 	return id;
 }
 
+/* Event stacks (evstack.c) of the crash generation: block, unblock and
+ * syscall events of g carry their ids, so they must be defined in g (Go's
+ * reader and validator reject an unknown stack id).  Frames come from data
+ * prepared in advance (gt_evstack_crash_frame: the flusher's symbol cache,
+ * else module+offset, else the bare PC); strings that stay put are
+ * deduplicated by pointer (crash-owner-private table, reset per flush).
+ * Full batches are written out and reopened. */
+#define CRASH_SDEDUP 1024
+static struct {
+	const char *p;
+	uint64_t id;
+} sdedup[CRASH_SDEDUP];
+
+static uint64_t crash_string_more(uint64_t g, uint64_t now, const char *s, bool stable)
+{
+	size_t j = (size_t)(((uintptr_t)s * 0x9e3779b97f4a7c15ull) >> 40) & (CRASH_SDEDUP - 1);
+	if (stable)
+		for (int k = 0; k < 8 && sdedup[j].p; k++, j = (j + 1) & (CRASH_SDEDUP - 1))
+			if (sdedup[j].p == s)
+				return sdedup[j].id;
+	uint64_t id = crash_string(g, s);
+	if (!id) { /* strings batch full */
+		if (!write_chunk(strb))
+			return 0;
+		gt_chunk_open(strb, g, GT_NO_ID, now);
+		strb->data[strb->len++] = GT_EV_STRINGS;
+		id = crash_string(g, s);
+	}
+	if (id && stable && !sdedup[j].p) {
+		sdedup[j].p = s;
+		sdedup[j].id = id;
+	}
+	return id;
+}
+
+struct evs_ctx {
+	uint64_t g, now;
+	bool ok;
+};
+
+static bool write_event_stack(void *arg, uint64_t id, const uint64_t *pcs, int n)
+{
+	struct evs_ctx *x = arg;
+	uint64_t fr4[64][4]; /* pc, func id, file id, line */
+	static char fbuf[96]; /* crash-owner-private; copied by crash_string */
+	if (n > 64)
+		n = 64;
+	for (int k = 0; k < n; k++) {
+		struct gt_frame fr;
+		bool stable = gt_evstack_crash_frame(pcs[k], &fr, fbuf, sizeof fbuf);
+		fr4[k][0] = fr.pc;
+		fr4[k][1] = crash_string_more(x->g, x->now, fr.func, stable);
+		fr4[k][2] = crash_string_more(x->g, x->now, fr.file, true);
+		fr4[k][3] = fr.line;
+		if (!fr4[k][1] || !fr4[k][2])
+			return x->ok = false;
+	}
+	uint32_t need = (uint32_t)(1 + 2 * GT_UVARINT_MAX + n * 4 * GT_UVARINT_MAX);
+	uint8_t *p = scratch_room(need);
+	if (!p) { /* stacks batch full */
+		if (!write_chunk(scratch))
+			return x->ok = false;
+		scratch_open(x->g, GT_NO_ID, x->now, GT_EV_STACKS);
+		p = scratch_room(need);
+	}
+	*p++ = GT_EV_STACK;
+	p = gt_put_uvarint(p, id);
+	p = gt_put_uvarint(p, (uint64_t)n);
+	for (int k = 0; k < n; k++)
+		for (int i = 0; i < 4; i++)
+			p = gt_put_uvarint(p, fr4[k][i]);
+	scratch->len = (uint32_t)(p - scratch->data);
+	return true;
+}
+
+/* The one-frame stack naming an explicit goroutine created in g. */
+static bool write_xg_stack(void *arg, uint64_t id, uint64_t pc, const char *name)
+{
+	struct evs_ctx *x = arg;
+	uint64_t fid = crash_string_more(x->g, x->now, name, false);
+	uint64_t lid = crash_string_more(x->g, x->now, "[goroutine]", true);
+	if (!fid || !lid)
+		return x->ok = false;
+	uint32_t need = 1 + 6 * GT_UVARINT_MAX;
+	uint8_t *p = scratch_room(need);
+	if (!p) { /* stacks batch full */
+		if (!write_chunk(scratch))
+			return x->ok = false;
+		scratch_open(x->g, GT_NO_ID, x->now, GT_EV_STACKS);
+		p = scratch_room(need);
+	}
+	*p++ = GT_EV_STACK;
+	p = gt_put_uvarint(p, id);
+	p = gt_put_uvarint(p, 1);
+	p = gt_put_uvarint(p, pc);
+	p = gt_put_uvarint(p, fid);
+	p = gt_put_uvarint(p, lid);
+	p = gt_put_uvarint(p, 0);
+	scratch->len = (uint32_t)(p - scratch->data);
+	return true;
+}
+
 static bool write_tables(uint64_t g, uint64_t now)
 {
+	memset(sdedup, 0, sizeof sdedup);
 	strb->cap = strb->limit = 65536;
 	gt_chunk_open(strb, g, GT_NO_ID, now);
 	strb->data[strb->len++] = GT_EV_STRINGS;
@@ -221,7 +327,11 @@ static bool write_tables(uint64_t g, uint64_t now)
 		p = gt_put_uvarint(p, fr.line);
 		scratch->len = (uint32_t)(p - scratch->data);
 	}
-	if (!write_chunk(scratch) || !write_chunk(strb))
+	struct evs_ctx evs = { g, now, true };
+	gt_evstack_crash_walk(g, write_event_stack, &evs);
+	if (evs.ok)
+		gt_xg_crash_walk(g, write_xg_stack, &evs);
+	if (!evs.ok || !write_chunk(scratch) || !write_chunk(strb))
 		return false;
 	scratch_open(g, GT_NO_ID, now, GT_EV_FREQUENCY);
 	scratch->len = (uint32_t)(gt_put_uvarint(scratch->data + scratch->len, gt_clk.freq) - scratch->data);
@@ -247,6 +357,9 @@ static bool crash_advance(struct gt_thread *self)
 	gt_reg_for_each(t, &gt.threads)
 		if (gt_thread_current(t))
 			t->crash_skip = !wait_left_bounded(t, self);
+	/* The CPU samples of g first, as the flusher's advance does. */
+	if (!gt_cpuprof_crash_drain(g, now, write_chunk))
+		return false;
 	if (!write_queue(g))
 		return false;
 	bool any = false;

@@ -133,9 +133,12 @@ static struct gt_chunk *slot_chunk(struct gt_emit *e, struct gt_chunk **slot, ui
 {
 	struct gt_chunk *c = *slot;
 	if (c && c->len != 0 && c->gen != e->gen) {
-		/* Not collected: only possible after a failed advance; never
-		 * mix generations in one batch. */
-		c = NULL;
+		/* A batch of a generation that is over, never collected (only
+		 * possible after a failed advance): its events can no longer be
+		 * written in order, and generations never mix in one batch.
+		 * Its buffer is reused for e->gen below (dropping it from the
+		 * slot without freeing it would leak it). */
+		c->len = 0;
 	}
 	if (c && c->len != 0 && c->len + need > c->limit) {
 		if (try_handoff(e->t, c)) {
@@ -182,6 +185,8 @@ uint8_t *gt_str_reserve(struct gt_emit *e, uint32_t need, bool must)
 bool gt_write_status(struct gt_emit *e)
 {
 	struct gt_thread *t = e->t;
+	if (t->state == GT_TS_XG)
+		return gt_xg_write_status(e); /* an explicit goroutine runs */
 	uint8_t *p = gt_ev_reserve(e, 4 * (2 + 4 * GT_UVARINT_MAX), true);
 	if (!p)
 		return false;
@@ -227,16 +232,25 @@ bool gt_write_status(struct gt_emit *e)
 	return true;
 }
 
-static bool write_region_end(struct gt_emit *e, uint64_t task, const char *name, size_t len)
+static const char *region_name(const struct gt_region *r);
+
+/* RegionEnd of r.  While the generation is the one of its begin (the usual
+ * case: regions are shorter than a generation), the name's id is the one
+ * the begin got, and the end needs no lookup; otherwise the name is
+ * interned again in this generation. */
+static bool write_region_end(struct gt_emit *e, const struct gt_region *r)
 {
-	uint64_t id = gt_intern(e, name, len, true);
-	if (id == 0 && len != 0)
-		return false;
+	uint64_t id = r->id;
+	if (r->id_gen != e->gen) {
+		id = gt_intern(e, region_name(r), r->len, true);
+		if (id == 0 && r->len != 0)
+			return false;
+	}
 	uint8_t *p = gt_ev_reserve(e, 1 + 4 * GT_UVARINT_MAX, true);
 	if (!p)
 		return false;
 	p = gt_ev_start(e, p, GT_EV_REGION_END);
-	p = gt_put_uvarint(p, task);
+	p = gt_put_uvarint(p, r->task);
 	p = gt_put_uvarint(p, id);
 	*p++ = 0;
 	gt_ev_commit(e, p);
@@ -285,7 +299,7 @@ static bool prologue(struct gt_emit *e)
 		return false;
 	while (t->owed_n > 0) {
 		struct gt_region *r = &t->owed[0];
-		if (!write_region_end(e, r->task, region_name(r), r->len))
+		if (!write_region_end(e, r))
 			return false;
 		region_release(r);
 		memmove(&t->owed[0], &t->owed[1], (t->owed_n - 1) * sizeof t->owed[0]);
@@ -298,7 +312,7 @@ static bool prologue(struct gt_emit *e)
 		if (write_log(e, 0, "gotrace", 7, msg, (size_t)n, true))
 			t->drop_note = 0;
 	}
-	if (t->name_dirty) {
+	if (t->name_dirty && t->state == GT_TS_RUNNING) { /* the label is the own G's */
 		size_t len = strnlen(t->name, sizeof t->name);
 		uint64_t id = gt_intern(e, t->name, len, false);
 		uint8_t *p = id ? gt_ev_reserve(e, 1 + 2 * GT_UVARINT_MAX, false) : NULL;
@@ -353,13 +367,14 @@ uint64_t gotrace_task_begin_(uint64_t parent, const char *name)
 	uint64_t id = __atomic_add_fetch(&gt.task_next, 1, __ATOMIC_RELAXED);
 	size_t len;
 	uint64_t nid = name_id(&e, name, &len, false);
+	uint64_t stk = gt_event_stack(&e, GOTRACE_STACK_GOROUTINE);
 	uint8_t *p = nid != UINT64_MAX ? gt_ev_reserve(&e, 1 + 5 * GT_UVARINT_MAX, false) : NULL;
 	if (p) {
 		p = gt_ev_start(&e, p, GT_EV_TASK_BEGIN);
 		p = gt_put_uvarint(p, id);
 		p = gt_put_uvarint(p, parent);
 		p = gt_put_uvarint(p, nid);
-		*p++ = 0;
+		p = gt_put_uvarint(p, stk);
 		gt_ev_commit(&e, p);
 	} else {
 		gt_count_drop(&e);
@@ -387,6 +402,57 @@ void gotrace_task_end_(uint64_t task)
 	gt_emit_end(&e);
 }
 
+/* ------------------------------------------- regions past the depth limit */
+
+/* Key of an untraced region (struct gt_thread.ovf_key): FNV-1a of the name
+ * as cut to the format's limit, mixed with the task. */
+static uint64_t region_key(uint64_t task, const char *name, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ (task * 0x9e3779b97f4a7c15ull);
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)name[i]) * 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
+
+/* A begin that is not traced: past the depth limit, or its name could not
+ * be kept. */
+static void overflow_push(struct gt_thread *t, uint64_t task, const char *name, size_t len)
+{
+	uint32_t n = t->depth_overflow++;
+	if (n < GT_REGION_DEPTH) {
+		t->ovf_key[n] = region_key(task, name, len);
+		t->ovf_at[n] = (uint8_t)t->depth;
+	}
+}
+
+/* An end while untraced regions are open: true if it ends one of them (it
+ * and those opened inside it are then gone; nothing is written).  Past the
+ * known ones the innermost counts as ended: they cannot be told apart. */
+static bool overflow_end(struct gt_thread *t, uint64_t task, const char *name, size_t len)
+{
+	uint32_t n = t->depth_overflow;
+	if (n > GT_REGION_DEPTH) {
+		t->depth_overflow--;
+		return true;
+	}
+	uint64_t k = region_key(task, name, len);
+	for (uint32_t j = n; j-- > 0;) {
+		if (t->ovf_key[j] == k) {
+			t->depth_overflow = j;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Traced region i ends: so do the untraced regions opened inside it. */
+static void overflow_unwind(struct gt_thread *t, int i)
+{
+	while (t->depth_overflow > 0 && (t->depth_overflow > GT_REGION_DEPTH ||
+	                                 (int)t->ovf_at[t->depth_overflow - 1] > i))
+		t->depth_overflow--;
+}
+
 void gotrace_region_begin_(uint64_t task, const char *name)
 {
 	struct gt_emit e;
@@ -394,17 +460,20 @@ void gotrace_region_begin_(uint64_t task, const char *name)
 		return;
 	struct gt_thread *t = e.t;
 	if (t->depth >= GT_REGION_DEPTH) {
-		t->depth_overflow++;
+		overflow_push(t, task, name ? name : "", name ? gt_wire_strlen(name) : 0);
 		gt_emit_end(&e);
 		return;
 	}
 	size_t len;
 	uint64_t nid = name_id(&e, name, &len, false);
+	uint64_t stk = gt_event_stack(&e, GOTRACE_STACK_REGION);
 	uint8_t *p = nid != UINT64_MAX ? gt_ev_reserve(&e, 1 + 4 * GT_UVARINT_MAX, false) : NULL;
 	struct gt_region *r = &t->regions[t->depth++];
 	r->task = task;
-	r->len = (uint32_t)len;
+	r->len = (uint16_t)len;
 	r->heap = NULL;
+	r->id = (uint32_t)nid;
+	r->id_gen = nid <= UINT32_MAX ? e.gen : 0; /* UINT64_MAX: none */
 	if (len < sizeof r->text) {
 		memcpy(r->text, name ? name : "", len);
 		r->text[len] = 0;
@@ -415,7 +484,7 @@ void gotrace_region_begin_(uint64_t task, const char *name)
 			r->heap[len] = 0;
 		} else {
 			t->depth--; /* cannot remember it: do not trace it */
-			t->depth_overflow++;
+			overflow_push(t, task, name, len);
 			p = NULL;
 			gt_count_drop(&e);
 			gt_emit_end(&e);
@@ -426,7 +495,7 @@ void gotrace_region_begin_(uint64_t task, const char *name)
 		p = gt_ev_start(&e, p, GT_EV_REGION_BEGIN);
 		p = gt_put_uvarint(p, task);
 		p = gt_put_uvarint(p, nid);
-		*p++ = 0;
+		p = gt_put_uvarint(p, stk);
 		gt_ev_commit(&e, p);
 		r->emitted = 1;
 	} else {
@@ -447,22 +516,26 @@ void gotrace_region_end_(uint64_t task, const char *name)
 	if (!gt_emit_begin(&e))
 		return;
 	struct gt_thread *t = e.t;
-	if (t->depth_overflow > 0) {
-		t->depth_overflow--;
-		gt_emit_end(&e);
-		return;
-	}
 	if (!name)
 		name = "";
 	size_t len = gt_wire_strlen(name);
+	/* The end of an untraced begin writes nothing.  Those are looked at
+	 * first: they are the innermost, and a recursion deeper than the
+	 * limit has the same name at both levels. */
+	if (t->depth_overflow > 0 && overflow_end(t, task, name, len)) {
+		gt_emit_end(&e);
+		return;
+	}
 	int i = (int)t->depth - 1;
 	while (i >= 0 && !region_is(&t->regions[i], task, name, len))
 		i--;
 	/* Not open on this thread: nothing to end.  Otherwise end it and every
-	 * region opened inside it, innermost first. */
+	 * region opened inside it, innermost first (untraced ones included). */
+	if (i >= 0)
+		overflow_unwind(t, i);
 	while (i >= 0 && (int)t->depth > i) {
 		struct gt_region *r = &t->regions[--t->depth];
-		if (r->emitted && !write_region_end(&e, r->task, region_name(r), r->len)) {
+		if (r->emitted && !write_region_end(&e, r)) {
 			/* Keep the trace consistent: end it before anything else
 			 * this thread writes later. */
 			t->owed[t->owed_n++] = *r;
@@ -486,13 +559,14 @@ void gotrace_log_(uint64_t task, const char *cat, const char *msg)
 	if (cid != UINT64_MAX) {
 		size_t mlen = gt_wire_strlen(msg);
 		uint64_t mid = gt_string_fresh(&e, msg, mlen, false);
+		uint64_t stk = gt_event_stack(&e, GOTRACE_STACK_LOG);
 		uint8_t *p = (mid != 0 || mlen == 0) ? gt_ev_reserve(&e, 1 + 5 * GT_UVARINT_MAX, false) : NULL;
 		if (p) {
 			p = gt_ev_start(&e, p, GT_EV_LOG);
 			p = gt_put_uvarint(p, task);
 			p = gt_put_uvarint(p, cid);
 			p = gt_put_uvarint(p, mid);
-			*p++ = 0;
+			p = gt_put_uvarint(p, stk);
 			gt_ev_commit(&e, p);
 			ok = true;
 		}

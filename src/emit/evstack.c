@@ -7,26 +7,36 @@
  * stack table.  The flusher symbolises and writes the table with the
  * generation.
  *
- * The table, one per generation parity: an lfht keyed by the PC array.
- * Safety argument as for src/emit/strtab.c: threads touch table[g % 2] only
- * while their seqlock is odd for generation g; the advancer writes and
- * empties it (gt_evstack_write) only after every thread left g, so nodes are
- * freed at once (the seqlock wait is the grace period); lookups run under
- * rcu_read_lock because the lfht's own resizing needs it.  Ids come from the
- * generation's stack id counter shared with stacktab.c (gt_stack_id_new).
+ * The table, one per generation parity: an lfht keyed by the PC array, for
+ * lookups, plus a push-only list of every node (es_all), the table's
+ * contents for the advancer and for the crash flush (which must not walk an
+ * lfht: see gt_evstack_crash_walk).  Threads touch table[g % 2] only while
+ * their seqlock is odd for generation g; the advancer writes and empties it
+ * (gt_evstack_write) only after every thread left g, and frees the nodes
+ * after a grace period (the argument is at gt_evstack_write); lookups run
+ * under rcu_read_lock because the lfht's own resizing needs it.  Ids come
+ * from the generation's stack id counter shared with stacktab.c
+ * (gt_stack_id_new).
  */
 #include "internal.h"
 
 #include <link.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <urcu/rculfhash.h>
 
 #define ES_MAX 64
 
 struct es_node {
 	struct cds_lfht_node node;
+	struct rcu_head rh; /* reclamation of a whole list (gt_evstack_write) */
+	/* Next node of es_all[parity]: set before the node is pushed there
+	 * (CAS, release), read-only afterwards. */
+	struct es_node *all;
 	int ready;     /* release-stored before publication (see strtab.c) */
+	int lost;      /* atomic: lost the insertion race; its id is unused */
 	uint64_t id;
 	int n;
 	uint64_t pcs[];
@@ -42,6 +52,14 @@ struct es_key {
  * with acquire (it never runs es_init). */
 static struct cds_lfht *es_ht[2];
 static pthread_once_t es_once = PTHREAD_ONCE_INIT;
+/* Every node created for generation g (winners and losers of the insertion
+ * race), per parity: pushed (CAS, release) by the creating thread, inside
+ * g, BEFORE the node is published in the lfht, so a stack id that any
+ * thread can find is on the list.  Taken whole (exchange, acquire) by the
+ * advancer after every thread left g; read (acquire) by the crash flush.
+ * Push-only while threads are in g: no ABA, and nodes are freed only by
+ * the advancer, after taking the list. */
+static struct es_node *es_all[2];
 /* Our own text: [lib_lo, lib_hi), found once (es_once). */
 static uintptr_t lib_lo, lib_hi;
 
@@ -63,9 +81,12 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
+static void es_mods_refresh(void);
+
 static void es_init(void)
 {
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)es_init);
+	es_mods_refresh(); /* before es_ht is published: see es_mods */
 	for (int i = 0; i < 2; i++)
 		__atomic_store_n(&es_ht[i],
 		                 cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL),
@@ -142,8 +163,22 @@ uint64_t gt_event_stack(struct gt_emit *e, int cls)
 	pthread_once(&es_once, es_init);
 	uint64_t pcs[ES_MAX];
 	int n = fp_walk(pcs, ES_MAX);
-	if (n == 0)
+	return gt_evstack_intern(e, pcs, n);
+}
+
+struct cds_lfht *gt_evstack_ht(uint64_t gen)
+{
+	pthread_once(&es_once, es_init);
+	return __atomic_load_n(&es_ht[gen & 1], __ATOMIC_ACQUIRE);
+}
+
+uint64_t gt_evstack_intern(struct gt_emit *e, const uint64_t *pcs, int n)
+{
+	if (n <= 0)
 		return 0;
+	if (n > ES_MAX)
+		n = ES_MAX;
+	pthread_once(&es_once, es_init);
 	struct cds_lfht *ht = __atomic_load_n(&es_ht[e->gen & 1], __ATOMIC_ACQUIRE);
 	if (!ht)
 		return 0;
@@ -156,30 +191,189 @@ uint64_t gt_event_stack(struct gt_emit *e, int cls)
 	if (node) {
 		id = caa_container_of(node, struct es_node, node)->id;
 	} else {
-		struct es_node *sn = malloc(sizeof *sn + (size_t)n * sizeof *pcs);
+		struct es_node *sn = malloc(sizeof *sn + (size_t)n * sizeof *sn->pcs);
 		if (sn) {
 			sn->id = gt_stack_id_new(e->gen);
 			sn->n = n;
-			memcpy(sn->pcs, pcs, (size_t)n * sizeof *pcs);
+			sn->lost = 0;
+			memcpy(sn->pcs, pcs, (size_t)n * sizeof *sn->pcs);
 			cds_lfht_node_init(&sn->node);
 			__atomic_store_n(&sn->ready, 1, __ATOMIC_RELEASE);
+			struct es_node **head = &es_all[e->gen & 1];
+			sn->all = __atomic_load_n(head, __ATOMIC_RELAXED);
+			while (!__atomic_compare_exchange_n(head, &sn->all, sn, true, __ATOMIC_RELEASE,
+			                                    __ATOMIC_RELAXED))
+				;
 			node = cds_lfht_add_unique(ht, h, es_match, &key, &sn->node);
 			id = caa_container_of(node, struct es_node, node)->id;
-			if (node != &sn->node)
-				free(sn);
+			if (node != &sn->node) /* on es_all: freed with the list */
+				__atomic_store_n(&sn->lost, 1, __ATOMIC_RELAXED);
 		}
 	}
 	rcu_read_unlock();
 	return id;
 }
 
-/* Advancer, after every thread left g: write g's event stacks (symbolised)
- * into a Stacks batch of g and empty the table. */
+/* ------------------------------------------------------ the crash flush */
+
+/*
+ * Loaded objects' executable segments, so that the crash flush can name a
+ * PC that was never symbolised ("libfoo.so+0x1234", file the object's path,
+ * as symbolize.c does for PCs without symbols).  Symbolisation (libdw,
+ * dl_iterate_phdr: allocation, the loader lock) is impossible in a signal
+ * handler, so this is prepared in advance: refreshed by the advancer at
+ * every gt_evstack_write (flusher-private writes); read by the crash flush
+ * only after it parked the flusher (crash.c park_flusher: the flusher's
+ * seq_cst store of flusher_busy = 0, the handler's acquire load), when the
+ * flusher can no longer write it.  An object loaded after the last advance
+ * is not here: its PCs are written as bare addresses.
+ */
+#define ES_MODS 256
+struct es_mod {
+	uintptr_t lo, hi, base;
+	char path[160];
+	const char *name; /* basename, inside path */
+};
+static struct es_mod es_mods[ES_MODS];
+static int es_nmods;
+static char es_exe[160]; /* the main program's path (readlink, once) */
+
+static int mods_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	const char *path = info->dlpi_name && *info->dlpi_name ? info->dlpi_name : NULL;
+	if (!path) {
+		if (!es_exe[0]) {
+			ssize_t k = readlink("/proc/self/exe", es_exe, sizeof es_exe - 1);
+			es_exe[k > 0 ? k : 0] = 0;
+			if (k <= 0)
+				memcpy(es_exe, "?", 2);
+		}
+		path = es_exe;
+	}
+	for (int i = 0; i < info->dlpi_phnum && es_nmods < ES_MODS; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+			continue;
+		struct es_mod *m = &es_mods[es_nmods++];
+		m->lo = info->dlpi_addr + ph->p_vaddr;
+		m->hi = m->lo + ph->p_memsz;
+		m->base = info->dlpi_addr;
+		snprintf(m->path, sizeof m->path, "%s", path);
+		const char *b = strrchr(m->path, '/');
+		m->name = b && b[1] ? b + 1 : m->path;
+	}
+	return 0;
+}
+
+static void es_mods_refresh(void)
+{
+	es_nmods = 0;
+	dl_iterate_phdr(mods_cb, NULL);
+}
+
+/* AS-safe hex formatting: "0x" and the digits of v, NUL-terminated. */
+static char *put_hex(char *p, char *end, uint64_t v)
+{
+	char tmp[16];
+	int n = 0;
+	do
+		tmp[n++] = "0123456789abcdef"[v & 15];
+	while ((v >>= 4) != 0);
+	if (end - p < n + 3)
+		return p;
+	*p++ = '0';
+	*p++ = 'x';
+	while (n > 0)
+		*p++ = tmp[--n];
+	*p = 0;
+	return p;
+}
+
+bool gt_evstack_crash_frame(uint64_t pc, struct gt_frame *fr, char *buf, size_t len)
+{
+	if (gt_sym_peek(pc, fr))
+		return true;
+	fr->pc = pc;
+	fr->line = 1;
+	fr->file = "?";
+	fr->func = buf;
+	char *p = buf, *end = buf + len;
+	*p = 0;
+	for (int i = 0; i < es_nmods; i++) {
+		const struct es_mod *m = &es_mods[i];
+		if (pc < m->lo || pc >= m->hi)
+			continue;
+		size_t k = strlen(m->name);
+		if (k + 20 < len) {
+			memcpy(p, m->name, k);
+			p += k;
+			*p++ = '+';
+			put_hex(p, end, pc - m->base);
+			fr->file = m->path;
+		}
+		break;
+	}
+	if (!buf[0])
+		put_hex(buf, end, pc);
+	if (!buf[0])
+		fr->func = "?";
+	return false;
+}
+
+/* The crash flush, once every other thread left g (or was given up on) and
+ * the flusher is parked: no node of g's list is freed while it walks (only
+ * the advancer of g frees them, after taking the list), nodes are pushed
+ * fully written (release) and their links never change, and a thread still
+ * running (given up on) can only push more nodes in front of the head this
+ * walk started from.  No lfht walk: a shrink by liburcu's resize worker
+ * could free bucket tables under a walker that holds no read-side section,
+ * and taking one may register the thread with urcu-bp (a lock, malloc). */
+void gt_evstack_crash_walk(uint64_t g, gt_evstack_fn fn, void *arg)
+{
+	for (struct es_node *sn = __atomic_load_n(&es_all[g & 1], __ATOMIC_ACQUIRE); sn;
+	     sn = sn->all) {
+		if (__atomic_load_n(&sn->lost, __ATOMIC_RELAXED))
+			continue;
+		if (!fn(arg, sn->id, sn->pcs, sn->n))
+			return;
+	}
+}
+
+static void es_batch_free(struct rcu_head *rh)
+{
+	struct es_node *sn = caa_container_of(rh, struct es_node, rh);
+	while (sn) {
+		(void)__atomic_load_n(&sn->ready, __ATOMIC_ACQUIRE);
+		struct es_node *next = sn->all;
+		free(sn);
+		sn = next;
+	}
+}
+
+/*
+ * Advancer, after every thread left g: write g's event stacks (symbolised)
+ * into Stacks batches of g and empty the table.
+ *
+ * Safety of the reset (as in strtab.c, gt_strtab_reset): no thread of ours
+ * can hold a node (they all left g), but liburcu's automatic-resize worker
+ * may still walk the chains, regular nodes included, under its own
+ * read-side section.  So the nodes are unlinked (cds_lfht_del under
+ * rcu_read_lock) and the whole list is freed by call_rcu, after a grace
+ * period that begins after the last unlink.  call_rcu never waits: a thread
+ * that died inside a read-side section cannot block the flusher (which must
+ * still reach its park point for the crash flush), and nothing here can
+ * deadlock with writers or the crash path.  The list head is taken with an
+ * exchange; pushes for this parity resume only in g + 2.
+ */
 void gt_evstack_write(uint64_t g, uint64_t now)
 {
 	struct cds_lfht *ht = __atomic_load_n(&es_ht[g & 1], __ATOMIC_ACQUIRE);
 	if (!ht)
 		return;
+	es_mods_refresh();
+	struct es_node *list = __atomic_exchange_n(&es_all[g & 1], NULL, __ATOMIC_ACQUIRE);
 	struct gt_emit e = { .t = &gt_adv, .gen = g, .tb = &gt_adv.tb[g & 1], .now = now };
 	if (e.tb->gen != g) {
 		e.tb->gen = g;
@@ -187,10 +381,14 @@ void gt_evstack_write(uint64_t g, uint64_t now)
 	}
 	static struct gt_frame fr[ES_MAX]; /* flusher-private */
 	struct gt_chunk *c = NULL;
-	struct cds_lfht_iter it;
-	struct es_node *sn;
 	rcu_read_lock();
-	cds_lfht_for_each_entry(ht, &it, sn, node) {
+	for (struct es_node *sn = list; sn; sn = sn->all) {
+		/* Retired: pairs with es_batch_free's acquire (the order
+		 * ThreadSanitizer can see; call_rcu's own is invisible to it). */
+		__atomic_store_n(&sn->ready, 2, __ATOMIC_RELEASE);
+		if (__atomic_load_n(&sn->lost, __ATOMIC_RELAXED))
+			continue; /* never in the table; its id is unused */
+		cds_lfht_del(ht, &sn->node);
 		uint64_t sid[ES_MAX][2];
 		for (int k = 0; k < sn->n; k++) {
 			gt_sym_lookup(sn->pcs[k], &fr[k]);
@@ -222,10 +420,10 @@ void gt_evstack_write(uint64_t g, uint64_t now)
 			}
 			c->len = (uint32_t)(p - c->data);
 		}
-		cds_lfht_del(ht, &sn->node);
-		free(sn);
 	}
 	rcu_read_unlock();
+	if (list)
+		call_rcu(&list->rh, es_batch_free);
 	if (c)
 		gt_queue_push(c);
 }

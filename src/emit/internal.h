@@ -32,7 +32,8 @@
  * seqlock is odd for a generation of the chunk's parity; the advancer takes
  * it only after that thread has provably left the generation; once pushed on
  * a full queue (gt_queue_push) it belongs to the flusher, which writes it out
- * and frees it.
+ * and frees it (gt_chunk_free: to the pool of written chunks, chunk.c, from
+ * which gt_chunk_new takes before it mallocs).
  */
 struct gt_chunk {
 	struct cds_wfcq_node qnode;
@@ -54,6 +55,11 @@ struct gt_chunk {
 #define GT_RESERVE 2048u
 
 GT_HIDDEN struct gt_chunk *gt_chunk_new(uint32_t cap, uint32_t reserve);
+/* A written chunk: pooled for reuse (bounded, see chunk.c) or freed.  Not
+ * AS-safe (may free).  gt_chunk_pool_drain frees the pool (stop). */
+GT_HIDDEN void gt_chunk_free(struct gt_chunk *c);
+GT_HIDDEN void gt_chunk_pool_drain(void);
+GT_HIDDEN size_t gt_chunk_pool_bytes(void); /* bytes pooled (tests) */
 GT_HIDDEN void gt_chunk_open(struct gt_chunk *c, uint64_t gen, uint64_t m, uint64_t ts);
 GT_HIDDEN void gt_chunk_finish(struct gt_chunk *c);
 static inline uint32_t gt_chunk_payload(const struct gt_chunk *c) { return c->len - c->hdr_len; }
@@ -65,9 +71,13 @@ GT_HIDDEN void gt_queue_push(struct gt_chunk *c);
 /* ----------------------------------------------------------------- thread */
 struct gt_region {
 	uint64_t task;
-	uint32_t len;
-	uint8_t emitted;   /* begin reached the trace: its end must, too */
+	uint64_t id_gen;   /* generation in which id is the name's string id, 0
+	                    * if none: the end reuses the begin's id instead of
+	                    * interning the name again (ids are per generation) */
 	char *heap;        /* copy of a name longer than the inline room */
+	uint32_t id;
+	uint16_t len;      /* at most GT_MAX_STRING (1024) */
+	uint8_t emitted;   /* begin reached the trace: its end must, too */
 	char text[40];
 };
 #define GT_REGION_DEPTH 64
@@ -96,13 +106,20 @@ struct gt_tbuf {
 	bool stated;            /* the thread's status (or creation) is in gen */
 };
 
+/* Values below GT_TS_EXITED take the emit fast path (event.c). */
 enum gt_tstate {
 	GT_TS_NEW = 0,     /* goroutine not yet created in this session */
 	GT_TS_RUNNING = 1, /* P Running, G Running */
-	GT_TS_EXITED = 2,  /* GoDestroy + ProcStop written (or owed) */
-	GT_TS_SYSCALL = 3, /* inside gotrace_syscall_begin/end: G Syscall, P
-	                    * Syscall or taken by the advancer (see sys) */
-	GT_TS_BLOCKED = 4, /* own G Waiting (gotrace_block); M keeps P Running */
+	GT_TS_XG = 2,      /* P Running, explicit goroutine cur Running, own G
+	                    * parked (Waiting or Runnable): goroutine.c */
+	GT_TS_EXITED = 3,  /* GoDestroy + ProcStop written (or owed) */
+	GT_TS_SYSCALL = 4, /* inside gotrace_syscall_begin/end: G (own, or cur
+	                    * if set) Syscall, P Syscall or taken by the
+	                    * advancer (see sys) */
+	GT_TS_BLOCKED = 5, /* own G Waiting (gotrace_block, or parked while the
+	                    * thread runs explicit goroutines), or cur Waiting
+	                    * (gotrace_block inside it) with own G parked; M
+	                    * keeps P Running */
 };
 
 /* The syscall word (struct gt_thread.sys): who owns the thread's P while
@@ -142,7 +159,21 @@ struct gt_gor {
 	uint64_t word;
 	uint64_t traced[3];
 	uint64_t seq_gen, seq;
+	uint64_t xg;        /* immutable: non-zero if embedded in an explicit
+	                     * goroutine's record (goroutine.c), 0: a thread's */
 };
+/* The G's next sequence number in generation g: a status (or creation) of
+ * the G in g, written by whoever claimed traced[g % 3], implies 0, so the
+ * owner restarts the count when seq_gen is stale (the claimer need not own
+ * seq).  Owner only. */
+static inline uint64_t gt_gseq_next(struct gt_gor *G, uint64_t g)
+{
+	if (G->seq_gen != g) {
+		G->seq_gen = g;
+		G->seq = 0;
+	}
+	return ++G->seq;
+}
 
 struct gt_thread {
 	gt_seqlock seq;          /* see seqlock.h */
@@ -163,11 +194,20 @@ struct gt_thread {
 	bool exit_written;       /* exit events reached the trace */
 	uint64_t sys;            /* atomic: the syscall word (GT_SYS_*, above) */
 	struct gt_gor own;       /* the thread's goroutine (own.id == goid) */
+	/* The explicit goroutine (goroutine.c) on this thread in states XG,
+	 * SYSCALL and BLOCKED; NULL: the thread's own.  Written by the owner
+	 * inside its critical section (atomic store), meaningless in other
+	 * states; read by the advancer's snapshot and the crash path. */
+	struct gt_gor *cur;
+	uint32_t xg_base;        /* owner-private: regions[0, xg_base) are the
+	                          * own G's while cur runs (goroutine.c) */
 
 	/* Advancer-private: state snapshot taken before the generation bump,
 	 * and the last generation in which the advancer stated this thread. */
 	int snap_state;
 	uint64_t snap_sys, snap_gword;
+	struct gt_gor *snap_cur; /* cur and cur->word at the snapshot */
+	uint64_t snap_cword;
 	uint64_t snap_status_gen;
 	uint64_t adv_status_gen;
 	bool unbounded;          /* the advancer's own strings: never refused */
@@ -179,9 +219,17 @@ struct gt_thread {
 	                          * reset by the thread's ProcStatus, taken by
 	                          * ProcStart and GoSyscallBegin */
 	uint32_t depth, owed_n;
-	uint32_t depth_overflow; /* begins past GT_REGION_DEPTH, not traced */
+	uint32_t depth_overflow; /* untraced open regions (ovf_key, below) */
 	uint64_t drop_note;      /* drops not yet reported in the trace */
 	struct gt_region regions[GT_REGION_DEPTH];
+	/* Untraced open regions, innermost last: begins past GT_REGION_DEPTH
+	 * and begins whose long name could not be copied.  For the first
+	 * GT_REGION_DEPTH of them, ovf_key is a hash of (task, name), so that
+	 * an end can tell whether it ends one of them or a traced region, and
+	 * ovf_at the traced depth at the begin (it lies inside regions[0 ..
+	 * ovf_at-1]); deeper ones are only counted. */
+	uint64_t ovf_key[GT_REGION_DEPTH];
+	uint8_t ovf_at[GT_REGION_DEPTH];
 	struct gt_region owed[GT_REGION_DEPTH]; /* emitted begins whose end is still to write */
 	struct gt_scache scache[GT_SCACHE_N];
 	char name[64];           /* goroutine label; "" if none */
@@ -221,9 +269,11 @@ struct cds_lfht;
  * own strings batch of that generation, so the flush needs no table walk.
  * next_id: atomic counter, ids are handed to threads in blocks.
  * Safety: threads touch table[g%2] only while their seqlock is odd for
- * generation g; the advancer empties it only after every thread left g, so
- * nodes can be freed at once (the seqlock wait is the grace period); lookups
- * still run under rcu_read_lock because the lfht's own resizing needs it.
+ * generation g; the advancer empties it only after every thread left g.
+ * liburcu's resize worker may still walk the nodes then, under its own
+ * read-side section: they are unlinked and freed after a grace period
+ * (call_rcu; the argument is at gt_strtab_reset).  Lookups run under
+ * rcu_read_lock because the lfht's own resizing needs it.
  */
 struct gt_strtab {
 	struct cds_lfht *ht;
@@ -358,16 +408,60 @@ static inline void gt_own_traced(struct gt_thread *t, uint64_t gen)
 /* Resume a BLOCKED thread inside its critical section (state RUNNING
  * after); false if its events could not be written. */
 GT_HIDDEN bool gt_resume_locked(struct gt_emit *e);
-/* Bring a thread in SYSCALL or BLOCKED back to RUNNING (thread exit). */
+/* End the thread's syscall bracket inside its critical section (state
+ * SYSCALL -> RUNNING, or XG if it was an explicit goroutine's). */
+GT_HIDDEN bool gt_finish_syscall(struct gt_emit *e);
+/* Bring a thread in SYSCALL, BLOCKED or XG back to RUNNING (thread exit). */
 GT_HIDDEN bool gt_sched_settle(struct gt_emit *e);
 /* Statuses of thread t, silent in generation g, whose state at the end of
- * g was (state, sys, gword): `own` gets the events for a batch under t's
- * M id, `anon` those for an m=^0 batch (each returned advanced past what
- * was written, at most GT_SILENT_MAX bytes each).  Writes no memory but
+ * g was (state, sys, gword; cur and its word read now: the crash path):
+ * `own` gets the events for a batch under t's M id, `anon` those for an
+ * m=^0 batch (each returned advanced past what was written, at most
+ * GT_SILENT_MAX bytes each).  Writes no memory but
  * the two buffers and t's status bookkeeping: AS-safe (crash path). */
 #define GT_SILENT_MAX 128
 GT_HIDDEN void gt_silent_status(struct gt_thread *t, uint64_t g, int state, uint64_t sys,
                                 uint64_t gword, uint8_t **own, uint8_t **anon);
+/* As gt_silent_status with the thread's explicit goroutine cur (NULL: none)
+ * and cur's word, both from the same snapshot as state (advance.c). */
+GT_HIDDEN void gt_silent_status_cur(struct gt_thread *t, uint64_t g, int state, uint64_t sys,
+                                    uint64_t gword, struct gt_gor *cur, uint64_t cword,
+                                    uint8_t **own, uint8_t **anon);
+/* The goroutine the thread runs (or blocks, or syscalls in): cur or own. */
+static inline struct gt_gor *gt_cur_g(struct gt_thread *t)
+{
+	return t->cur ? t->cur : &t->own;
+}
+/* Stack id for a status of G: the entry stack of a thread's own G, none for
+ * an explicit one. */
+static inline uint64_t gt_g_stack(struct gt_thread *t, struct gt_gor *G)
+{
+	return G == &t->own ? t->goid * 2 /* gt_entry_stack_id */ : 0;
+}
+/* The own G's status in e->gen while it is parked (cur set), if nobody
+ * wrote it yet in e->gen (claim on own.traced).  At most GT_UVARINT_MAX*4+2
+ * bytes at p. */
+GT_HIDDEN uint8_t *gt_parked_own_status(struct gt_emit *e, uint8_t *p);
+/* Claim the status of G in generation g (true: the caller must write it). */
+GT_HIDDEN bool gt_claim_status(struct gt_gor *G, uint64_t g);
+
+/* Explicit goroutines (goroutine.c). */
+/* Statuses of a thread in state XG in e->gen (from gt_write_status). */
+GT_HIDDEN bool gt_xg_write_status(struct gt_emit *e);
+/* Thread exit in state XG: stop cur (GoStop), resume the own G. */
+GT_HIDDEN bool gt_xg_settle(struct gt_emit *e);
+/* Advancer: snapshot of every explicit goroutine before the bump of g;
+ * after every thread left g and the threads were stated: statuses of the
+ * goroutines nobody stated in g, their stacks, reaping; final: detach all. */
+GT_HIDDEN void gt_xg_snapshot(uint64_t g);
+GT_HIDDEN void gt_xg_advance(uint64_t g, uint64_t now, bool final);
+/* Crash path (flusher excluded): cb for each goroutine whose GoCreate in g
+ * names a stack the advancer has not written: its id, one frame pc and
+ * name.  AS-safe; stops when cb returns false. */
+GT_HIDDEN void gt_xg_crash_walk(uint64_t g,
+                                bool (*cb)(void *arg, uint64_t id, uint64_t pc, const char *name),
+                                void *arg);
+
 /* At the start of generation h (advancer): take the P of every thread
  * sitting in a syscall begun before h (ProcStatus Abandoned + ProcSteal in
  * a batch of h under the advancer's own M id). */
@@ -425,6 +519,19 @@ GT_HIDDEN uint64_t gt_stack_id_new(uint64_t gen);
  * section, AS-unsafe.  gt_evstack_write: advancer, after all left gen. */
 GT_HIDDEN uint64_t gt_event_stack(struct gt_emit *e, int cls);
 GT_HIDDEN void gt_evstack_write(uint64_t gen, uint64_t now);
+/* Crash flush (AS-safe, flusher parked, threads out of gen): fn(arg, id,
+ * pcs, n) for every event stack whose id may be used in gen, until fn
+ * returns false.  gt_evstack_crash_frame describes pc from data prepared in
+ * advance (the flusher's symbol cache, else "module+0xoff" or the bare
+ * address formatted into buf); true if the strings are the cache's (stable
+ * pointers), false if func points into buf. */
+/* The interning behind gt_event_stack, for PCs already walked (leaf first),
+ * and generation gen's table (unit tests). */
+GT_HIDDEN uint64_t gt_evstack_intern(struct gt_emit *e, const uint64_t *pcs, int n);
+GT_HIDDEN struct cds_lfht *gt_evstack_ht(uint64_t gen);
+typedef bool (*gt_evstack_fn)(void *arg, uint64_t id, const uint64_t *pcs, int n);
+GT_HIDDEN void gt_evstack_crash_walk(uint64_t gen, gt_evstack_fn fn, void *arg);
+GT_HIDDEN bool gt_evstack_crash_frame(uint64_t pc, struct gt_frame *fr, char *buf, size_t len);
 static inline uint64_t gt_entry_stack_id(const struct gt_thread *t) { return t->goid * 2; }
 /* Strings of the generation's tables, written by the flusher. */
 extern struct gt_thread gt_adv;

@@ -88,7 +88,8 @@ int gt_out_write(const void *buf, size_t len)
 	return 0;
 }
 
-/* Write and free every chunk queued for generation gen. */
+/* Write and free every chunk queued for generation gen (freed chunks go to
+ * the pool of written chunks, chunk.c). */
 void gt_out_drain(uint64_t gen)
 {
 	struct cds_wfcq_node *n;
@@ -101,6 +102,6 @@ void gt_out_drain(uint64_t gen)
 			; /* set before the enqueue: never spins */
 		gt_out_write(c->data, c->len);
 		__atomic_sub_fetch(&gt.buffered, c->len, __ATOMIC_RELAXED);
-		free(c);
+		gt_chunk_free(c);
 	}
 }

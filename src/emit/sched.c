@@ -27,6 +27,14 @@
  * runtime does with statusTraced).  The blocked thread resumes at
  * gotrace_block_end or at its next traced call: GoStart g (after unblocking
  * itself if nobody did).
+ *
+ * Explicit goroutines (goroutine.c).  While one runs on the thread (t->cur,
+ * state XG), the calls above act on it instead of the thread's own G, which
+ * is parked (Waiting or Runnable) and stated by whoever states the thread
+ * (gt_parked_own_status).  Sequence numbers of a G are taken with
+ * gt_gseq_next: a status claimed by a thread that does not own the G (the
+ * parked own G stated by its thread, a goroutine stated by the advancer)
+ * needs no write to seq.
  */
 #include "internal.h"
 #include "registry.h"
@@ -54,7 +62,7 @@ static inline struct gt_thread *self_current(void)
 }
 
 /* Claim the status of G in generation g (true: the caller must write it). */
-static bool claim_status(struct gt_gor *G, uint64_t g)
+bool gt_claim_status(struct gt_gor *G, uint64_t g)
 {
 	uint64_t old = __atomic_load_n(&G->traced[g % 3], __ATOMIC_RELAXED);
 	while (old != g)
@@ -77,19 +85,38 @@ static uint8_t *p_status(struct gt_emit *e, uint8_t *p, uint64_t pstatus)
 	return p;
 }
 
-/* GoStatusStack of the thread's own G on this thread. */
+/* GoStatusStack of the thread's current G (own, or the explicit cur) on
+ * this thread.  Only this thread states a G it runs. */
 static uint8_t *own_g_status(struct gt_emit *e, uint8_t *p, uint64_t gstatus)
 {
 	struct gt_thread *t = e->t;
+	struct gt_gor *G = gt_cur_g(t);
 	p = gt_ev_start(e, p, GT_EV_GO_STATUS_STACK);
-	p = gt_put_uvarint(p, t->goid);
+	p = gt_put_uvarint(p, __atomic_load_n(&G->id, __ATOMIC_RELAXED));
 	p = gt_put_uvarint(p, t->tid);
 	p = gt_put_uvarint(p, gstatus);
-	p = gt_put_uvarint(p, gt_entry_stack_id(t));
-	t->own.seq_gen = e->gen;
-	t->own.seq = 0;
-	gt_own_traced(t, e->gen);
+	p = gt_put_uvarint(p, gt_g_stack(t, G));
+	G->seq_gen = e->gen;
+	G->seq = 0;
+	__atomic_store_n(&G->traced[e->gen % 3], e->gen, __ATOMIC_RELAXED);
+	if (t->cur)
+		p = gt_parked_own_status(e, p);
 	return p;
+}
+
+uint8_t *gt_parked_own_status(struct gt_emit *e, uint8_t *p)
+{
+	struct gt_thread *t = e->t;
+	if (!gt_claim_status(&t->own, e->gen))
+		return p;
+	/* The own G waits while explicit goroutines use the thread; a waker
+	 * may have made it Runnable (it then owns nothing any more). */
+	uint64_t w = __atomic_load_n(&t->own.word, __ATOMIC_ACQUIRE);
+	p = gt_ev_start(e, p, GT_EV_GO_STATUS_STACK);
+	p = gt_put_uvarint(p, t->goid);
+	p = gt_put_uvarint(p, GT_NO_ID);
+	p = gt_put_uvarint(p, w == GT_GW_RUNNABLE ? GT_G_RUNNABLE : GT_G_WAITING);
+	return gt_put_uvarint(p, gt_entry_stack_id(t));
 }
 
 /* ---------------------------------------------------------------- syscalls */
@@ -122,17 +149,18 @@ void gotrace_syscall_begin_(void)
 }
 
 /* End the thread's syscall in e->gen (state SYSCALL -> RUNNING). */
-static bool finish_syscall(struct gt_emit *e)
+bool gt_finish_syscall(struct gt_emit *e)
 {
 	struct gt_thread *t = e->t;
 	uint64_t g = e->gen, w = t->sys_word;
 	bool mine = __atomic_compare_exchange_n(&t->sys, &w, GT_SYS_NONE, false, __ATOMIC_ACQ_REL,
 	                                        __ATOMIC_ACQUIRE);
-	uint8_t *p = gt_ev_reserve(e, 6 * EV_MAX, true);
+	int back = t->cur ? GT_TS_XG : GT_TS_RUNNING;
+	uint8_t *p = gt_ev_reserve(e, 7 * EV_MAX, true);
 	if (!p) {
 		/* Out of memory: the trace will miss the end of this call. */
 		__atomic_store_n(&t->sys, GT_SYS_NONE, __ATOMIC_RELAXED);
-		__atomic_store_n(&t->state, GT_TS_RUNNING, __ATOMIC_RELAXED);
+		__atomic_store_n(&t->state, back, __ATOMIC_RELAXED);
 		gt_count_drop(e);
 		return false;
 	}
@@ -160,11 +188,13 @@ static bool finish_syscall(struct gt_emit *e)
 			e->tb->stated = true;
 		}
 		p = ev2(e, p, GT_EV_PROC_START, t->p, ++t->pseq);
-		p = ev2(e, p, GT_EV_GO_START, t->goid, ++t->own.seq);
+		struct gt_gor *G = gt_cur_g(t);
+		p = ev2(e, p, GT_EV_GO_START, __atomic_load_n(&G->id, __ATOMIC_RELAXED),
+		        gt_gseq_next(G, g));
 		__atomic_store_n(&t->sys, GT_SYS_NONE, __ATOMIC_RELAXED);
 	}
 	gt_ev_commit(e, p);
-	__atomic_store_n(&t->state, GT_TS_RUNNING, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->state, back, __ATOMIC_RELAXED);
 	return true;
 }
 
@@ -176,7 +206,7 @@ void gotrace_syscall_end_(void)
 	struct gt_emit e;
 	if (!gt_emit_enter(&e))
 		return; /* tracing stopped: the record is reset at the next start */
-	finish_syscall(&e);
+	gt_finish_syscall(&e);
 	gt_emit_end(&e);
 }
 
@@ -233,24 +263,40 @@ static uint8_t *raw_ev(uint8_t *p, uint8_t type)
 	return p;
 }
 
-static uint8_t *raw_gstatus(uint8_t *p, struct gt_thread *t, uint64_t m, uint64_t st)
+static uint8_t *raw_gstatus(uint8_t *p, struct gt_thread *t, struct gt_gor *G, uint64_t m,
+                            uint64_t st)
 {
 	p = raw_ev(p, GT_EV_GO_STATUS_STACK);
-	p = gt_put_uvarint(p, t->goid);
+	p = gt_put_uvarint(p, __atomic_load_n(&G->id, __ATOMIC_RELAXED));
 	p = gt_put_uvarint(p, m);
 	p = gt_put_uvarint(p, st);
-	return gt_put_uvarint(p, gt_entry_stack_id(t));
+	return gt_put_uvarint(p, gt_g_stack(t, G));
 }
 
 void gt_silent_status(struct gt_thread *t, uint64_t g, int state, uint64_t sys, uint64_t gword,
                       uint8_t **own, uint8_t **anon)
 {
+	struct gt_gor *cur = state == GT_TS_RUNNING ? NULL : __atomic_load_n(&t->cur, __ATOMIC_ACQUIRE);
+	uint64_t cword = cur ? __atomic_load_n(&cur->word, __ATOMIC_ACQUIRE) : 0;
+	gt_silent_status_cur(t, g, state, sys, gword, cur, cword, own, anon);
+}
+
+void gt_silent_status_cur(struct gt_thread *t, uint64_t g, int state, uint64_t sys,
+                          uint64_t gword, struct gt_gor *cur, uint64_t cword, uint8_t **own,
+                          uint8_t **anon)
+{
 	uint8_t *o = *own, *a = *anon;
-	bool g_done = __atomic_load_n(&t->own.traced[g % 3], __ATOMIC_RELAXED) == g;
+	if (state == GT_TS_RUNNING)
+		cur = NULL;
+	/* G: the goroutine the thread's state is about (own, or cur). */
+	struct gt_gor *G = cur ? cur : &t->own;
+	uint64_t w = cur ? cword : gword;
+	bool g_done = __atomic_load_n(&G->traced[g % 3], __ATOMIC_RELAXED) == g;
 	uint64_t pst = GT_P_RUNNING, gst = GT_G_RUNNING;
 	bool in_own = true;
 	switch (state) {
 	case GT_TS_RUNNING:
+	case GT_TS_XG:
 		break;
 	case GT_TS_SYSCALL:
 		gst = GT_G_SYSCALL;
@@ -271,7 +317,7 @@ void gt_silent_status(struct gt_thread *t, uint64_t g, int state, uint64_t sys, 
 	case GT_TS_BLOCKED:
 		/* The M holds its P, Running, with no G; the G waits (or was
 		 * woken and waits to run), stated like any waiting G. */
-		gst = gword == GT_GW_RUNNABLE ? GT_G_RUNNABLE : GT_G_WAITING;
+		gst = w == GT_GW_RUNNABLE ? GT_G_RUNNABLE : GT_G_WAITING;
 		in_own = false;
 		break;
 	default:
@@ -284,9 +330,15 @@ void gt_silent_status(struct gt_thread *t, uint64_t g, int state, uint64_t sys, 
 	}
 	if (!g_done) {
 		if (in_own)
-			o = raw_gstatus(o, t, t->tid, gst);
+			o = raw_gstatus(o, t, G, t->tid, gst);
 		else
-			a = raw_gstatus(a, t, gst == GT_G_SYSCALL ? t->tid : GT_NO_ID, gst);
+			a = raw_gstatus(a, t, G, gst == GT_G_SYSCALL ? t->tid : GT_NO_ID, gst);
+		__atomic_store_n(&G->traced[g % 3], g, __ATOMIC_RELAXED);
+	}
+	if (cur && __atomic_load_n(&t->own.traced[g % 3], __ATOMIC_RELAXED) != g) {
+		/* The own G, parked while explicit goroutines use the thread. */
+		a = raw_gstatus(a, t, &t->own, GT_NO_ID,
+		                gword == GT_GW_RUNNABLE ? GT_G_RUNNABLE : GT_G_WAITING);
 		gt_own_traced(t, g);
 	}
 	t->adv_status_gen = g;
@@ -326,55 +378,60 @@ void gotrace_block_(const char *reason)
 	}
 	p = ev2(&e, p, GT_EV_GO_BLOCK, rid, stk);
 	gt_ev_commit(&e, p);
+	/* Inside an explicit goroutine (XG) it is the one that blocks; it
+	 * stays this thread's cur and resumes here. */
 	__atomic_store_n(&t->state, GT_TS_BLOCKED, __ATOMIC_RELAXED);
-	__atomic_store_n(&t->own.word, GT_GW_WAITING, __ATOMIC_RELEASE);
+	__atomic_store_n(&gt_cur_g(t)->word, GT_GW_WAITING, __ATOMIC_RELEASE);
 	gt_emit_end(&e);
 }
 
 bool gt_resume_locked(struct gt_emit *e)
 {
 	struct gt_thread *t = e->t;
-	struct gt_gor *G = &t->own;
+	struct gt_gor *G = gt_cur_g(t); /* own, or an explicit goroutine */
+	uint64_t gid = __atomic_load_n(&G->id, __ATOMIC_RELAXED);
 	uint64_t g = e->gen;
-	uint8_t *p = gt_ev_reserve(e, 4 * EV_MAX, true);
+	uint8_t *p = gt_ev_reserve(e, 5 * EV_MAX, true);
 	if (!p)
 		return false; /* stays blocked; retried at the next call */
 	if (t->status_gen != g)
 		p = p_status(e, p, GT_P_RUNNING); /* the M kept its P */
+	if (t->cur)
+		p = gt_parked_own_status(e, p);
 	uint64_t w = GT_GW_WAITING;
 	if (__atomic_compare_exchange_n(&G->word, &w, GT_GW_RUNNING, false, __ATOMIC_ACQ_REL,
 	                                __ATOMIC_ACQUIRE)) {
 		/* Nobody woke it (or the waker could not be told): it wakes
 		 * itself, on its own M. */
-		if (claim_status(G, g)) {
+		if (gt_claim_status(G, g)) {
 			p = gt_ev_start(e, p, GT_EV_GO_STATUS);
-			p = gt_put_uvarint(p, t->goid);
+			p = gt_put_uvarint(p, gid);
 			p = gt_put_uvarint(p, GT_NO_ID);
 			p = gt_put_uvarint(p, GT_G_WAITING);
 			G->seq_gen = g;
 			G->seq = 0;
 		}
 		p = gt_ev_start(e, p, GT_EV_GO_UNBLOCK);
-		p = gt_put_uvarint(p, t->goid);
-		p = gt_put_uvarint(p, ++G->seq);
+		p = gt_put_uvarint(p, gid);
+		p = gt_put_uvarint(p, gt_gseq_next(G, g));
 		*p++ = 0;
 	} else {
 		/* A waker won: wait until it has written its GoUnblock. */
 		while ((w = __atomic_load_n(&G->word, __ATOMIC_ACQUIRE)) == GT_GW_UNBLOCKING)
 			gt_arch_relax();
 		__atomic_store_n(&G->word, GT_GW_RUNNING, __ATOMIC_RELAXED);
-		if (claim_status(G, g)) {
+		if (gt_claim_status(G, g)) {
 			p = gt_ev_start(e, p, GT_EV_GO_STATUS);
-			p = gt_put_uvarint(p, t->goid);
+			p = gt_put_uvarint(p, gid);
 			p = gt_put_uvarint(p, GT_NO_ID);
 			p = gt_put_uvarint(p, GT_G_RUNNABLE);
 			G->seq_gen = g;
 			G->seq = 0;
 		}
 	}
-	p = ev2(e, p, GT_EV_GO_START, t->goid, ++G->seq);
+	p = ev2(e, p, GT_EV_GO_START, gid, gt_gseq_next(G, g));
 	gt_ev_commit(e, p);
-	__atomic_store_n(&t->state, GT_TS_RUNNING, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->state, t->cur ? GT_TS_XG : GT_TS_RUNNING, __ATOMIC_RELAXED);
 	return gt_emit_prologue(e);
 }
 
@@ -398,7 +455,7 @@ int gotrace_unblock_(gotrace_goroutine_t h)
 		return 0;
 	int done = 0;
 	uint64_t w = GT_GW_WAITING;
-	if (G == &e.t->own || __atomic_load_n(&G->id, __ATOMIC_ACQUIRE) != h.id_ ||
+	if (G == &e.t->own || G == e.t->cur || __atomic_load_n(&G->id, __ATOMIC_ACQUIRE) != h.id_ ||
 	    !__atomic_compare_exchange_n(&G->word, &w, GT_GW_UNBLOCKING, false, __ATOMIC_ACQ_REL,
 	                                 __ATOMIC_RELAXED))
 		goto out; /* not (or no longer) blocked: nothing to record */
@@ -410,7 +467,7 @@ int gotrace_unblock_(gotrace_goroutine_t h)
 		gt_count_drop(&e);
 		goto out;
 	}
-	if (claim_status(G, e.gen)) {
+	if (gt_claim_status(G, e.gen)) {
 		p = gt_ev_start(&e, p, GT_EV_GO_STATUS);
 		p = gt_put_uvarint(p, h.id_);
 		p = gt_put_uvarint(p, GT_NO_ID);
@@ -420,7 +477,7 @@ int gotrace_unblock_(gotrace_goroutine_t h)
 	}
 	p = gt_ev_start(&e, p, GT_EV_GO_UNBLOCK);
 	p = gt_put_uvarint(p, h.id_);
-	p = gt_put_uvarint(p, ++G->seq);
+	p = gt_put_uvarint(p, gt_gseq_next(G, e.gen));
 	p = gt_put_uvarint(p, stk);
 	gt_ev_commit(&e, p);
 	__atomic_store_n(&G->word, GT_GW_RUNNABLE, __ATOMIC_RELEASE);
@@ -433,11 +490,20 @@ out:
 bool gt_sched_settle(struct gt_emit *e)
 {
 	struct gt_thread *t = e->t;
-	if (t->state == GT_TS_SYSCALL)
-		return finish_syscall(e);
-	if (t->state == GT_TS_BLOCKED)
-		return gt_resume_locked(e);
-	return true;
+	/* At most: syscall of an explicit goroutine -> XG -> BLOCKED (own
+	 * parked) -> RUNNING. */
+	for (int i = 0; i < 4; i++) {
+		bool ok = true;
+		switch (t->state) {
+		case GT_TS_SYSCALL: ok = gt_finish_syscall(e); break;
+		case GT_TS_BLOCKED: ok = gt_resume_locked(e); break;
+		case GT_TS_XG: ok = gt_xg_settle(e); break;
+		default: return true;
+		}
+		if (!ok)
+			return false;
+	}
+	return t->state == GT_TS_RUNNING;
 }
 
 /* ----------------------------------------------- pthread wrappers */

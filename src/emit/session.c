@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,9 @@ struct gt_state gt = {
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static char last_err[256]; /* copy of gt.err kept after stop */
+/* Set (seq_cst) by atfork_prepare while a fork is being made: the flusher
+ * parks at its next park point (flusher_busy 0) until it is cleared. */
+static int fork_park;
 
 static long futex(uint32_t *w, int op, uint32_t val, const struct timespec *ts)
 {
@@ -56,28 +60,59 @@ void gotrace_options_init(gotrace_options *o)
 	o->clock = GOTRACE_CLOCK_AUTO;
 }
 
+/* Options as start uses them (defaults for fields the caller's struct does
+ * not have).  Start lock held: the reason for -GOTRACE_EINVAL goes to
+ * gotrace_last_error(), like every other start failure's. */
 static int check_options(const gotrace_options *in, gotrace_options *o)
 {
 	gotrace_options_init(o);
 	if (!in)
 		return 0;
-	if (in->struct_size < offsetof(gotrace_options, reserved_int) || in->struct_size > sizeof *o)
+	if (in->struct_size < offsetof(gotrace_options, reserved_int) || in->struct_size > sizeof *o) {
+		gt_set_start_error("invalid options: struct_size %zu (initialise them with "
+		                   "gotrace_options_init)", in->struct_size);
 		return -GOTRACE_EINVAL;
+	}
 	memcpy(o, in, in->struct_size);
 	o->struct_size = sizeof *o;
-	if (o->advance_period_ns < 100000 || o->buffer_size < 4096 || o->buffer_size > GT_MAX_BATCH ||
-	    o->max_buffered < (1u << 20) || o->clock < 0 || o->clock > GOTRACE_CLOCK_MONOTONIC)
+	if (o->advance_period_ns < 100000) {
+		gt_set_start_error("invalid options: advance_period_ns %llu is below the minimum 100000",
+		                   (unsigned long long)o->advance_period_ns);
 		return -GOTRACE_EINVAL;
+	}
+	if (o->buffer_size < 4096 || o->buffer_size > GT_MAX_BATCH) {
+		gt_set_start_error("invalid options: buffer_size %zu is not within 4096..%u", o->buffer_size,
+		                   GT_MAX_BATCH);
+		return -GOTRACE_EINVAL;
+	}
+	if (o->max_buffered < (1u << 20)) {
+		gt_set_start_error("invalid options: max_buffered %zu is below the minimum 1 MiB",
+		                   o->max_buffered);
+		return -GOTRACE_EINVAL;
+	}
+	if (o->clock < 0 || o->clock > GOTRACE_CLOCK_MONOTONIC) {
+		gt_set_start_error("invalid options: unknown clock %d", o->clock);
+		return -GOTRACE_EINVAL;
+	}
 	if (o->stop_timeout_ns == 0)
 		o->stop_timeout_ns = 5000000000ull;
-	if (o->event_stacks & ~GOTRACE_STACK_ALL)
+	if (o->event_stacks & ~GOTRACE_STACK_ALL) {
+		gt_set_start_error("invalid options: unknown event_stacks bits 0x%x",
+		                   (unsigned)(o->event_stacks & ~GOTRACE_STACK_ALL));
 		return -GOTRACE_EINVAL;
-	for (size_t i = 0; i < sizeof o->reserved_int / sizeof o->reserved_int[0]; i++)
-		if (o->reserved_int[i])
+	}
+	for (size_t i = 0; i < sizeof o->reserved_int / sizeof o->reserved_int[0]; i++) {
+		if (o->reserved_int[i]) {
+			gt_set_start_error("invalid options: reserved_int[%zu] is not zero", i);
 			return -GOTRACE_EINVAL;
-	for (int i = 0; i < 8; i++)
-		if (o->reserved_u64[i])
+		}
+	}
+	for (size_t i = 0; i < sizeof o->reserved_u64 / sizeof o->reserved_u64[0]; i++) {
+		if (o->reserved_u64[i]) {
+			gt_set_start_error("invalid options: reserved_u64[%zu] is not zero", i);
 			return -GOTRACE_EINVAL;
+		}
+	}
 	return 0;
 }
 
@@ -106,12 +141,25 @@ static void *flusher_main(void *arg)
 		__atomic_store_n(&gt.flusher_busy, 1, __ATOMIC_SEQ_CST);
 		if (gt_crashing())
 			break;
+		if (__atomic_load_n(&fork_park, __ATOMIC_SEQ_CST)) {
+			/* A fork is being made: stay out of the allocator (and
+			 * libdw, the output) until it is done (atfork_prepare). */
+			uint32_t w0 = __atomic_load_n(&gt.wake, __ATOMIC_ACQUIRE);
+			__atomic_store_n(&gt.flusher_busy, 0, __ATOMIC_SEQ_CST);
+			struct timespec ts = { 0, 10 * 1000 * 1000 };
+			if (__atomic_load_n(&fork_park, __ATOMIC_SEQ_CST))
+				futex(&gt.wake, FUTEX_WAIT_PRIVATE, w0, &ts);
+			continue;
+		}
 		uint32_t w = __atomic_load_n(&gt.wake, __ATOMIC_ACQUIRE);
 		bool stopping = __atomic_load_n(&gt.stopping, __ATOMIC_ACQUIRE);
 		uint64_t req = __atomic_load_n(&gt.flush_req, __ATOMIC_ACQUIRE);
 		uint64_t now = gt_mono_ns();
 		uint64_t g = __atomic_load_n(&gt.gen, __ATOMIC_RELAXED);
-		if (g == 0 && !stopping) {
+		if (g == 0 && stopping)
+			break; /* off after an output error, and stop asked: nothing
+			        * is left to advance (stop frees what is queued) */
+		if (g == 0) {
 			/* Stopped after an output error: wait for gotrace_stop. */
 			struct timespec ts = { 0, 100 * 1000 * 1000 };
 			__atomic_store_n(&gt.flusher_busy, 0, __ATOMIC_SEQ_CST);
@@ -158,8 +206,88 @@ static void *flusher_main(void *arg)
 
 /* ------------------------------------------------------------ start, stop */
 
-static void atfork_prepare(void) { pthread_mutex_lock(&start_lock); }
-static void atfork_parent(void) { pthread_mutex_unlock(&start_lock); }
+/*
+ * fork().  liburcu-bp does not register fork handlers itself: the
+ * application must call its hooks, and we are that application.  Without
+ * them the child inherits (1) urcu-bp's reader registry with the entries of
+ * threads that do not exist in the child, so a synchronize_rcu there waits
+ * forever for a reader that was inside a read-side section at the fork, and
+ * (2) the lfht resize work queue without its worker thread, so
+ * cds_lfht_destroy (gotrace_stop of a trace the child started) waits
+ * forever for the queue to drain.
+ *
+ * Order.  The start lock comes first: stop holds it while it calls
+ * synchronize_rcu and cds_lfht_destroy, which need the locks and the
+ * worker the urcu hooks take.  Then the flusher is parked (below), then the
+ * call_rcu hook (it also pauses the lfht worker, which may still need
+ * rcu_gp_lock to finish a resize), then urcu_bp_before_fork (rcu_gp_lock,
+ * registry lock, all signals blocked).  After the fork, the reverse.  The
+ * child resets our state while signals are still blocked, then urcu-bp
+ * prunes its registry.
+ *
+ * The child's half of the call_rcu hook is deferred to its first start
+ * (rcu_child_finish): it starts threads (a new lfht worker, a new call_rcu
+ * thread) whenever the parent had them, and the parent has a call_rcu
+ * thread for good after its first session.  A child that never traces (one
+ * that execs, one that only works) then gets no thread of ours, which is
+ * also what ThreadSanitizer requires of a child of a multi-threaded
+ * process.  Until then the lfht and call_rcu state stays as prepared
+ * (worker paused, their locks held); nothing of ours touches it outside a
+ * session, and a fork made meanwhile passes it on as it is.
+ *
+ * The flusher is kept at a park point across the fork, so that the child
+ * never inherits a lock that the flusher held inside malloc, libdw or any
+ * other library it calls.  glibc's malloc is fork-safe by itself;
+ * allocators that are not (GCC 12's AddressSanitizer takes no allocator
+ * lock around fork, and maps memory while holding one) leave the child
+ * deadlocked at its first malloc of that size class.  The wait is
+ * bounded (the flusher may sit in a write to a stalled pipe): a sleeping
+ * flusher costs nothing, a busy one at most FORK_PARK_NS.
+ */
+#define FORK_PARK_NS (100 * 1000 * 1000ull)
+static bool fork_parked; /* atfork_prepare asked the flusher to park */
+static bool rcu_child_pending; /* a forked child, its call_rcu hook not run */
+
+/* Start lock held: finish the deferred half of the call_rcu fork hook
+ * before anything of a session uses an lfht.  The locks it releases were
+ * taken by the thread that forked, and the child's start may come from
+ * another thread: they are default (non-checking) pthread mutexes, which
+ * glibc lets any thread unlock. */
+static void rcu_child_finish(void)
+{
+	if (rcu_child_pending) {
+		rcu_child_pending = false;
+		urcu_bp_call_rcu_after_fork_child();
+	}
+}
+
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&start_lock);
+	fork_parked = gt.flusher_running;
+	if (fork_parked) {
+		__atomic_store_n(&fork_park, 1, __ATOMIC_SEQ_CST);
+		uint64_t end = gt_mono_ns() + FORK_PARK_NS;
+		while (__atomic_load_n(&gt.flusher_busy, __ATOMIC_SEQ_CST) && gt_mono_ns() < end) {
+			struct timespec d = { 0, 100 * 1000 };
+			nanosleep(&d, NULL);
+		}
+	}
+	if (!rcu_child_pending)
+		urcu_bp_call_rcu_before_fork();
+	urcu_bp_before_fork();
+}
+static void atfork_parent(void)
+{
+	urcu_bp_after_fork_parent();
+	if (!rcu_child_pending)
+		urcu_bp_call_rcu_after_fork_parent();
+	if (fork_parked) {
+		__atomic_store_n(&fork_park, 0, __ATOMIC_SEQ_CST);
+		gt_wake_flusher();
+	}
+	pthread_mutex_unlock(&start_lock);
+}
 static void atfork_child(void)
 {
 	/* The child has no flusher and must never write into the parent's
@@ -184,6 +312,10 @@ static void atfork_child(void)
 	gt_tls_self = NULL;
 	gt_tls_session = 0;
 	gt.session++;
+	__atomic_store_n(&fork_park, 0, __ATOMIC_RELAXED);
+	fork_parked = false;
+	urcu_bp_after_fork_child();
+	rcu_child_pending = true;
 	pthread_mutex_unlock(&start_lock);
 }
 
@@ -202,30 +334,95 @@ static void init_once(void)
 	atexit(at_exit);
 }
 
-int gotrace_start_fd(int fd, const gotrace_options *opt)
+/*
+ * The trace header, written on the caller's thread (see start_locked).  The
+ * caller must not die of it nor hang in it:
+ *  - SIGPIPE is blocked around the write, so a pipe without a reader gives
+ *    EPIPE; the SIGPIPE that write raised for this thread is then consumed
+ *    (sigtimedwait, zero timeout) so that it is not delivered when the mask
+ *    is restored, unless one was already pending before: that one is the
+ *    program's and stays pending.  The program's disposition is untouched.
+ *  - A pipe or socket whose reader does not read: poll() until the fd is
+ *    writable, for at most stop_timeout_ns (the bound stop has too), and
+ *    write only then; the 16 bytes are less than PIPE_BUF, so a writable
+ *    pipe takes them without blocking.
+ * Returns 0, or -GOTRACE_EIO with the reason in last_err.
+ */
+static int write_header(int fd, uint64_t timeout_ns)
 {
-	pthread_once(&once, init_once);
-	gotrace_options o;
-	int rc = check_options(opt, &o);
-	if (rc)
-		return rc;
-	if (fd < 0 || fcntl(fd, F_GETFL) < 0)
-		return -GOTRACE_EINVAL;
-	pthread_mutex_lock(&start_lock);
+	sigset_t pipe_set, old, pending;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+	uint64_t deadline = gt_mono_ns() + timeout_ns;
+	int rc = 0;
+	for (size_t off = 0; off < GT_HEADER_LEN;) {
+		uint64_t now = gt_mono_ns();
+		if (now >= deadline) {
+			gt_set_start_error("writing the trace header: the output accepted nothing for %.1f s",
+			                   (double)timeout_ns / 1e9);
+			rc = -GOTRACE_EIO;
+			break;
+		}
+		uint64_t left_ms = (deadline - now + 999999) / 1000000;
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		int r = poll(&pfd, 1, left_ms > 100 ? 100 : (int)left_ms);
+		if (r < 0 && errno != EINTR) {
+			gt_set_start_error("writing the trace header: poll: %s", strerror(errno));
+			rc = -GOTRACE_EIO;
+			break;
+		}
+		if (r <= 0)
+			continue; /* not writable yet (or EINTR): until the deadline */
+		/* POLLERR/POLLHUP: write() reports the precise error. */
+		ssize_t w = write(fd, GT_HEADER + off, GT_HEADER_LEN - off);
+		if (w < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (w <= 0) {
+			int err = w < 0 ? errno : 0;
+			if (err == EPIPE && !was_pending) {
+				struct timespec zero = { 0, 0 };
+				while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+					;
+			}
+			gt_set_start_error("writing the trace header: %s", err ? strerror(err) : "no progress");
+			rc = -GOTRACE_EIO;
+			break;
+		}
+		off += (size_t)w;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+/* Start a session on fd.  Called with the start lock held, options checked;
+ * returns with it released.  own_fd: fd was opened by gotrace_start_path,
+ * stop closes it (on failure the caller does). */
+static int start_locked(int fd, const gotrace_options *opt, int own_fd)
+{
+	gotrace_options o = *opt;
+	int rc;
 	if (gt.flusher_running) {
+		/* A session that failed but is not stopped yet counts too:
+		 * gotrace_last_error() still describes it. */
 		pthread_mutex_unlock(&start_lock);
 		return -GOTRACE_EBUSY;
 	}
+	rcu_child_finish();
+	/* A new session: no error of an earlier one is reported any more. */
+	gt.err[0] = 0;
+	last_err[0] = 0;
+	gt.out_err = 0;
 	rc = gt_clock_init(o.clock);
-	if (rc)
+	if (rc) {
+		gt_set_start_error("invalid options: clock %d is not available on this CPU", o.clock);
 		goto out;
+	}
 	gt.opt = o;
 	gt.chunk_cap = (uint32_t)o.buffer_size;
 	gt.fd = fd;
 	gt.own_fd = 0;
-	gt.err[0] = 0;
-	last_err[0] = 0;
-	gt.out_err = 0;
 	gt.stopping = 0;
 	gt.buffered = gt.buffered_peak = 0;
 	gt.bytes_written = gt.gens_written = gt.dropped_total = gt.threads_seen = 0;
@@ -234,6 +431,7 @@ int gotrace_start_fd(int fd, const gotrace_options *opt)
 		__cds_wfcq_init(&gt.qhead[i], &gt.qtail[i]);
 		gt.msg_next[i] = 0;
 		if (gt_strtab_init(&gt.strtab[i]) != 0) {
+			gt_set_start_error("out of memory creating the string tables");
 			rc = -GOTRACE_ENOMEM;
 			goto out_tabs;
 		}
@@ -241,18 +439,9 @@ int gotrace_start_fd(int fd, const gotrace_options *opt)
 	/* The header is written here, not by the flusher: a trace is a trace
 	 * from the moment start returns (a crash right after start still
 	 * leaves a readable file), and an unwritable fd fails start. */
-	for (size_t off = 0; off < GT_HEADER_LEN;) {
-		ssize_t w = write(fd, GT_HEADER + off, GT_HEADER_LEN - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			snprintf(last_err, sizeof last_err, "writing the trace header: %s",
-			         w < 0 ? strerror(errno) : "no progress");
-			rc = -GOTRACE_EIO;
-			goto out_tabs;
-		}
-		off += (size_t)w;
-	}
+	rc = write_header(fd, o.stop_timeout_ns);
+	if (rc)
+		goto out_tabs;
 	gt.bytes_written = GT_HEADER_LEN;
 	pthread_mutex_lock(&gt.reg_lock);
 	gt.next_p = 0;
@@ -271,13 +460,15 @@ int gotrace_start_fd(int fd, const gotrace_options *opt)
 	if (e != 0) {
 		__atomic_store_n(&gotrace_on_, 0, __ATOMIC_RELEASE);
 		__atomic_store_n(&gt.gen, 0, __ATOMIC_RELEASE);
-		snprintf(last_err, sizeof last_err, "cannot create the flusher thread: %s", strerror(e));
+		gt_set_start_error("cannot create the flusher thread: %s", strerror(e));
 		rc = -GOTRACE_ESYS;
 		goto out_tabs;
 	}
 	gt.flusher_running = true;
 	gt_crash_install(&gt.opt);
 	rc = gt_cpuprof_start(&gt.opt);
+	if (rc == 0)
+		gt.own_fd = own_fd; /* on failure the caller closes it */
 	pthread_mutex_unlock(&start_lock);
 	if (rc) {
 		gotrace_stop(); /* leaves a valid, empty trace */
@@ -292,28 +483,53 @@ out:
 	return rc;
 }
 
-int gotrace_start_path(const char *path, const gotrace_options *opt)
+int gotrace_start_fd(int fd, const gotrace_options *opt)
 {
-	if (!path || !*path)
-		return -GOTRACE_EINVAL;
+	pthread_once(&once, init_once);
+	pthread_mutex_lock(&start_lock);
 	gotrace_options o;
 	int rc = check_options(opt, &o);
-	if (rc)
+	if (rc == 0 && (fd < 0 || fcntl(fd, F_GETFL) < 0)) {
+		gt_set_start_error("invalid file descriptor %d", fd);
+		rc = -GOTRACE_EINVAL;
+	}
+	if (rc) {
+		pthread_mutex_unlock(&start_lock);
 		return rc;
-	if (__atomic_load_n(&gotrace_on_, __ATOMIC_ACQUIRE))
-		return -GOTRACE_EBUSY; /* do not truncate a file being traced into */
+	}
+	return start_locked(fd, &o, 0);
+}
+
+int gotrace_start_path(const char *path, const gotrace_options *opt)
+{
+	pthread_once(&once, init_once);
+	pthread_mutex_lock(&start_lock);
+	gotrace_options o;
+	int rc = -GOTRACE_EINVAL;
+	if (!path || !*path)
+		gt_set_start_error("invalid path: %s", path ? "empty" : "NULL");
+	else
+		rc = check_options(opt, &o);
+	/* Busy is decided under the start lock, before the open truncates
+	 * anything: by the session's existence, not by the tracing-on flag,
+	 * which an output error clears while the failed session (and its
+	 * file) lives on until gotrace_stop. */
+	if (rc == 0 && gt.flusher_running)
+		rc = -GOTRACE_EBUSY;
+	if (rc) {
+		pthread_mutex_unlock(&start_lock);
+		return rc;
+	}
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
-		snprintf(last_err, sizeof last_err, "cannot open %s: %s", path, strerror(errno));
+		gt_set_start_error("cannot open %s: %s", path, strerror(errno));
+		pthread_mutex_unlock(&start_lock);
 		return -GOTRACE_ESYS;
 	}
-	rc = gotrace_start_fd(fd, &o);
-	if (rc) {
+	rc = start_locked(fd, &o, 1);
+	if (rc)
 		close(fd);
-		return rc;
-	}
-	gt.own_fd = 1; /* start_lock not needed: only stop reads it, later */
-	return 0;
+	return rc;
 }
 
 int gotrace_stop(void)
@@ -339,12 +555,19 @@ int gotrace_stop(void)
 		gt_out_drain(i); /* after an error: free what was not written */
 		gt_strtab_destroy(&gt.strtab[i]);
 	}
+	gt_chunk_pool_drain(); /* written chunks kept for reuse (chunk.c) */
 	if (gt.own_fd)
 		close(gt.fd);
 	gt.fd = -1;
 	int err = __atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE);
 	if (err || gt.err[0]) /* keep a start error (e.g. from the profiler) */
 		memcpy(last_err, gt.err, sizeof last_err);
+	/* The session's error now lives in last_err alone: a later failure
+	 * (a start that fails, reporting in last_err) must not be hidden by
+	 * this session's output error (gotrace_last_error prefers gt.err
+	 * while out_err is set). */
+	gt.err[0] = 0;
+	__atomic_store_n(&gt.out_err, 0, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&start_lock);
 	return err ? -err : 0;
 }

@@ -14,6 +14,12 @@
 
 struct gt_str_node {
 	struct cds_lfht_node node;
+	/* Reclamation (gt_strtab_reset): the nodes of one reset form a list
+	 * through dead (written by the resetter, release; read by the
+	 * callback, acquire: the order ThreadSanitizer sees), and the first
+	 * one's rh carries the list to call_rcu. */
+	struct rcu_head rh;
+	struct gt_str_node *dead;
 	/* Set (release) once the fields below are written, before the node is
 	 * published in the lfht; read (acquire) by matchers.  liburcu's own
 	 * publication already orders this on every CPU we support; the flag
@@ -64,18 +70,58 @@ int gt_strtab_init(struct gt_strtab *t)
 	return t->ht ? 0 : -GOTRACE_ENOMEM;
 }
 
-/* Advancer only, after every thread left the table's generation: no reader
- * can hold a node, so nodes are freed without waiting for a grace period. */
+static void str_batch_free(struct rcu_head *rh)
+{
+	struct gt_str_node *sn = caa_container_of(rh, struct gt_str_node, rh);
+	while (sn) {
+		struct gt_str_node *next = __atomic_load_n(&sn->dead, __ATOMIC_ACQUIRE);
+		free(sn);
+		sn = next;
+	}
+}
+
+/*
+ * Empty the table: the advancer (flusher thread, or gotrace_stop once the
+ * flusher is joined), after every thread left the table's generation.
+ *
+ * Safety.  Our own threads cannot hold a node any more (the seqlock wait is
+ * their grace period), but liburcu's automatic-resize worker can: it walks
+ * the bucket chains, regular nodes included, under its own read-side
+ * critical section (urcu-bp flavor, the flavor of this table), possibly
+ * still growing the table after the generation's insertions.  Freeing a
+ * node right after cds_lfht_del let that walk follow freed memory.  So
+ * nodes are unlinked (cds_lfht_del, under rcu_read_lock as the lfht API
+ * requires) into a private list, and the list is freed by call_rcu, i.e.
+ * after a grace period that begins after the last cds_lfht_del: every
+ * read-side section that could still reach a node (the worker's, or any
+ * thread's) has ended by then.
+ *
+ * Why call_rcu and not synchronize_rcu: the caller must not wait for
+ * readers.  A thread that died inside a read-side section (a fatal signal
+ * in gt_intern: the crash handler runs on that thread, which never leaves
+ * the section) would block synchronize_rcu forever; the flusher would then
+ * never reach a park point and the crash flush would give up (crash.c).
+ * call_rcu only enqueues (wait-free) and wakes liburcu's call_rcu thread;
+ * it takes no lock of ours, may be called inside or outside a read-side
+ * section, and cannot deadlock with the flusher, the advancer or writers.
+ * The nodes are freed one grace period late (normally milliseconds; never
+ * while a thread sits dead in a read-side section, nor in a forked child
+ * whose parent had started liburcu's call_rcu thread, which fork does not
+ * copy: a bounded leak there, instead of a hang).
+ */
 void gt_strtab_reset(struct gt_strtab *t)
 {
 	struct cds_lfht_iter it;
-	struct gt_str_node *sn;
+	struct gt_str_node *sn, *dead = NULL;
 	rcu_read_lock();
 	cds_lfht_for_each_entry(t->ht, &it, sn, node) {
 		cds_lfht_del(t->ht, &sn->node);
-		free(sn);
+		__atomic_store_n(&sn->dead, dead, __ATOMIC_RELEASE);
+		dead = sn;
 	}
 	rcu_read_unlock();
+	if (dead)
+		call_rcu(&dead->rh, str_batch_free);
 	__atomic_store_n(&t->next_id, 0, __ATOMIC_RELAXED);
 }
 

@@ -112,15 +112,34 @@ static struct gt_thread *record_new(void)
 	return t;
 }
 
-/* Reset the per-session part of a record (owner, before publishing). */
+/* Reset the per-session part of a record (owner, before publishing).  What
+ * an earlier session left is freed, not forgotten: names of regions still
+ * open (or owed an end) at its stop, and batches it never collected (a
+ * crash flush writes them in place).  Nobody else can reach them: the
+ * record was unlinked at that stop, after every thread left its critical
+ * section, and a slot never keeps a chunk handed to the flusher. */
 static void record_reset(struct gt_thread *t)
 {
+	for (uint32_t i = 0; i < t->depth; i++) {
+		free(t->regions[i].heap);
+		t->regions[i].heap = NULL;
+	}
+	for (uint32_t i = 0; i < t->owed_n; i++) {
+		free(t->owed[i].heap);
+		t->owed[i].heap = NULL;
+	}
+	for (int i = 0; i < 2; i++) {
+		free(t->tb[i].ev);
+		free(t->tb[i].str);
+	}
 	memset(t->tb, 0, sizeof t->tb);
 	t->status_gen = 0;
 	t->state = GT_TS_NEW;
 	t->sys = GT_SYS_NONE;
 	t->sys_depth = 0;
 	memset(&t->own, 0, sizeof t->own);
+	t->cur = NULL;     /* explicit goroutines of an earlier session */
+	t->xg_base = 0;
 	t->exit_written = false;
 	t->depth = t->owed_n = t->depth_overflow = 0;
 	t->drop_note = 0;
@@ -254,7 +273,7 @@ static void thread_exit(void *arg)
 		}
 		/* Leaving inside a syscall bracket or blocked: end it first
 		 * (sched.c), then exit as a running thread. */
-		if (t->state == GT_TS_SYSCALL || t->state == GT_TS_BLOCKED)
+		if (t->state == GT_TS_SYSCALL || t->state == GT_TS_BLOCKED || t->state == GT_TS_XG)
 			gt_sched_settle(&e);
 		if (t->state == GT_TS_RUNNING) {
 			if (t->status_gen == gen || gt_write_status(&e))

@@ -234,6 +234,276 @@ static void test_sigbus(void **s) { (void)s; scenario(SIGBUS_MMAP, false); }
 static void test_raise_other_thread(void **s) { (void)s; scenario(RAISE_OTHER_THREAD, true); }
 static void test_in_region(void **s) { (void)s; scenario(IN_REGION, false); }
 
+/* Event stacks (GOTRACE_STACK_ALL): block, unblock and syscall events carry
+ * ids of the generation's event-stack table (src/emit/evstack.c).  The
+ * child blocks and syscalls in every generation (their stacks symbolised
+ * by the flusher), then, in the crash generation, from call paths never
+ * seen before (no cached symbols: the crash flush can only describe them
+ * from data prepared in advance), and dies of a NULL dereference.  Every
+ * stack id the final generation uses must be defined in it, with complete
+ * frames: the validators reject the trace otherwise. */
+static volatile int evs_waker_go, evs_waker_done, evs_sink; /* not sink: die() needs it 0 */
+static gotrace_goroutine_t evs_sleeper_g;
+
+static void *evs_sleeper(void *arg)
+{
+	(void)arg;
+	gotrace_log(0, "crash", "sleeper up");
+	evs_sleeper_g = gotrace_self(); /* published by the release of evs_waker_go */
+	for (;;) {
+		gotrace_block("chan receive");
+		__atomic_store_n(&evs_waker_go, 1, __ATOMIC_RELEASE);
+		while (!__atomic_load_n(&evs_waker_done, __ATOMIC_ACQUIRE))
+			;
+		__atomic_store_n(&evs_waker_done, 0, __ATOMIC_RELAXED);
+		gotrace_block_end();
+	}
+	return NULL;
+}
+
+/* depth extra frames, then a block/unblock pair and a syscall: one more
+ * distinct stack per depth. */
+static __attribute__((noinline)) void evs_events(int depth)
+{
+	if (depth > 0) {
+		evs_events(depth - 1);
+		evs_sink++; /* not a tail call */
+		return;
+	}
+	while (!__atomic_load_n(&evs_waker_go, __ATOMIC_ACQUIRE))
+		;
+	__atomic_store_n(&evs_waker_go, 0, __ATOMIC_RELAXED);
+	gotrace_unblock(evs_sleeper_g);
+	__atomic_store_n(&evs_waker_done, 1, __ATOMIC_RELEASE);
+	gotrace_syscall_begin();
+	gotrace_syscall_end();
+}
+
+/* Call paths used only in the crash generation. */
+static __attribute__((noinline)) void evs_fresh_b(int depth)
+{
+	evs_events(depth);
+	evs_sink++;
+}
+static __attribute__((noinline)) void evs_fresh_a(int depth)
+{
+	evs_fresh_b(depth);
+	evs_sink++;
+}
+
+static void evs_child(const char *path)
+{
+	gotrace_options o;
+	gotrace_options_init(&o);
+	o.advance_period_ns = 20 * 1000 * 1000;
+	o.event_stacks = GOTRACE_STACK_ALL;
+	if (gotrace_start_path(path, &o) != 0)
+		_exit(4);
+	pthread_t th;
+	pthread_create(&th, NULL, evs_sleeper, NULL);
+	char msg[32];
+	for (int i = 0; i < NLOGS; i++) {
+		snprintf(msg, sizeof msg, "ev-%d", i);
+		gotrace_log(0, "crash", msg);
+		if (i % 100 == 99) {
+			evs_events(i / 100);
+			gotrace_block("sleep");
+			struct timespec d = { 0, 25 * 1000 * 1000 }; /* cross advances */
+			nanosleep(&d, NULL);
+			gotrace_block_end();
+		}
+	}
+	for (int k = 0; k < 8; k++)
+		evs_fresh_a(k);
+	gotrace_log(0, "crash", "about to die");
+	die(NULLDEREF);
+}
+
+static void test_event_stacks(void **s)
+{
+	(void)s;
+	char *path = tmp_trace_path("evstacks");
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		for (int sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
+		evs_child(path);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSEGV);
+	check_trace(path, NULLDEREF);
+	/* The crash generation holds blocks and syscalls with stacks. */
+	static const char *rd[] = { "go1.23", "new" };
+	for (int r = 0; r < 2; r++) {
+		struct tsum ts;
+		assert_int_equal(tsum_load(path, rd[r], &ts), 0);
+		int64_t last = 0;
+		for (size_t i = 0; i < ts.n; i++)
+			if (ts.lines[i].gen > last)
+				last = ts.lines[i].gen;
+		int blocks = 0, syscalls = 0;
+		for (size_t i = 0; i < ts.n; i++) {
+			const struct tline *l = &ts.lines[i];
+			if (l->gen != last || strcmp(l->kind, "gostate") != 0 || !*tl_get(l, "stack"))
+				continue;
+			if (!strcmp(tl_get(l, "to"), "Waiting"))
+				blocks++;
+			if (!strcmp(tl_get(l, "to"), "Syscall"))
+				syscalls++;
+		}
+		printf("  %s: final generation %lld: %d blocks, %d syscalls with stacks\n", rd[r],
+		       (long long)last, blocks, syscalls);
+		assert_true(blocks >= 1);
+		assert_true(syscalls >= 1);
+		tsum_free(&ts);
+	}
+	unlink(path);
+	free(path);
+}
+
+/* Crash while sampling at 1 kHz: two threads burn CPU while the generation
+ * advances (gotrace_flush: their samples are drained and symbolised, so the
+ * crash path has a symbol cache and a module table from before the crash),
+ * then, in the final generation, each burns CPU_FINAL_MS more of its own
+ * CPU time and the main thread dies of a NULL dereference.  The crash flush
+ * must drain the final generation's CPU samples into it (src/cpuprof,
+ * gt_cpuprof_crash_drain): required, in that generation, at least half of
+ * rate x the CPU time burnt there (every source weighs its samples to that
+ * rate), each with a stack whose leaf is cpu_spin (a cached symbol) or a
+ * module+offset frame of this test program. */
+#define CPU_FINAL_MS 150
+static volatile int cpu_phase; /* 1: final generation started */
+static volatile int cpu_done[2];
+static uint64_t cpu_sink; /* not sink: die() dereferences sink + 16 */
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+__attribute__((noinline)) static void cpu_spin(uint64_t until_cpu_ns)
+{
+	uint64_t x = 1;
+	/* ~0.1 ms of arithmetic per clock read: the (system call) read is
+	 * under 1% of the samples. */
+	while (thread_cpu_ns() < until_cpu_ns)
+		for (int i = 0; i < 100000; i++)
+			x = x * 6364136223846793005ull + 1;
+	__atomic_store_n(&cpu_sink, x, __ATOMIC_RELAXED); /* both burners: atomic */
+}
+
+static void *cpu_burner(void *arg)
+{
+	int k = (int)(intptr_t)arg;
+	gotrace_region_begin(0, "burn"); /* registers: the per-thread timer arms */
+	while (!__atomic_load_n(&cpu_phase, __ATOMIC_ACQUIRE))
+		cpu_spin(thread_cpu_ns() + 2000000);
+	cpu_spin(thread_cpu_ns() + CPU_FINAL_MS * 1000000ull);
+	__atomic_store_n(&cpu_done[k], 1, __ATOMIC_RELEASE);
+	for (;;)
+		cpu_spin(thread_cpu_ns() + 2000000); /* until the process dies */
+	return NULL;
+}
+
+static void cpu_child(const char *path)
+{
+	gotrace_options o;
+	gotrace_options_init(&o);
+	o.advance_period_ns = 10ull * 1000 * 1000 * 1000; /* only our flushes */
+	o.cpu_hz = 1000;
+	o.cpu_source = GOTRACE_CPU_PERF; /* falls back if unavailable */
+	if (gotrace_start_path(path, &o) != 0)
+		_exit(4);
+	pthread_t th[2];
+	for (long k = 0; k < 2; k++)
+		pthread_create(&th[k], NULL, cpu_burner, (void *)k);
+	for (int i = 0; i < 4; i++) {
+		struct timespec d = { 0, 50 * 1000 * 1000 };
+		nanosleep(&d, NULL);
+		gotrace_log(0, "crash", "flush");
+		if (gotrace_flush() != 0)
+			_exit(6);
+	}
+	__atomic_store_n(&cpu_phase, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&cpu_done[0], __ATOMIC_ACQUIRE) ||
+	       !__atomic_load_n(&cpu_done[1], __ATOMIC_ACQUIRE)) {
+		struct timespec d = { 0, 1000 * 1000 };
+		nanosleep(&d, NULL);
+	}
+	gotrace_log(0, "crash", "about to die");
+	die(NULLDEREF);
+}
+
+static void test_cpu_samples(void **s)
+{
+	(void)s;
+	char path[512]; /* nothing allocated lives across an assertion */
+	{
+		char *p = tmp_trace_path("cpu");
+		snprintf(path, sizeof path, "%s", p);
+		free(p);
+	}
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		for (int sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
+		cpu_child(path);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSEGV);
+	assert_int_equal(judge_trace(path), 0);
+	static const char *rd[] = { "go1.23", "new" };
+	for (int r = 0; r < 2; r++) {
+		struct tsum ts;
+		int loaded = tsum_load(path, rd[r], &ts);
+		if (loaded != 0)
+			tsum_free(&ts);
+		assert_int_equal(loaded, 0);
+		int64_t last = 0;
+		for (size_t i = 0; i < ts.n; i++)
+			if (ts.lines[i].gen > last)
+				last = ts.lines[i].gen;
+		int samples = 0, named = 0, earlier = 0, died = 0;
+		for (size_t i = 0; i < ts.n; i++) {
+			const struct tline *l = &ts.lines[i];
+			if (!strcmp(l->kind, "log") && !strcmp(tl_get(l, "msg"), "about to die"))
+				died += l->gen == last;
+			if (strcmp(l->kind, "sample") != 0)
+				continue;
+			if (l->gen != last) {
+				earlier++;
+				continue;
+			}
+			samples++;
+			const char *stack = tl_get(l, "stack");
+			const char *end = strchr(stack, ';');
+			size_t n = end ? (size_t)(end - stack) : strlen(stack);
+			char leaf[256];
+			snprintf(leaf, sizeof leaf, "%.*s", (int)n, stack);
+			if (!strncmp(leaf, "cpu_spin@", 9) || !strncmp(leaf, "thread_cpu_ns@", 14) ||
+			    strstr(leaf, "emit_test_crash+0x"))
+				named++;
+		}
+		printf("  %s: final generation %lld: %d CPU samples (%d with the burner's leaf "
+		       "or its module+offset), %d in earlier generations\n",
+		       rd[r], (long long)last, samples, named, earlier);
+		tsum_free(&ts);
+		assert_int_equal(died, 1);
+		assert_true(earlier > 0);
+		assert_true(samples >= 2 * CPU_FINAL_MS / 2); /* 1 kHz x 2 x 150 ms, halved */
+		assert_true(named >= samples / 2);
+	}
+	unlink(path);
+}
+
 /* In a child: trace into path, log the known messages. */
 static void start_and_log(const char *path)
 {
@@ -386,6 +656,8 @@ int main(void)
 		cmocka_unit_test(test_raise_other_thread), cmocka_unit_test(test_in_region),
 		cmocka_unit_test(test_explicit_hook),   cmocka_unit_test(test_exit_without_stop),
 		cmocka_unit_test(test_stress_random_kills),
+		cmocka_unit_test(test_event_stacks),
+		cmocka_unit_test(test_cpu_samples),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

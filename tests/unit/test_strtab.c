@@ -19,6 +19,8 @@
 #include <string.h>
 #include <pthread.h>
 #include <malloc.h>
+#include <sched.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "emit/internal.h"
@@ -781,17 +783,95 @@ static void test_concurrent_intern(void **state)
  * interned, i.e. while the lfht's resize worker (a liburcu thread) may still
  * be growing the table: it walks the chains, regular nodes included, under
  * its own rcu_read_lock.  Nodes freed by the reset must not be reachable by
- * that walk.  A use-after-free here crashes the worker thread (the whole
- * test program dies with SIGSEGV in liburcu-cds); it is a race, so each
- * round is one more chance to catch it. */
+ * that walk.  A use-after-free there crashes the worker thread (the whole
+ * test program dies with SIGSEGV in liburcu-cds), but only when the worker
+ * happens to be walking (measured with the old reset, which freed at once:
+ * 5-10 of 12 runs of this program crashed in a plain build, about half under
+ * ASan, where the instrumented inserts are slower than the native worker).
+ *
+ * So each round also runs a walker of our own: a thread that iterates the
+ * table under rcu_read_lock, the worker's discipline, for as long as the
+ * reset runs, and reads every node it stands on from instrumented code (the
+ * lfht node's reverse_hash).  A node freed while a read-side walker can
+ * still reach it is then a heap-use-after-free report under ASan on the
+ * first round (6 of 6 runs against the old reset), and a wild read of the
+ * 0xa5 fill otherwise.  The resize worker keeps its chance to race, too. */
 #if defined(__SANITIZE_THREAD__)
-#define RESIZE_ROUNDS 3
+#define RESIZE_ROUNDS 2
 #elif defined(__SANITIZE_ADDRESS__)
-#define RESIZE_ROUNDS 6
+#define RESIZE_ROUNDS 3
 #else
-#define RESIZE_ROUNDS 10
+#define RESIZE_ROUNDS 6
 #endif
 #define RESIZE_NAMES 300000
+
+struct walker {
+	struct cds_lfht *ht;
+	int go, stop;       /* atomic */
+	uint64_t passes, visits, sum;
+};
+
+static void *walker_main(void *arg)
+{
+	struct walker *w = arg;
+	rcu_read_lock(); /* registers with urcu-bp before the go */
+	rcu_read_unlock();
+	__atomic_store_n(&w->go, 1, __ATOMIC_RELEASE);
+	do {
+		struct cds_lfht_iter it;
+		struct cds_lfht_node *n;
+		rcu_read_lock();
+		cds_lfht_for_each(w->ht, &it, n) {
+			w->sum += __atomic_load_n(&n->reverse_hash, __ATOMIC_RELAXED);
+			w->visits++;
+		}
+		rcu_read_unlock();
+		w->passes++;
+	} while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE));
+	return NULL;
+}
+
+/* A walker stalled inside its read-side section, standing on a node, while
+ * the reset runs (at most STALL_NS): a resize worker preempted in mid-walk.
+ * Its node must still be readable when it resumes, and the reset must not
+ * have waited for it (a reset that waits for readers would deadlock with a
+ * thread that died inside a read-side section; here it would wait out
+ * STALL_NS). */
+#define STALL_NS 120000000000ull
+struct staller {
+	struct cds_lfht *ht;
+	int go, done, timed_out; /* atomic */
+	uint64_t read_after;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void *staller_main(void *arg)
+{
+	struct staller *st = arg;
+	struct cds_lfht_iter it;
+	rcu_read_lock();
+	cds_lfht_first(st->ht, &it);
+	struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
+	__atomic_store_n(&st->go, 1, __ATOMIC_RELEASE);
+	uint64_t end = mono_ns() + STALL_NS;
+	while (!__atomic_load_n(&st->done, __ATOMIC_ACQUIRE)) {
+		if (mono_ns() > end) {
+			__atomic_store_n(&st->timed_out, 1, __ATOMIC_RELAXED);
+			break;
+		}
+		sched_yield();
+	}
+	for (; n; cds_lfht_next(st->ht, &it), n = cds_lfht_iter_get_node(&it))
+		st->read_after += __atomic_load_n(&n->reverse_hash, __ATOMIC_RELAXED) & 1;
+	rcu_read_unlock();
+	return NULL;
+}
 
 static void test_reset_while_resizing(void **state)
 {
@@ -800,8 +880,9 @@ static void test_reset_while_resizing(void **state)
 	mallopt(M_PERTURB, 165); /* freed memory filled, as MALLOC_PERTURB_ */
 #endif
 	fprintf(stderr, "# %d rounds of %d names then gt_strtab_reset; a SIGSEGV in "
-	        "liburcu-cds here is the reset freeing nodes the lfht resize worker "
-	        "still walks\n", RESIZE_ROUNDS, RESIZE_NAMES);
+	        "liburcu-cds or a use-after-free here is the reset freeing nodes a "
+	        "read-side walker (the lfht resize worker, our walker) still reaches\n",
+	        RESIZE_ROUNDS, RESIZE_NAMES);
 	struct gt_thread *t = thr_new(21);
 	for (int r = 0; r < RESIZE_ROUNDS; r++) {
 		uint64_t gen = 1 + 2 * (uint64_t)r;
@@ -816,10 +897,31 @@ static void test_reset_while_resizing(void **state)
 				fail_msg("round %d name %d: id %llu, want %llu", r, i,
 				         (unsigned long long)id, 2ull * (unsigned long long)i + 1);
 		}
-		/* the advancer: collect, write out, empty the table at once */
+		/* the advancer: collect, write out, empty the table at once,
+		 * with a read-side walker on it */
 		gt_thread_collect(t, gen);
 		queue_free(1);
+		struct walker w = { .ht = gt.strtab[1].ht };
+		struct staller st = { .ht = gt.strtab[1].ht };
+		pthread_t th, sth;
+		/* One at a time: a thread's first rcu_read_lock registers it
+		 * with urcu-bp, which waits for a grace period in progress,
+		 * which waits for the staller: never start one behind it. */
+		assert_int_equal(pthread_create(&th, NULL, walker_main, &w), 0);
+		while (!__atomic_load_n(&w.go, __ATOMIC_ACQUIRE))
+			sched_yield();
+		assert_int_equal(pthread_create(&sth, NULL, staller_main, &st), 0);
+		while (!__atomic_load_n(&st.go, __ATOMIC_ACQUIRE))
+			sched_yield();
 		gt_strtab_reset(&gt.strtab[1]);
+		__atomic_store_n(&st.done, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&w.stop, 1, __ATOMIC_RELEASE);
+		assert_int_equal(pthread_join(th, NULL), 0);
+		assert_int_equal(pthread_join(sth, NULL), 0);
+		assert_int_equal(__atomic_load_n(&st.timed_out, __ATOMIC_RELAXED), 0);
+		if (r == 0)
+			fprintf(stderr, "# round 0: the walker passed %llu times, %llu nodes\n",
+			        (unsigned long long)w.passes, (unsigned long long)w.visits);
 		assert_true(gt.strtab[1].next_id == 0);
 		unsigned long cnt;
 		long before, after;
