@@ -259,8 +259,12 @@ static void *advancer_main(void *arg)
 	struct adv_result *r = arg;
 	for (int i = 0; i < NADVANCE; i++) {
 		uint64_t g = __atomic_load_n(&P.G, __ATOMIC_RELAXED);
-		/* let the writers run a little in g */
+		/* let the writers run a little in g: at least one section (on
+		 * a loaded 2-CPU box they may not get the CPU in 100 us), but
+		 * no more than 1 s */
 		sleep_ns(100 * 1000);
+		for (int w = 0; w < 10000 && __atomic_load_n(&P.counter[g], __ATOMIC_RELAXED) == 0; w++)
+			sleep_ns(100 * 1000);
 		__atomic_store_n(&P.G, g + 1, __ATOMIC_RELEASE);
 		gt_seq_sync();
 		uint64_t snap[NWRITERS];
