@@ -48,12 +48,20 @@ static void start(const char *path, uint64_t period_ns)
 struct work {
 	int idx, iters;
 	uint64_t *tasks; /* iters task ids, filled by the thread */
+	/* If set: halfway, wait twice on it (main ends the generation in
+	 * between), so the events span generations however the threads are
+	 * scheduled; the 1 ms advances add more boundaries. */
+	pthread_barrier_t *mid;
 };
 
 static void emit_rounds(struct work *w)
 {
 	char msg[64];
 	for (int k = 0; k < w->iters; k++) {
+		if (w->mid && k == w->iters / 2) {
+			pthread_barrier_wait(w->mid);
+			pthread_barrier_wait(w->mid);
+		}
 		uint64_t t = gotrace_task_begin(0, "job");
 		w->tasks[k] = t;
 		gotrace_region_begin(t, "outer");
@@ -187,14 +195,21 @@ static void test_counting_16_threads(void **state)
 	start(path, 1000000); /* advance every 1 ms */
 	pthread_t th[NTHREADS];
 	struct work w[NTHREADS];
+	pthread_barrier_t mid;
+	pthread_barrier_init(&mid, NULL, NTHREADS + 1);
 	for (int i = 0; i < NTHREADS; i++) {
 		w[i].idx = i;
 		w[i].iters = ITERS;
 		w[i].tasks = calloc(ITERS, sizeof(uint64_t));
+		w[i].mid = &mid;
 		assert_int_equal(pthread_create(&th[i], NULL, worker_entry, &w[i]), 0);
 	}
+	pthread_barrier_wait(&mid);
+	assert_int_equal(gotrace_flush(), 0);
+	pthread_barrier_wait(&mid);
 	for (int i = 0; i < NTHREADS; i++)
 		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&mid);
 	assert_int_equal(gotrace_stop(), 0);
 	gotrace_stats st;
 	gotrace_get_stats(&st);
