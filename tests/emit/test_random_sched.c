@@ -218,6 +218,12 @@ static void test_random_8_threads(void **state)
 		rs[i] = (struct rs){ .idx = i, .seed = 1234u + (unsigned)i * 77u };
 		pthread_create(&th[i], NULL, rnd_thread, &rs[i]);
 	}
+	/* Explicit generation ends while the threads run, besides the 1 ms
+	 * advances (which a loaded CI box may delay): at least 6 boundaries. */
+	for (int i = 0; i < 6; i++) {
+		usleep(1000);
+		assert_int_equal(gotrace_flush(), 0);
+	}
 	for (int i = 0; i < NT; i++)
 		pthread_join(th[i], NULL);
 	for (int i = 0; i < NX; i++) {
