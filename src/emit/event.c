@@ -22,38 +22,48 @@ static void tbuf_switch(struct gt_tbuf *tb, uint64_t gen)
 
 static bool prologue(struct gt_emit *e);
 
-bool gt_emit_begin(struct gt_emit *e)
+/* The calling thread's record for this session (registering it on its
+ * first call); NULL if tracing is off. */
+static inline struct gt_thread *emit_self(void)
 {
 	struct gt_thread *t = gt_tls_self;
-	if (unlikely(t == NULL || gt_tls_session != __atomic_load_n(&gt.session, __ATOMIC_RELAXED))) {
+	if (unlikely(t == NULL || gt_tls_session != __atomic_load_n(&gt.session, __ATOMIC_RELAXED)))
 		t = gt_thread_self_slow();
-		if (!t)
-			return false;
-	}
-	gt_seq_enter(&t->seq);
-	uint64_t gen = __atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE);
-	/* EXITED, SYSCALL (annotations inside a syscall bracket are not
-	 * traced: the P may be gone) and BLOCKED (resumed first) are slow. */
-	if (unlikely(gen == 0 || t->state >= GT_TS_EXITED)) {
-		if (gen != 0 && t->state == GT_TS_BLOCKED) {
-			e->t = t;
-			e->gen = gen;
-			e->tb = &t->tb[gen & 1];
-			if (e->tb->gen != gen)
-				tbuf_switch(e->tb, gen);
-			e->now = gt_now();
-			if (gt_resume_locked(e))
-				return true;
-		}
-		gt_seq_leave(&t->seq);
-		return false;
-	}
+	return t;
+}
+
+/* Bind e to thread t inside its critical section of generation gen: the
+ * buffer of gen's parity (switched to gen if it still holds gen - 2) and
+ * the event time, read inside the section. */
+static inline void emit_bind(struct gt_emit *e, struct gt_thread *t, uint64_t gen)
+{
 	e->t = t;
 	e->gen = gen;
 	e->tb = &t->tb[gen & 1];
 	if (unlikely(e->tb->gen != gen))
 		tbuf_switch(e->tb, gen);
 	e->now = gt_now();
+}
+
+bool gt_emit_begin(struct gt_emit *e)
+{
+	struct gt_thread *t = emit_self();
+	if (!t)
+		return false;
+	gt_seq_enter(&t->seq);
+	uint64_t gen = __atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE);
+	/* EXITED, SYSCALL (annotations inside a syscall bracket are not
+	 * traced: the P may be gone) and BLOCKED (resumed first) are slow. */
+	if (unlikely(gen == 0 || t->state >= GT_TS_EXITED)) {
+		if (gen != 0 && t->state == GT_TS_BLOCKED) {
+			emit_bind(e, t, gen);
+			if (gt_resume_locked(e))
+				return true;
+		}
+		gt_seq_leave(&t->seq);
+		return false;
+	}
+	emit_bind(e, t, gen);
 	if (unlikely(t->status_gen != gen || t->owed_n != 0 || t->name_dirty || t->drop_note != 0)) {
 		if (!prologue(e)) {
 			gt_count_drop(e);
@@ -69,24 +79,16 @@ bool gt_emit_begin(struct gt_emit *e)
  * off or the thread exited (nothing entered). */
 bool gt_emit_enter(struct gt_emit *e)
 {
-	struct gt_thread *t = gt_tls_self;
-	if (unlikely(t == NULL || gt_tls_session != __atomic_load_n(&gt.session, __ATOMIC_RELAXED))) {
-		t = gt_thread_self_slow();
-		if (!t)
-			return false;
-	}
+	struct gt_thread *t = emit_self();
+	if (!t)
+		return false;
 	gt_seq_enter(&t->seq);
 	uint64_t gen = __atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE);
 	if (unlikely(gen == 0 || t->state == GT_TS_EXITED)) {
 		gt_seq_leave(&t->seq);
 		return false;
 	}
-	e->t = t;
-	e->gen = gen;
-	e->tb = &t->tb[gen & 1];
-	if (unlikely(e->tb->gen != gen))
-		tbuf_switch(e->tb, gen);
-	e->now = gt_now();
+	emit_bind(e, t, gen);
 	return true;
 }
 
