@@ -223,6 +223,8 @@ void gt_advance(bool final)
 	rcu_read_unlock();
 	gt_xg_snapshot(g);
 
+	if (final)
+		gt.gen_last = g; /* the next session starts after it (gt.gen) */
 	__atomic_store_n(&gt.gen, final ? 0 : g + 1, __ATOMIC_RELEASE);
 	gt_seq_sync();
 

@@ -344,12 +344,13 @@ static bool crash_advance(struct gt_thread *self)
 	if (g == 0)
 		return true; /* tracing already off: everything is written */
 	/* The flusher queued g-1 completely but may not have written it all. */
-	if (__atomic_load_n(&gt.gens_written, __ATOMIC_ACQUIRE) + 1 < g) {
+	if (__atomic_load_n(&gt.gens_written, __ATOMIC_ACQUIRE) + gt.gen_first < g) {
 		if (!write_queue(g - 1))
 			return false;
 		__atomic_add_fetch(&gt.gens_written, 1, __ATOMIC_RELAXED);
 	}
 	__atomic_store_n(&gotrace_on_, 0, __ATOMIC_RELEASE);
+	gt.gen_last = g;
 	__atomic_store_n(&gt.gen, 0, __ATOMIC_RELEASE);
 	gt_seq_sync();
 	uint64_t now = gt_now();

@@ -293,8 +293,22 @@ GT_HIDDEN void gt_strtab_destroy(struct gt_strtab *t);
 /* ------------------------------------------------------------------ state */
 struct gt_state {
 	/* Current generation, 0 while off.  Written by start, the advancer and
-	 * stop (release); read by writers right after entering their seqlock. */
+	 * stop (release); read by writers right after entering their seqlock.
+	 *
+	 * Generation numbers are never reused within a process: a session
+	 * starts at the generation after the last one any earlier session used
+	 * (gen_last + 1, as Go's runtime does), so a generation tag left in a
+	 * record by an earlier session (a thread's status_gen, adv_status_gen,
+	 * tb[].gen, a goroutine's traced[] and seq_gen, a region's id_gen, a
+	 * name cache's gen, ...) can never equal a generation of this one and
+	 * is never read as current.  Per-session state that is not a
+	 * generation tag is reset when a thread registers (record_reset). */
 	uint64_t gen;
+	/* First generation of the session (start, before the flusher exists);
+	 * the last generation any session used (the advancer's final advance,
+	 * or the crash flush; read by the next start, after stop joined the
+	 * flusher). */
+	uint64_t gen_first, gen_last;
 	/* Session number: incremented by start.  Read by threads to see whether
 	 * their record belongs to this session. */
 	uint64_t session;

@@ -449,7 +449,8 @@ static int start_locked(int fd, const gotrace_options *opt, int own_fd)
 	gt.filler_p = GT_NO_ID;
 	__atomic_add_fetch(&gt.session, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&gt.reg_lock);
-	__atomic_store_n(&gt.gen, 1, __ATOMIC_RELEASE);
+	gt.gen_first = gt.gen_last + 1; /* see gt.gen: never reused */
+	__atomic_store_n(&gt.gen, gt.gen_first, __ATOMIC_RELEASE);
 	__atomic_store_n(&gotrace_on_, 1, __ATOMIC_RELEASE);
 
 	sigset_t all, old;

@@ -120,6 +120,14 @@ static struct gt_thread *record_new(void)
  * section, and a slot never keeps a chunk handed to the flusher. */
 static void record_reset(struct gt_thread *t)
 {
+	/* Generation tags need no reset: generation numbers are never reused
+	 * (gt.gen).  The advancer's snapshot is taken only of threads that are
+	 * current at the snapshot: a thread that registers between a snapshot
+	 * and the advancer's statements must not be stated from a snapshot of
+	 * an earlier session (or generation), so it starts as NEW. */
+	t->snap_state = GT_TS_NEW;
+	t->snap_cur = NULL;
+	t->snap_sys = t->snap_gword = t->snap_cword = 0;
 	for (uint32_t i = 0; i < t->depth; i++) {
 		free(t->regions[i].heap);
 		t->regions[i].heap = NULL;
