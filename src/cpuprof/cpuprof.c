@@ -284,7 +284,10 @@ static void put_sample(struct swriter *w, uint64_t time, uint64_t m, uint64_t p,
  *
  * So the drain of g-1 (the advancer, once every thread has left g-1, and
  * before their chunks are collected) places samples by time around
- * E = the last event time of g-1 (events_end):
+ * E = the last event time of g-1: the latest of the threads' own events
+ * (events_end) and of the advancer's (statuses of silent threads and
+ * goroutines, the filler: all stamped at the time the advancer read just
+ * before the bump, the drain's `now`, see gt_advance):
  *   - a sample of g-1 stamped after E is carried forward into g (copied
  *     into g's buffer, sealed; the drain of g writes it);
  *   - a sample of g stamped before E is moved back into g-1 (written now,
@@ -311,7 +314,9 @@ static void put_sample(struct swriter *w, uint64_t time, uint64_t m, uint64_t p,
 /* The time of the last event the threads wrote in gen in their own
  * critical sections: each thread's open event batch of gen holds its latest
  * event (a batch is handed off only when an event does not fit, and that
- * event opens the next batch).  0 if none.  Advancer, after every thread
+ * event opens the next batch); a thread that exited in gen without room for
+ * its exit events owes them, stamped at its exit time (the advancer writes
+ * them).  0 if none.  Advancer, after every thread
  * left gen and before their chunks are collected (the thread's release on
  * leaving, the advancer's acquire in its wait: the fields are final). */
 static uint64_t events_end(uint64_t gen)
@@ -326,6 +331,9 @@ static uint64_t events_end(uint64_t gen)
 		const struct gt_chunk *c = tb->ev;
 		if (tb->gen == gen && c && c->gen == gen && c->len > c->hdr_len && c->last_ts > end)
 			end = c->last_ts;
+		if (__atomic_load_n(&t->state, __ATOMIC_ACQUIRE) == GT_TS_EXITED && t->exit_gen == gen &&
+		    t->exit_ts > end)
+			end = t->exit_ts;
 	}
 	rcu_read_unlock();
 	return end;
@@ -393,8 +401,11 @@ void gt_cpuprof_flush(uint64_t gen, uint64_t now)
 	}
 	if (used == 0 && lost == 0 && nused == 0)
 		return;
-	if (next_runs && (used != 0 || nused != 0) && (end = events_end(gen)) == 0)
-		nused = 0;
+	if (next_runs && (used != 0 || nused != 0)) {
+		end = events_end(gen);
+		if (now > end)
+			end = now; /* the advancer's own events of gen */
+	}
 	cp_unwind_refresh();
 	struct swriter w = { .gen = gen, .now = now };
 	static struct cp_unwound uw; /* flusher-private */

@@ -4,12 +4,14 @@
  *   1. snapshot each thread's state and status generation (before the bump:
  *      a thread that writes nothing in g afterwards keeps exactly this state
  *      to the end of g);
- *   2. bump the generation (gt_seq_sync makes the store visible to writers);
+ *   2. read the clock (end), then bump the generation (gt_seq_sync makes
+ *      the store visible to writers);
  *   3. wait until every thread's seqlock shows it left g;
  *   4. collect each thread's open chunks of g, state the threads that wrote
  *      nothing in g (a batch under their own M id: they provably cannot
  *      write into g any more), write owed exits;
  *   5. the stack table, then the string table and the frequency of g;
+ *      every event the advancer writes into g is stamped end (below);
  *   6. empty g's string table; reap exited threads.
  * The caller then writes out the whole queue of g before any byte of g+1.
  */
@@ -223,12 +225,29 @@ void gt_advance(bool final)
 	rcu_read_unlock();
 	gt_xg_snapshot(g);
 
+	/*
+	 * end: the time of every event the advancer writes into g (statuses of
+	 * silent threads and goroutines, owed exits, the filler, the tables'
+	 * batches), read before the bump.  Invariant: no timestamp the
+	 * advancer puts into g is later than a timestamp anyone puts into g+1.
+	 * Why it holds: the clock is read before the store of g+1 can be seen
+	 * (the signal fence keeps the compiler from moving the read past the
+	 * store, and the counter read retires before the store commits);
+	 * whoever writes into g+1 read g+1 first and the clock after it (the
+	 * SIGPROF handler behind an lfence: stamp_after_loads).  Stamping these
+	 * events when the advancer got to them, after the seqlock wait, put
+	 * them after samples that g+1 had already taken.  The CPU drain takes
+	 * end as a lower bound of g's last event (gt_cpuprof_flush), so that a
+	 * sample of g stamped after end moves into g+1 instead of staying
+	 * before a status of g.
+	 */
+	uint64_t end = gt_now();
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (final)
 		gt.gen_last = g; /* the next session starts after it (gt.gen) */
 	__atomic_store_n(&gt.gen, final ? 0 : g + 1, __ATOMIC_RELEASE);
 	gt_seq_sync();
 
-	uint64_t now = gt_now();
 	bool any = false;
 	rcu_read_lock();
 	gt_reg_for_each(t, &gt.threads)
@@ -240,24 +259,24 @@ void gt_advance(bool final)
 	 * thread's buffers, the stack table (it adds strings), the strings:
 	 * all of g is queued before any byte of g+1. */
 	gt_cpuprof_quiesce(g);
-	gt_cpuprof_flush(g, now);
+	gt_cpuprof_flush(g, end);
 	rcu_read_lock();
 	gt_reg_for_each(t, &gt.threads) {
 		if (!gt_thread_current(t))
 			continue;
 		gt_thread_collect(t, g);
-		any |= state_thread(t, g, now);
+		any |= state_thread(t, g, end);
 	}
 	if (!any)
-		write_filler(g, now);
+		write_filler(g, end);
 	rcu_read_unlock();
 	/* Explicit goroutines nobody stated in g (after the threads: a thread
 	 * states the one it runs), their creation stacks (adds strings). */
-	gt_xg_advance(g, now, final);
-	gt_stacktab_write(g, now);
-	gt_evstack_write(g, now);
+	gt_xg_advance(g, end, final);
+	gt_stacktab_write(g, end);
+	gt_evstack_write(g, end);
 	gt_thread_collect(&gt_adv, g);
-	write_frequency(g, now);
+	write_frequency(g, end);
 
 	gt_strtab_reset(&gt.strtab[g & 1]);
 	__atomic_store_n(&gt.msg_next[g & 1], 0, __ATOMIC_RELAXED);

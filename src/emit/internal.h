@@ -553,8 +553,10 @@ GT_HIDDEN bool gt_stated_in(struct gt_thread *t, uint64_t g);
 GT_HIDDEN bool gt_thread_current(struct gt_thread *t);
 
 /* CPU profile (src/cpuprof): drain generation gen's samples into CPUSample
- * batches of gen (flusher context, after every thread left gen).  A no-op
- * when CPU profiling is off. */
+ * batches of gen (flusher context, after every thread left gen).  now: the
+ * time of the advancer's own events of gen, read before the bump (a lower
+ * bound of gen's last event, see gt_advance).  A no-op when CPU profiling
+ * is off. */
 GT_HIDDEN void gt_cpuprof_flush(uint64_t gen, uint64_t now);
 /* Start sampling per o (start lock held, flusher running); 0 or a negative
  * gotrace_err with gt_set_start_error() text.  Stop: timers off, previous

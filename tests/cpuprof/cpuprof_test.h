@@ -79,6 +79,9 @@ struct raw {
 	size_t ns, cap;
 	struct raw_gen *gens; /* indexed by generation number */
 	uint64_t maxgen;
+	/* The first generation number in the file: numbers go on from the
+	 * last session of the process (Go's readers count from 1). */
+	uint64_t mingen;
 };
 
 static inline int rv(const uint8_t **p, const uint8_t *end, uint64_t *v)
@@ -120,6 +123,8 @@ static inline void raw_gen_note(struct raw *r, uint64_t gen, uint64_t t, uint64_
 			r->gens[0] = (struct raw_gen){ .lo = UINT64_MAX };
 		r->maxgen = gen;
 	}
+	if (r->mingen == 0 || gen < r->mingen)
+		r->mingen = gen;
 	struct raw_gen *g = &r->gens[gen];
 	if (sample) {
 		g->nsamples++;
@@ -188,20 +193,12 @@ static inline int raw_load(const char *path, struct raw *r)
 			}
 			continue;
 		}
-		/* The advancer writes, after a generation ended, batches of
-		 * statuses stamped at the advance (silent threads' P and G
-		 * statuses, owed exits, stolen Ps): all their events have
-		 * dt = 0 and are of the status kinds below.  They say nothing
-		 * about when the generation's threads ran, so they do not
-		 * bound it.  Every other batch does -- also a thread's batch
-		 * of a single critical section (all dt = 0, one instant), such
-		 * as the last, late-stamped event of a thread that read the
-		 * generation before a bump: it is exactly what the samples are
-		 * checked against.  (A thread's own section writing only
-		 * statuses or its exit cannot be told from the advancer's and
-		 * is left out too.) */
+		/* Every timed event bounds its generation: the threads' own,
+		 * and those the advancer writes for them (statuses of silent
+		 * threads and goroutines, owed exits, the filler, stolen Ps).
+		 * A status the advancer stamped late is as much a part of the
+		 * generation as any other event (Go's readers order by it). */
 		uint64_t t = time, tlo = UINT64_MAX, thi = 0, nev = 0;
-		int any_dt = 0, any_activity = 0;
 		while (q < bend) {
 			int type = *q++;
 			int n = ev_nargs(type);
@@ -209,19 +206,13 @@ static inline int raw_load(const char *path, struct raw *r)
 				rc = -1;
 				break;
 			}
-			/* ProcStop, ProcSteal, ProcStatus, GoDestroy, GoStatus,
-			 * GoStatusStack */
-			any_activity |= type != 11 && type != 12 && type != 13 && type != 17 &&
-			                type != 25 && type != 48;
 			for (int i = 0; i < n; i++) {
 				if (rv(&q, bend, &v)) {
 					rc = -1;
 					break;
 				}
-				if (i == 0) {
+				if (i == 0)
 					t += v;
-					any_dt |= v != 0;
-				}
 			}
 			tlo = t < tlo ? t : tlo;
 			thi = t > thi ? t : thi;
@@ -229,7 +220,7 @@ static inline int raw_load(const char *path, struct raw *r)
 		}
 		if (rc)
 			break;
-		if ((any_dt || any_activity) && nev) {
+		if (nev) {
 			raw_gen_note(r, gen, tlo, m, 0);
 			raw_gen_note(r, gen, thi, m, 0);
 		}
@@ -245,11 +236,11 @@ static inline void raw_free(struct raw *r)
 	memset(r, 0, sizeof *r);
 }
 
-/* A sample of generation g is misplaced if its raw time is past both the
- * end of g's events and the start of g+1's (it belongs to a later
- * generation), or before both the start of g's events and the end of
- * g-1's (it belongs to an earlier one).  The gap between two generations'
- * events belongs to either. */
+/* A sample of generation g is misplaced if its raw time is before the last
+ * event of g-1 (the drain of g-1 moves such a sample back into g-1), or
+ * past both the end of g's events and the start of g+1's (it belongs to a
+ * later generation: where two generations' events overlap in time, a sample
+ * in the overlap may stay in g).  Returns -1 (early), 1 (late) or 0. */
 static inline int raw_misplaced(const struct raw *r, const struct raw_sample *s)
 {
 	uint64_t g = s->gen;
@@ -259,11 +250,8 @@ static inline int raw_misplaced(const struct raw *r, const struct raw_sample *s)
 		if (cur->nev && s->time > lim)
 			return 1;
 	}
-	if (g >= 2 && r->gens[g - 1].nev && cur->nev) {
-		uint64_t lim = r->gens[g - 1].hi < cur->lo ? r->gens[g - 1].hi : cur->lo;
-		if (s->time < lim)
-			return -1;
-	}
+	if (g >= 2 && r->gens[g - 1].nev && s->time < r->gens[g - 1].hi)
+		return -1;
 	return 0;
 }
 
