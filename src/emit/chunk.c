@@ -3,8 +3,10 @@
  * written chunks.
  */
 #include "internal.h"
+#include "registry.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -99,6 +101,19 @@ static void slot_push(uint64_t *head, uint32_t slot)
 
 static size_t chunk_size(const struct gt_chunk *c) { return sizeof *c + c->cap; }
 
+static size_t map_size(uint32_t cap) { return (sizeof(struct gt_chunk) + cap + 4095u) & ~(size_t)4095u; }
+
+/* Give c's memory back: munmap for a mapped chunk, free otherwise. */
+void gt_chunk_release(struct gt_chunk *c)
+{
+	if (!c)
+		return;
+	if (c->mapped)
+		munmap(c, c->mapped);
+	else
+		free(c);
+}
+
 /* A pooled chunk of cap bytes, or NULL. */
 static struct gt_chunk *pool_take(uint32_t cap)
 {
@@ -113,7 +128,9 @@ static struct gt_chunk *pool_take(uint32_t cap)
 		POOL_UNPOISON(c, size);
 		if (c->cap == cap)
 			return c;
-		free(c); /* pooled by an earlier session with another size */
+		/* Pooled with another size: cannot happen within a session
+		 * (pool_put takes only gt.chunk_cap, stop drains the pool). */
+		gt_chunk_release(c);
 	}
 	return NULL;
 }
@@ -150,7 +167,7 @@ undo:
 void gt_chunk_free(struct gt_chunk *c)
 {
 	if (c && !pool_put(c))
-		free(c);
+		gt_chunk_release(c);
 }
 
 void gt_chunk_pool_drain(void)
@@ -163,7 +180,7 @@ void gt_chunk_pool_drain(void)
 		size_t size = chunk_size(c);
 		__atomic_sub_fetch(&pool_bytes, size, __ATOMIC_RELAXED);
 		POOL_UNPOISON(c, size);
-		free(c);
+		gt_chunk_release(c);
 	}
 }
 
@@ -176,11 +193,25 @@ size_t gt_chunk_pool_bytes(void)
 
 struct gt_chunk *gt_chunk_new(uint32_t cap, uint32_t reserve)
 {
-	struct gt_chunk *c = cap == gt.chunk_cap ? pool_take(cap) : NULL;
-	if (!c)
+	struct gt_chunk *c = NULL;
+	uint32_t mapped = 0;
+	if (cap == gt.chunk_cap) {
+		c = pool_take(cap);
+		mapped = c ? c->mapped : 0;
+		if (!c) {
+			void *m = mmap(NULL, map_size(cap), PROT_READ | PROT_WRITE,
+			               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (m == MAP_FAILED)
+				return NULL;
+			c = m;
+			mapped = (uint32_t)map_size(cap);
+		}
+	} else {
 		c = malloc(sizeof *c + cap);
-	if (!c)
-		return NULL;
+		if (!c)
+			return NULL;
+	}
+	c->mapped = mapped;
 	cds_wfcq_node_init(&c->qnode);
 	c->cap = cap;
 	c->limit = cap > reserve ? cap - reserve : cap;
@@ -224,4 +255,39 @@ void gt_queue_push(struct gt_chunk *c)
 	unsigned q = (unsigned)(c->gen & 1);
 	__atomic_store_n(&c->queued, 1, __ATOMIC_RELEASE);
 	cds_wfcq_enqueue(&gt.qhead[q], &gt.qtail[q], &c->qnode);
+}
+
+/*
+ * thread.c frees what a record's slots hold with free() (at a record's
+ * reset for a new session and when it is freed).  A mapped chunk must not be
+ * there then: the advancer takes them out of the slots of the parity whose
+ * generation just ended (every thread left it, and a thread touches that
+ * parity's slots again only in the next generation of that parity: the
+ * protocol gt_thread_collect relies on), or of both parities at the final
+ * advance (nothing writes any more).  Records are freed only after such an
+ * advance (reaped after their exit generation ended, or at stop after the
+ * final one).  The chunk goes to the pool, or is unmapped; the thread takes
+ * another when it next needs one.  Advancer only.
+ */
+void gt_chunk_retire_slots(unsigned p, bool all)
+{
+	struct gt_thread *t;
+	rcu_read_lock();
+	gt_reg_for_each(t, &gt.threads) {
+		if (!gt_thread_current(t))
+			continue;
+		for (unsigned q = 0; q < 2; q++) {
+			if (q != (p & 1) && !all)
+				continue;
+			struct gt_chunk **slots[2] = { &t->tb[q].ev, &t->tb[q].str };
+			for (int i = 0; i < 2; i++) {
+				struct gt_chunk *c = *slots[i];
+				if (c && c->mapped) {
+					*slots[i] = NULL;
+					gt_chunk_free(c);
+				}
+			}
+		}
+	}
+	rcu_read_unlock();
 }

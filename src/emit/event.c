@@ -5,6 +5,7 @@
  * misses) are out of line.
  */
 #include "internal.h"
+#include "arena.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,13 +262,13 @@ static bool write_region_end(struct gt_emit *e, const struct gt_region *r)
 
 static const char *region_name(const struct gt_region *r)
 {
-	return r->heap ? r->heap : r->text;
+	return r->blk ? r->blk : r->text;
 }
 
 static void region_release(struct gt_region *r)
 {
-	free(r->heap);
-	r->heap = NULL;
+	gt_block_put(r->blk);
+	r->blk = NULL;
 }
 
 static bool write_log(struct gt_emit *e, uint64_t task, const char *cat, size_t clen,
@@ -474,16 +475,18 @@ void gotrace_region_begin_(uint64_t task, const char *name)
 	r->task = task;
 	r->len = (uint16_t)len;
 	r->heap = NULL;
+	r->blk = NULL;
 	r->id = (uint32_t)nid;
 	r->id_gen = nid <= UINT32_MAX ? e.gen : 0; /* UINT64_MAX: none */
 	if (len < sizeof r->text) {
 		memcpy(r->text, name ? name : "", len);
 		r->text[len] = 0;
 	} else {
-		r->heap = malloc(len + 1);
-		if (r->heap) {
-			memcpy(r->heap, name, len);
-			r->heap[len] = 0;
+		/* Not malloc: a fork may land here (arena.h). */
+		r->blk = len < GT_BLOCK_SIZE - 16 ? gt_block_get() : NULL;
+		if (r->blk) {
+			memcpy(r->blk, name, len);
+			r->blk[len] = 0;
 		} else {
 			t->depth--; /* cannot remember it: do not trace it */
 			overflow_push(t, task, name, len);
@@ -541,7 +544,7 @@ void gotrace_region_end_(uint64_t task, const char *name)
 			/* Keep the trace consistent: end it before anything else
 			 * this thread writes later. */
 			t->owed[t->owed_n++] = *r;
-			r->heap = NULL;
+			r->heap = r->blk = NULL;
 			gt_count_drop(&e);
 			continue;
 		}

@@ -19,19 +19,23 @@
  * (gt_stack_id_new).
  */
 #include "internal.h"
+#include "arena.h"
 
 #include <link.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <urcu/rculfhash.h>
 
 #define ES_MAX 64
 
+/* Nodes live in a generation arena (arena.h): allocated without the
+ * allocator by the capturing thread, all of a parity retired at once by
+ * gt_evstack_write. */
+static struct gt_garena es_arena = GT_GARENA_INIT(GT_GARENA_STACK);
+
 struct es_node {
 	struct cds_lfht_node node;
-	struct rcu_head rh; /* reclamation of a whole list (gt_evstack_write) */
 	/* Next node of es_all[parity]: set before the node is pushed there
 	 * (CAS, release), read-only afterwards. */
 	struct es_node *all;
@@ -47,10 +51,22 @@ struct es_key {
 	int n;
 };
 
-/* Created once (pthread_once, by the first thread that captures a stack),
- * published with a release store, never destroyed; the flusher loads them
- * with acquire (it never runs es_init). */
+/* Created once, when the library is loaded (es_ctor: never by an
+ * application thread inside a critical section, where dl_iterate_phdr's
+ * loader lock and the table's allocation would be fork hazards), published
+ * with a release store.  They do not resize themselves (a fork hazard: see
+ * strtab.c, st_buckets); the advancer replaces the table of a parity, empty
+ * and unreachable until the next generation of that parity, when the last
+ * one outgrew it (gt_evstack_write), keeping the old one to the end of the
+ * process (es_old: a read-side walker may still stand on it).  Threads load
+ * es_ht[p] with acquire inside a critical section of parity p. */
 static struct cds_lfht *es_ht[2];
+static unsigned long es_buckets[2]; /* advancer-private after es_init */
+#define ES_MIN_BUCKETS 256ul
+#define ES_MAX_BUCKETS (1ul << 18)
+#define ES_OLD_MAX 16
+static struct cds_lfht *es_old[2][ES_OLD_MAX];
+static int es_old_n[2];
 static pthread_once_t es_once = PTHREAD_ONCE_INIT;
 /* Every node created for generation g (winners and losers of the insertion
  * race), per parity: pushed (CAS, release) by the creating thread, inside
@@ -87,29 +103,44 @@ static void es_init(void)
 {
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)es_init);
 	es_mods_refresh(); /* before es_ht is published: see es_mods */
-	for (int i = 0; i < 2; i++)
-		__atomic_store_n(&es_ht[i],
-		                 cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL),
+	for (int i = 0; i < 2; i++) {
+		es_buckets[i] = ES_MIN_BUCKETS;
+		__atomic_store_n(&es_ht[i], cds_lfht_new(ES_MIN_BUCKETS, ES_MIN_BUCKETS, 0, 0, NULL),
 		                 __ATOMIC_RELEASE);
+	}
+}
+
+__attribute__((constructor)) static void es_ctor(void)
+{
+	pthread_once(&es_once, es_init);
 }
 
 /* The calling thread's stack bounds (owner-private, lazily). */
 static __thread uintptr_t stk_lo __attribute__((tls_model("initial-exec")));
 static __thread uintptr_t stk_hi __attribute__((tls_model("initial-exec")));
 
+/* Once per thread, at its first capture.  pthread_getattr_np allocates
+ * (the affinity mask; the main thread's reads /proc/self/maps through
+ * stdio): that happens under the registry lock, which the fork handlers
+ * hold across a fork (session.c), so that a fork never lands inside this
+ * allocation, as for a thread's registration.  The lock is taken inside
+ * the caller's critical section, as thread exit does: nobody holds it while
+ * waiting for a thread to leave one. */
 static void stack_bounds(void)
 {
 	pthread_attr_t a;
 	void *addr;
 	size_t size;
+	pthread_mutex_lock(&gt.reg_lock);
 	stk_hi = 1; /* tried */
-	if (pthread_getattr_np(pthread_self(), &a) != 0)
-		return;
-	if (pthread_attr_getstack(&a, &addr, &size) == 0) {
-		stk_lo = (uintptr_t)addr;
-		stk_hi = (uintptr_t)addr + size;
+	if (pthread_getattr_np(pthread_self(), &a) == 0) {
+		if (pthread_attr_getstack(&a, &addr, &size) == 0) {
+			stk_lo = (uintptr_t)addr;
+			stk_hi = (uintptr_t)addr + size;
+		}
+		pthread_attr_destroy(&a);
 	}
-	pthread_attr_destroy(&a);
+	pthread_mutex_unlock(&gt.reg_lock);
 }
 
 static uint64_t hash_pcs(const uint64_t *pcs, int n)
@@ -191,7 +222,8 @@ uint64_t gt_evstack_intern(struct gt_emit *e, const uint64_t *pcs, int n)
 	if (node) {
 		id = caa_container_of(node, struct es_node, node)->id;
 	} else {
-		struct es_node *sn = malloc(sizeof *sn + (size_t)n * sizeof *sn->pcs);
+		struct es_node *sn = gt_garena_alloc(&es_arena, (unsigned)(e->gen & 1),
+		                                     sizeof *sn + (size_t)n * sizeof *sn->pcs);
 		if (sn) {
 			sn->id = gt_stack_id_new(e->gen);
 			sn->n = n;
@@ -341,31 +373,18 @@ void gt_evstack_crash_walk(uint64_t g, gt_evstack_fn fn, void *arg)
 	}
 }
 
-static void es_batch_free(struct rcu_head *rh)
-{
-	struct es_node *sn = caa_container_of(rh, struct es_node, rh);
-	while (sn) {
-		(void)__atomic_load_n(&sn->ready, __ATOMIC_ACQUIRE);
-		struct es_node *next = sn->all;
-		free(sn);
-		sn = next;
-	}
-}
-
 /*
  * Advancer, after every thread left g: write g's event stacks (symbolised)
  * into Stacks batches of g and empty the table.
  *
  * Safety of the reset (as in strtab.c, gt_strtab_reset): no thread of ours
- * can hold a node (they all left g), but liburcu's automatic-resize worker
- * may still walk the chains, regular nodes included, under its own
- * read-side section.  So the nodes are unlinked (cds_lfht_del under
- * rcu_read_lock) and the whole list is freed by call_rcu, after a grace
- * period that begins after the last unlink.  call_rcu never waits: a thread
- * that died inside a read-side section cannot block the flusher (which must
- * still reach its park point for the crash flush), and nothing here can
- * deadlock with writers or the crash path.  The list head is taken with an
- * exchange; pushes for this parity resume only in g + 2.
+ * can hold a node (they all left g), but a read-side walker may still stand
+ * on one.  So the nodes are unlinked (cds_lfht_del under rcu_read_lock) and
+ * their memory, the parity's arena slabs, is unmapped after a grace period
+ * that begins after the last unlink (gt_garena_retire: call_rcu, which
+ * never waits: a thread that died inside a read-side section cannot block
+ * the flusher on its way to the crash flush's park point).  The list head
+ * is taken with an exchange; pushes for this parity resume only in g + 2.
  */
 void gt_evstack_write(uint64_t g, uint64_t now)
 {
@@ -381,14 +400,13 @@ void gt_evstack_write(uint64_t g, uint64_t now)
 	}
 	static struct gt_frame fr[ES_MAX]; /* flusher-private */
 	struct gt_chunk *c = NULL;
+	unsigned long nodes = 0;
 	rcu_read_lock();
 	for (struct es_node *sn = list; sn; sn = sn->all) {
-		/* Retired: pairs with es_batch_free's acquire (the order
-		 * ThreadSanitizer can see; call_rcu's own is invisible to it). */
-		__atomic_store_n(&sn->ready, 2, __ATOMIC_RELEASE);
 		if (__atomic_load_n(&sn->lost, __ATOMIC_RELAXED))
 			continue; /* never in the table; its id is unused */
 		cds_lfht_del(ht, &sn->node);
+		nodes++;
 		uint64_t sid[ES_MAX][2];
 		for (int k = 0; k < sn->n; k++) {
 			gt_sym_lookup(sn->pcs[k], &fr[k]);
@@ -422,8 +440,19 @@ void gt_evstack_write(uint64_t g, uint64_t now)
 		}
 	}
 	rcu_read_unlock();
-	if (list)
-		call_rcu(&list->rh, es_batch_free);
+	gt_garena_retire(&es_arena, (unsigned)(g & 1));
 	if (c)
 		gt_queue_push(c);
+	unsigned p = (unsigned)(g & 1);
+	if (nodes > 2 * es_buckets[p] && es_buckets[p] < ES_MAX_BUCKETS && es_old_n[p] < ES_OLD_MAX) {
+		unsigned long b = es_buckets[p];
+		while (b < nodes && b < ES_MAX_BUCKETS)
+			b *= 2;
+		struct cds_lfht *nt = cds_lfht_new(b, ES_MIN_BUCKETS, 0, 0, NULL);
+		if (nt) {
+			es_old[p][es_old_n[p]++] = ht;
+			__atomic_store_n(&es_ht[p], nt, __ATOMIC_RELEASE);
+			es_buckets[p] = b;
+		}
+	}
 }

@@ -71,6 +71,7 @@
  */
 #include "internal.h"
 #include "registry.h"
+#include "arena.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,12 +125,36 @@ static inline uint64_t xg_pc(struct gt_xg *X)
 	return (1ull << 63) | gid_of(&X->g);
 }
 
+/*
+ * Allocation on application threads (a record, saved regions) happens under
+ * the registry lock, which the fork handlers hold across a fork
+ * (session.c): a fork never lands inside one of these malloc or free calls,
+ * whose allocator lock the child would otherwise inherit held.  Callers
+ * never hold the registry lock already.
+ */
+static void *xg_malloc(size_t n, bool zero)
+{
+	pthread_mutex_lock(&gt.reg_lock);
+	void *p = zero ? calloc(1, n) : malloc(n);
+	pthread_mutex_unlock(&gt.reg_lock);
+	return p;
+}
+
+static void xg_mfree(void *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&gt.reg_lock);
+	free(p);
+	pthread_mutex_unlock(&gt.reg_lock);
+}
+
 static void xg_free(struct gt_xg *X)
 {
 	for (uint32_t i = 0; i < X->rsave_n; i++)
-		free(X->rsave[i].heap);
-	free(X->rsave);
-	free(X);
+		gt_block_put(X->rsave[i].blk);
+	xg_mfree(X->rsave);
+	xg_mfree(X);
 }
 
 static void xg_unref(struct gt_xg *X)
@@ -184,14 +209,14 @@ static void regions_out(struct gt_thread *t, struct gt_xg *X)
 	uint32_t base = t->xg_base, d = t->depth;
 	if (d > base) {
 		uint32_t n = d - base;
-		struct gt_region *r = malloc(n * sizeof *r);
+		struct gt_region *r = xg_malloc(n * sizeof *r, false);
 		if (r) {
 			memcpy(r, &t->regions[base], n * sizeof *r);
 			X->rsave = r;
 			X->rsave_n = n;
 		} else {
 			for (uint32_t i = base; i < d; i++)
-				free(t->regions[i].heap); /* their ends are not written */
+				gt_block_put(t->regions[i].blk); /* their ends are not written */
 		}
 		t->depth = base;
 	}
@@ -206,9 +231,9 @@ static void regions_in(struct gt_thread *t, struct gt_xg *X)
 		if (t->depth < GT_REGION_DEPTH)
 			t->regions[t->depth++] = X->rsave[i];
 		else
-			free(X->rsave[i].heap);
+			gt_block_put(X->rsave[i].blk);
 	}
-	free(X->rsave);
+	xg_mfree(X->rsave);
 	X->rsave = NULL;
 	X->rsave_n = 0;
 }
@@ -217,7 +242,7 @@ static void regions_in(struct gt_thread *t, struct gt_xg *X)
 static void regions_drop(struct gt_thread *t)
 {
 	while (t->depth > t->xg_base)
-		free(t->regions[--t->depth].heap);
+		gt_block_put(t->regions[--t->depth].blk);
 	t->xg_base = t->depth;
 }
 
@@ -389,7 +414,7 @@ gotrace_goroutine_t gotrace_go_create(const char *name)
 	gotrace_goroutine_t h = { NULL, 0 };
 	if (!gotrace_enabled())
 		return h;
-	struct gt_xg *X = calloc(1, sizeof *X);
+	struct gt_xg *X = xg_malloc(sizeof *X, true);
 	if (!X)
 		return h;
 	snprintf(X->name, sizeof X->name, "%s", name && *name ? name : "goroutine");
@@ -404,7 +429,7 @@ gotrace_goroutine_t gotrace_go_create(const char *name)
 
 	struct gt_emit e;
 	if (!gt_emit_enter(&e)) {
-		free(X);
+		xg_mfree(X);
 		return h;
 	}
 	struct gt_thread *t = e.t;

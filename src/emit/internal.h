@@ -47,6 +47,8 @@ struct gt_chunk {
 	int queued;        /* release-stored before the enqueue, acquired by the
 	                    * dequeuer: the hand-off order TSan can see (the
 	                    * wfcq's own xchg orders it on real CPUs) */
+	uint32_t mapped;   /* bytes mmap'd for it, 0 if malloc'd (chunk.c);
+	                    * immutable */
 	uint8_t data[];
 };
 
@@ -59,6 +61,13 @@ GT_HIDDEN struct gt_chunk *gt_chunk_new(uint32_t cap, uint32_t reserve);
  * AS-safe (may free).  gt_chunk_pool_drain frees the pool (stop). */
 GT_HIDDEN void gt_chunk_free(struct gt_chunk *c);
 GT_HIDDEN void gt_chunk_pool_drain(void);
+/* c's memory back to where it came from (munmap or free), never pooled. */
+GT_HIDDEN void gt_chunk_release(struct gt_chunk *c);
+/* Advancer, after every thread left the generation of parity p (all: the
+ * final advance, nothing writes any more): take mmap'd chunks out of the
+ * threads' parity-p slots (pooled or unmapped), since thread.c frees what
+ * a slot holds with free() (chunk.c). */
+GT_HIDDEN void gt_chunk_retire_slots(unsigned p, bool all);
 GT_HIDDEN size_t gt_chunk_pool_bytes(void); /* bytes pooled (tests) */
 GT_HIDDEN void gt_chunk_open(struct gt_chunk *c, uint64_t gen, uint64_t m, uint64_t ts);
 GT_HIDDEN void gt_chunk_finish(struct gt_chunk *c);
@@ -74,7 +83,11 @@ struct gt_region {
 	uint64_t id_gen;   /* generation in which id is the name's string id, 0
 	                    * if none: the end reuses the begin's id instead of
 	                    * interning the name again (ids are per generation) */
-	char *heap;        /* copy of a name longer than the inline room */
+	char *heap;        /* always NULL now (thread.c still frees it) */
+	char *blk;         /* copy of a name longer than the inline room: a
+	                    * block of the block pool (arena.h), never the
+	                    * allocator's (fork safety); owned by whoever owns
+	                    * the region (thread, or explicit goroutine) */
 	uint32_t id;
 	uint16_t len;      /* at most GT_MAX_STRING (1024) */
 	uint8_t emitted;   /* begin reached the trace: its end must, too */
@@ -269,11 +282,13 @@ struct cds_lfht;
  * own strings batch of that generation, so the flush needs no table walk.
  * next_id: atomic counter, ids are handed to threads in blocks.
  * Safety: threads touch table[g%2] only while their seqlock is odd for
- * generation g; the advancer empties it only after every thread left g.
- * liburcu's resize worker may still walk the nodes then, under its own
- * read-side section: they are unlinked and freed after a grace period
- * (call_rcu; the argument is at gt_strtab_reset).  Lookups run under
- * rcu_read_lock because the lfht's own resizing needs it.
+ * generation g; the advancer empties it (and may replace ht, release
+ * store; threads load it with acquire) only after every thread left g.
+ * Nodes come from a generation arena, not the allocator (arena.h), and are
+ * unmapped after a grace period, for read-side walkers (the argument is at
+ * gt_strtab_reset).  The table never resizes itself (a fork hazard: see
+ * strtab.c, st_buckets).  Lookups run under rcu_read_lock, the lfht API's
+ * rule.
  */
 struct gt_strtab {
 	struct cds_lfht *ht;

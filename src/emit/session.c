@@ -243,6 +243,30 @@ static void *flusher_main(void *arg)
  * deadlocked at its first malloc of that size class.  The wait is
  * bounded (the flusher may sit in a write to a stalled pipe): a sleeping
  * flusher costs nothing, a busy one at most FORK_PARK_NS.
+ *
+ * Application threads are not parked: a fork may land anywhere in any of
+ * their gotrace calls.  That is safe by construction (issue 10): their
+ * steady-state paths allocate nothing from the allocator and take no lock
+ * (interning and stacks: generation arenas; long region names: the block
+ * pool; batch buffers: the chunk pool, else mmap; see arena.h, chunk.c),
+ * and liburcu's call_rcu thread, paused by its own hook, only unmaps what
+ * our callbacks release.  What still allocates on an application thread
+ * happens once, under the registry lock: a thread's registration
+ * (thread.c), its stack bounds for event stacks (evstack.c), an explicit
+ * goroutine's record (goroutine.c).  The prepare handler takes that lock
+ * last (after the flusher parked: the advancer takes it too) and holds it
+ * across the fork, so a fork never lands inside one of those.
+ *
+ * What the child gets (atfork_child touches only our own state, and
+ * nothing another thread may have held: no allocator, no lock but the ones
+ * the prepare handler itself holds): tracing off (gotrace_on_ and the
+ * generation 0: every call returns at once, gotrace_stop and gotrace_flush
+ * say -GOTRACE_ENOTON), no flusher, the trace fd that gotrace_start_path
+ * opened closed, an empty registry (the parent's records and buffers are
+ * abandoned, never written: the child cannot tell which the parent wrote),
+ * a new session number (the forking thread re-registers if the child
+ * traces), the start and registry locks free.  It may start a new session
+ * of its own, a complete trace in a new file.
  */
 #define FORK_PARK_NS (100 * 1000 * 1000ull)
 static bool fork_parked; /* atfork_prepare asked the flusher to park */
@@ -276,9 +300,13 @@ static void atfork_prepare(void)
 	if (!rcu_child_pending)
 		urcu_bp_call_rcu_before_fork();
 	urcu_bp_before_fork();
+	/* Last: registration waits for no lock of urcu's while holding it
+	 * (urcu-bp registers a thread before thread.c takes it). */
+	pthread_mutex_lock(&gt.reg_lock);
 }
 static void atfork_parent(void)
 {
+	pthread_mutex_unlock(&gt.reg_lock);
 	urcu_bp_after_fork_parent();
 	if (!rcu_child_pending)
 		urcu_bp_call_rcu_after_fork_parent();
@@ -308,6 +336,8 @@ static void atfork_child(void)
 			__cds_wfcq_init(&gt.qhead[i], &gt.qtail[i]);
 		}
 	}
+	/* Held by this thread since atfork_prepare: nobody else exists to
+	 * hold it; a fresh mutex is the simplest free one. */
 	pthread_mutex_init(&gt.reg_lock, NULL);
 	gt_tls_self = NULL;
 	gt_tls_session = 0;

@@ -7,19 +7,46 @@
  * string, defined by the format itself.
  */
 #include "internal.h"
+#include "arena.h"
 
-#include <stdlib.h>
 #include <string.h>
 #include <urcu/rculfhash.h>
 
+/* Nodes live in a generation arena (arena.h): allocated without the
+ * allocator by the interning thread, all of a parity retired at once by
+ * gt_strtab_reset. */
+static struct gt_garena str_arena = GT_GARENA_INIT(GT_GARENA_STR);
+
+/*
+ * Table size.  The tables do not resize themselves: liburcu's automatic
+ * resize (CDS_LFHT_AUTO_RESIZE, and the ACCOUNTING it relies on) has the
+ * inserting thread malloc a work item and a worker thread allocate bucket
+ * tables at any moment, a fork hazard (arena.h).  Instead the advancer
+ * sizes each parity's table between generations: once a generation of that
+ * parity held more than two nodes per bucket, the empty table is replaced
+ * by one sized for that generation (gt_strtab_reset).  Within a generation
+ * the chains grow with the names; lookups stay correct, only longer.
+ * st_buckets[p]: written by start (gt_strtab_init) and the advancer, read
+ * by the advancer only.
+ */
+#define ST_MIN_BUCKETS 1024ul
+#define ST_MAX_BUCKETS (1ul << 20)
+static unsigned long st_buckets[2];
+/* Tables replaced by larger ones: destroyed at gotrace_stop
+ * (gt_strtab_destroy), not at the replacement, where a read-side walker of
+ * the last generation may still stand on their bucket nodes.  Advancer
+ * only; at most one per doubling. */
+#define ST_OLD_MAX 16
+static struct cds_lfht *st_old[2][ST_OLD_MAX];
+static int st_old_n[2];
+
+static unsigned parity_of(const struct gt_strtab *t)
+{
+	return t == &gt.strtab[1] ? 1u : 0u;
+}
+
 struct gt_str_node {
 	struct cds_lfht_node node;
-	/* Reclamation (gt_strtab_reset): the nodes of one reset form a list
-	 * through dead (written by the resetter, release; read by the
-	 * callback, acquire: the order ThreadSanitizer sees), and the first
-	 * one's rh carries the list to call_rcu. */
-	struct rcu_head rh;
-	struct gt_str_node *dead;
 	/* Set (release) once the fields below are written, before the node is
 	 * published in the lfht; read (acquire) by matchers.  liburcu's own
 	 * publication already orders this on every CPU we support; the flag
@@ -65,19 +92,10 @@ static int str_match(struct cds_lfht_node *n, const void *key)
 
 int gt_strtab_init(struct gt_strtab *t)
 {
-	t->ht = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	t->ht = cds_lfht_new(ST_MIN_BUCKETS, ST_MIN_BUCKETS, 0, 0, NULL);
+	st_buckets[parity_of(t)] = ST_MIN_BUCKETS;
 	t->next_id = 0;
 	return t->ht ? 0 : -GOTRACE_ENOMEM;
-}
-
-static void str_batch_free(struct rcu_head *rh)
-{
-	struct gt_str_node *sn = caa_container_of(rh, struct gt_str_node, rh);
-	while (sn) {
-		struct gt_str_node *next = __atomic_load_n(&sn->dead, __ATOMIC_ACQUIRE);
-		free(sn);
-		sn = next;
-	}
 }
 
 /*
@@ -85,44 +103,51 @@ static void str_batch_free(struct rcu_head *rh)
  * flusher is joined), after every thread left the table's generation.
  *
  * Safety.  Our own threads cannot hold a node any more (the seqlock wait is
- * their grace period), but liburcu's automatic-resize worker can: it walks
- * the bucket chains, regular nodes included, under its own read-side
- * critical section (urcu-bp flavor, the flavor of this table), possibly
- * still growing the table after the generation's insertions.  Freeing a
- * node right after cds_lfht_del let that walk follow freed memory.  So
- * nodes are unlinked (cds_lfht_del, under rcu_read_lock as the lfht API
- * requires) into a private list, and the list is freed by call_rcu, i.e.
- * after a grace period that begins after the last cds_lfht_del: every
- * read-side section that could still reach a node (the worker's, or any
- * thread's) has ended by then.
+ * their grace period).  No liburcu thread walks the table (it does not
+ * resize itself), but a read-side walker of the generation (the unit tests
+ * keep one) may still stand on a node: nodes are unlinked (cds_lfht_del,
+ * under rcu_read_lock as the lfht API requires) and their memory, the
+ * parity's arena slabs, is unmapped only after a grace period that begins
+ * after the last unlink (gt_garena_retire: call_rcu, which never waits, so
+ * that a thread that died inside a read-side section, a fatal signal in
+ * gt_intern, cannot block the flusher on its way to the crash flush's park
+ * point).  The callback only unmaps: liburcu's call_rcu thread never frees
+ * through the allocator on our behalf (a fork landing in free() would hang
+ * the child under allocators that are not fork-safe).
  *
- * Why call_rcu and not synchronize_rcu: the caller must not wait for
- * readers.  A thread that died inside a read-side section (a fatal signal
- * in gt_intern: the crash handler runs on that thread, which never leaves
- * the section) would block synchronize_rcu forever; the flusher would then
- * never reach a park point and the crash flush would give up (crash.c).
- * call_rcu only enqueues (wait-free) and wakes liburcu's call_rcu thread;
- * it takes no lock of ours, may be called inside or outside a read-side
- * section, and cannot deadlock with the flusher, the advancer or writers.
- * The nodes are freed one grace period late (normally milliseconds; never
- * while a thread sits dead in a read-side section, nor in a forked child
- * whose parent had started liburcu's call_rcu thread, which fork does not
- * copy: a bounded leak there, instead of a hang).
+ * Then the table is replaced for the next generation of this parity if the
+ * last one outgrew it (see st_buckets): no thread can reach it until that
+ * generation starts, so the swap (allocation by the advancer, never an
+ * application thread) needs no synchronisation beyond the generation's
+ * publication; the old table is kept until stop (st_old).
  */
 void gt_strtab_reset(struct gt_strtab *t)
 {
 	struct cds_lfht_iter it;
-	struct gt_str_node *sn, *dead = NULL;
+	struct gt_str_node *sn;
+	unsigned long n = 0;
+	unsigned p = parity_of(t);
 	rcu_read_lock();
 	cds_lfht_for_each_entry(t->ht, &it, sn, node) {
 		cds_lfht_del(t->ht, &sn->node);
-		__atomic_store_n(&sn->dead, dead, __ATOMIC_RELEASE);
-		dead = sn;
+		n++;
 	}
 	rcu_read_unlock();
-	if (dead)
-		call_rcu(&dead->rh, str_batch_free);
+	gt_garena_retire(&str_arena, p);
 	__atomic_store_n(&t->next_id, 0, __ATOMIC_RELAXED);
+	gt_chunk_retire_slots(p, __atomic_load_n(&gt.gen, __ATOMIC_RELAXED) == 0);
+	if (n > 2 * st_buckets[p] && st_buckets[p] < ST_MAX_BUCKETS) {
+		unsigned long b = st_buckets[p];
+		while (b < n && b < ST_MAX_BUCKETS)
+			b *= 2;
+		struct cds_lfht *nt = st_old_n[p] < ST_OLD_MAX ? cds_lfht_new(b, ST_MIN_BUCKETS, 0, 0, NULL)
+		                                               : NULL;
+		if (nt) {
+			st_old[p][st_old_n[p]++] = t->ht;
+			__atomic_store_n(&t->ht, nt, __ATOMIC_RELEASE);
+			st_buckets[p] = b;
+		}
+	}
 }
 
 void gt_strtab_destroy(struct gt_strtab *t)
@@ -132,6 +157,9 @@ void gt_strtab_destroy(struct gt_strtab *t)
 	gt_strtab_reset(t);
 	cds_lfht_destroy(t->ht, NULL);
 	t->ht = NULL;
+	unsigned p = parity_of(t);
+	while (st_old_n[p] > 0)
+		cds_lfht_destroy(st_old[p][--st_old_n[p]], NULL);
 }
 
 /* Write "String id len bytes" into the thread's strings batch. */
@@ -158,14 +186,15 @@ uint64_t gt_intern(struct gt_emit *e, const char *s, size_t len, bool must)
 	struct cds_lfht_iter it;
 	uint64_t id = 0;
 
+	struct cds_lfht *ht = __atomic_load_n(&tab->ht, __ATOMIC_ACQUIRE);
 	rcu_read_lock();
-	cds_lfht_lookup(tab->ht, h, str_match, &key, &it);
+	cds_lfht_lookup(ht, h, str_match, &key, &it);
 	struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
 	if (n) {
 		id = caa_container_of(n, struct gt_str_node, node)->id; /* matched: ready seen */
 		goto out;
 	}
-	struct gt_str_node *sn = malloc(sizeof *sn + len);
+	struct gt_str_node *sn = gt_garena_alloc(&str_arena, (unsigned)(e->gen & 1), sizeof *sn + len);
 	if (!sn)
 		goto out;
 	sn->id = 2 * __atomic_add_fetch(&tab->next_id, 1, __ATOMIC_RELAXED) - 1;
@@ -176,14 +205,10 @@ uint64_t gt_intern(struct gt_emit *e, const char *s, size_t len, bool must)
 	/* Define before publishing: an id another thread can see is always
 	 * defined in this generation.  If we lose the race our definition is
 	 * an unused (still unique) id: harmless. */
-	if (!write_def(e, sn->id, s, len, must)) {
-		free(sn);
-		goto out;
-	}
-	n = cds_lfht_add_unique(tab->ht, h, str_match, &key, &sn->node);
+	if (!write_def(e, sn->id, s, len, must))
+		goto out; /* the node's bytes are retired with the others */
+	n = cds_lfht_add_unique(ht, h, str_match, &key, &sn->node);
 	id = caa_container_of(n, struct gt_str_node, node)->id;
-	if (n != &sn->node)
-		free(sn);
 out:
 	rcu_read_unlock();
 	return id;

@@ -89,7 +89,7 @@ static void test_reuse(void **state)
 	assert_int_equal(gt_chunk_pool_bytes(), CSIZE);
 	struct gt_chunk *e = gt_chunk_new(256, 0); /* does not take d */
 	assert_int_equal(gt_chunk_pool_bytes(), CSIZE);
-	free(e);
+	gt_chunk_release(e);
 	gt_chunk_free(NULL);
 }
 

@@ -74,7 +74,7 @@ static void queue_free(int parity)
 	while ((n = __cds_wfcq_dequeue_blocking(&gt.qhead[parity], &gt.qtail[parity])) != NULL) {
 		struct gt_chunk *c = caa_container_of(n, struct gt_chunk, qnode);
 		__atomic_sub_fetch(&gt.buffered, c->len, __ATOMIC_RELAXED);
-		free(c);
+		gt_chunk_release(c);
 	}
 }
 
@@ -214,7 +214,7 @@ static void drain_written(uint64_t gen, struct written *w)
 		}
 		assert_true(p == end);
 		__atomic_sub_fetch(&gt.buffered, c->len, __ATOMIC_RELAXED);
-		free(c);
+		gt_chunk_release(c);
 	}
 }
 

@@ -77,7 +77,7 @@ static void queue_free(int parity)
 	while ((n = __cds_wfcq_dequeue_blocking(&gt.qhead[parity], &gt.qtail[parity])) != NULL) {
 		struct gt_chunk *c = caa_container_of(n, struct gt_chunk, qnode);
 		__atomic_sub_fetch(&gt.buffered, c->len, __ATOMIC_RELAXED);
-		free(c);
+		gt_chunk_release(c);
 	}
 }
 
@@ -124,8 +124,8 @@ static struct gt_thread *thr_new(uint64_t tid)
 static void thr_free(struct gt_thread *t)
 {
 	for (int i = 0; i < 2; i++) {
-		free(t->tb[i].ev);
-		free(t->tb[i].str);
+		gt_chunk_release(t->tb[i].ev);
+		gt_chunk_release(t->tb[i].str);
 	}
 	free(t);
 }
@@ -245,7 +245,7 @@ static void drain_decode(uint64_t gen, struct defs *d)
 		assert_true(c->len > c->hdr_len);
 		assert_int_equal(c->data[c->hdr_len], GT_EV_STRINGS);
 		decode_strings_batch(c, gen, d);
-		free(c);
+		gt_chunk_release(c);
 	}
 	assert_true(__atomic_load_n(&gt.buffered, __ATOMIC_RELAXED) == bytes);
 	__atomic_sub_fetch(&gt.buffered, bytes, __ATOMIC_RELAXED);

@@ -301,7 +301,7 @@ static void check_batch(uint32_t cap, uint64_t gen, uint64_t m, uint64_t ts, uin
 		assert_int_equal(h.size_len, GT_SIZE_FIELD);
 		assert_int_equal(h.payload_off + h.size, c->len);
 	}
-	free(c);
+	gt_chunk_release(c);
 }
 
 static void test_batch_framing(void **state)
@@ -325,7 +325,7 @@ static void test_batch_framing(void **state)
 	gt_chunk_finish(c);
 	const uint8_t want[] = { 0x01, 0x01, 0x65, 0xe8, 0x07, 0xaa, 0x80, 0x00 };
 	assert_memory_equal(c->data, want, sizeof want);
-	free(c);
+	gt_chunk_release(c);
 	/* m = ^0 encodes as the 10-byte ^0 right after gen */
 	c = gt_chunk_new(128, 0);
 	assert_non_null(c);
@@ -337,7 +337,7 @@ static void test_batch_framing(void **state)
 	                          0xdc, 0x0b, 0x86, 0x80, 0x00, 0x08, 0x80, 0x94, 0xeb, 0xdc, 0x03 };
 	assert_int_equal(c->len, sizeof want2);
 	assert_memory_equal(c->data, want2, sizeof want2);
-	free(c);
+	gt_chunk_release(c);
 }
 
 static void test_chunk_new_limits(void **state)
@@ -351,12 +351,12 @@ static void test_chunk_new_limits(void **state)
 	assert_int_equal(c->hdr_len, 0);
 	/* the whole capacity is writable (ASan) */
 	memset(c->data, 0x5a, c->cap);
-	free(c);
+	gt_chunk_release(c);
 	c = gt_chunk_new(256, 0);
 	assert_non_null(c);
 	assert_int_equal(c->limit, 256);
 	memset(c->data, 0x5a, c->cap);
-	free(c);
+	gt_chunk_release(c);
 }
 
 static void test_wire_strlen(void **state)

@@ -1,0 +1,179 @@
+/*
+ * arena.c: allocation without the allocator for application threads (see
+ * arena.h for why and for the protocols).
+ */
+#include "internal.h"
+#include "arena.h"
+
+#include <sys/mman.h>
+
+/* ------------------------------------------------------ generation arenas */
+
+#define SLAB_SIZE (64u * 1024u)
+
+struct gt_slab {
+	struct rcu_head rh;    /* the first slab of a retired list carries it */
+	struct gt_slab *next;  /* next slab of used[p] (or of a retired list):
+	                        * written before the push, read-only after */
+	size_t size;           /* bytes mapped */
+};
+#define SLAB_HDR ((sizeof(struct gt_slab) + 63u) & ~(size_t)63u)
+
+/* A thread's cursor in one arena for one parity: owner-private. */
+struct gt_cursor {
+	uint64_t epoch;        /* 0: none yet */
+	char *cur, *end;
+};
+static __thread struct gt_cursor cursors[GT_GARENA_N][2]
+	__attribute__((tls_model("initial-exec")));
+
+void *gt_garena_alloc(struct gt_garena *a, unsigned p, size_t size)
+{
+	size = (size + 15u) & ~(size_t)15u;
+	struct gt_cursor *c = &cursors[a->id][p & 1];
+	uint64_t ep = __atomic_load_n(&a->epoch[p & 1], __ATOMIC_ACQUIRE);
+	if (c->epoch == ep && (size_t)(c->end - c->cur) >= size) {
+		void *r = c->cur;
+		c->cur += size;
+		return r;
+	}
+	size_t len = SLAB_SIZE;
+	if (SLAB_HDR + size > len)
+		len = (SLAB_HDR + size + 4095u) & ~(size_t)4095u;
+	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	struct gt_slab *s = m;
+	s->size = len;
+	s->next = __atomic_load_n(&a->used[p & 1], __ATOMIC_RELAXED);
+	while (!__atomic_compare_exchange_n(&a->used[p & 1], &s->next, s, true, __ATOMIC_RELEASE,
+	                                    __ATOMIC_RELAXED))
+		;
+	/* A slab this large is used by its node alone: the cursor keeps the
+	 * ordinary slab it had, if any. */
+	if (len == SLAB_SIZE || c->epoch != ep) {
+		c->epoch = ep;
+		c->cur = (char *)m + SLAB_HDR + size;
+		c->end = (char *)m + len;
+	}
+	return (char *)m + SLAB_HDR;
+}
+
+static void slabs_unmap(struct rcu_head *rh)
+{
+	struct gt_slab *s = caa_container_of(rh, struct gt_slab, rh);
+	while (s) {
+		/* Acquire: pairs with the retiring exchange (the order
+		 * ThreadSanitizer can see; call_rcu's own is invisible to it). */
+		struct gt_slab *next = __atomic_load_n(&s->next, __ATOMIC_ACQUIRE);
+		munmap(s, s->size);
+		s = next;
+	}
+}
+
+void gt_garena_retire(struct gt_garena *a, unsigned p)
+{
+	struct gt_slab *list = __atomic_exchange_n(&a->used[p & 1], NULL, __ATOMIC_ACQ_REL);
+	__atomic_add_fetch(&a->epoch[p & 1], 1, __ATOMIC_RELEASE);
+	if (list) {
+		/* Re-publish the links with release for slabs_unmap. */
+		for (struct gt_slab *s = list; s; s = s->next)
+			__atomic_store_n(&s->next, s->next, __ATOMIC_RELEASE);
+		call_rcu(&list->rh, slabs_unmap);
+	}
+}
+
+size_t gt_garena_slabs(const struct gt_garena *a, unsigned p)
+{
+	size_t n = 0;
+	for (struct gt_slab *s = __atomic_load_n(&a->used[p & 1], __ATOMIC_ACQUIRE); s; s = s->next)
+		n++;
+	return n;
+}
+
+/* ------------------------------------------------------------ block pool */
+/*
+ * Slot i (0 <= i < GT_BLOCK_MAX) names one block for good: block_at[i] is
+ * written once, by the thread that maps the block's slab, before the slot
+ * is first pushed (release) and read-only after.  A block starts with its
+ * slot number, so gt_block_put needs no search.  The free stack: head is
+ * (tag << 32 | slot + 1), 0 for empty; the tag grows at every push and pop
+ * so that a pop's CAS fails if the head changed meanwhile, even back to the
+ * same slot.  block_next[slot] is written by the pusher before its release
+ * CAS and read by poppers after their acquire load; a stale read is
+ * harmless (static memory, and the CAS then fails).
+ */
+#define BLOCK_HDR 16u
+#define BLOCKS_PER_SLAB 62u  /* 62 * 1056 = 65472 bytes: one 64 KiB map */
+static char *block_at[GT_BLOCK_MAX];
+static uint32_t block_next[GT_BLOCK_MAX];
+static uint64_t block_head;
+static uint32_t block_fresh;   /* atomic: slots given a block so far */
+static uint32_t block_nfree;   /* atomic: blocks on the stack (tests) */
+
+static bool block_pop(uint32_t *slot)
+{
+	uint64_t h = __atomic_load_n(&block_head, __ATOMIC_ACQUIRE);
+	for (;;) {
+		uint32_t i = (uint32_t)h;
+		if (i == 0)
+			return false;
+		uint32_t next = __atomic_load_n(&block_next[i - 1], __ATOMIC_RELAXED);
+		uint64_t nh = (((h >> 32) + 1) << 32) | next;
+		if (__atomic_compare_exchange_n(&block_head, &h, nh, true, __ATOMIC_ACQUIRE,
+		                                __ATOMIC_ACQUIRE)) {
+			*slot = i - 1;
+			__atomic_sub_fetch(&block_nfree, 1, __ATOMIC_RELAXED);
+			return true;
+		}
+	}
+}
+
+static void block_push(uint32_t slot)
+{
+	__atomic_add_fetch(&block_nfree, 1, __ATOMIC_RELAXED);
+	uint64_t h = __atomic_load_n(&block_head, __ATOMIC_RELAXED), nh;
+	do {
+		__atomic_store_n(&block_next[slot], (uint32_t)h, __ATOMIC_RELAXED);
+		nh = (((h >> 32) + 1) << 32) | (slot + 1);
+	} while (!__atomic_compare_exchange_n(&block_head, &h, nh, true, __ATOMIC_RELEASE,
+	                                      __ATOMIC_RELAXED));
+}
+
+void *gt_block_get(void)
+{
+	uint32_t slot;
+	if (!block_pop(&slot)) {
+		uint32_t first = __atomic_fetch_add(&block_fresh, BLOCKS_PER_SLAB, __ATOMIC_RELAXED);
+		if (first + BLOCKS_PER_SLAB > GT_BLOCK_MAX)
+			return NULL; /* the slots are used up (the counter stays past) */
+		char *m = mmap(NULL, BLOCKS_PER_SLAB * GT_BLOCK_SIZE, PROT_READ | PROT_WRITE,
+		               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			return NULL; /* those slots stay empty */
+		for (uint32_t k = 0; k < BLOCKS_PER_SLAB; k++) {
+			char *b = m + (size_t)k * GT_BLOCK_SIZE;
+			uint32_t s = first + k;
+			memcpy(b, &s, sizeof s);
+			__atomic_store_n(&block_at[s], b, __ATOMIC_RELEASE);
+			if (k != 0)
+				block_push(s);
+		}
+		slot = first;
+	}
+	return __atomic_load_n(&block_at[slot], __ATOMIC_ACQUIRE) + BLOCK_HDR;
+}
+
+void gt_block_put(void *p)
+{
+	if (!p)
+		return;
+	uint32_t slot;
+	memcpy(&slot, (char *)p - BLOCK_HDR, sizeof slot);
+	block_push(slot);
+}
+
+size_t gt_block_free_count(void)
+{
+	return __atomic_load_n(&block_nfree, __ATOMIC_RELAXED);
+}
