@@ -143,6 +143,13 @@ typedef struct gotrace_stats {
 	uint64_t buffered_peak;    /* peak buffered-but-unwritten bytes */
 	uint64_t cpu_samples;      /* CPU samples written into the trace */
 	uint64_t cpu_samples_lost; /* CPU samples lost (sample buffer full) */
+	/* CPU samples taken on the library's own thread (the flusher,
+	 * named "gotrace-flush"): the library's own CPU time.
+	 * Included in cpu_samples; in the trace they carry that thread's own
+	 * M (its kernel thread id), no P and no goroutine, and a stack in
+	 * libgotrace -- never another thread's.  Only setitimer samples our
+	 * threads (the per-thread sources arm only the program's threads). */
+	uint64_t cpu_samples_tracer;
 } gotrace_stats;
 
 /* Fill *opt with defaults.  MT-safe, AS-safe. */

@@ -22,6 +22,7 @@
  */
 #include "cpuprof.h"
 #include "../emit/registry.h"
+#include "owncpu.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -131,6 +132,7 @@ int gt_cpuprof_start(const gotrace_options *o)
 	__atomic_store_n(&cp.lost, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&cp.stray, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&cp.merged, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&cp.tracer, 0, __ATOMIC_RELAXED);
 	if (o->cpu_hz == 0)
 		return 0;
 	if (o->cpu_hz < 0 || o->cpu_hz > 10000) {
@@ -206,6 +208,31 @@ void gt_cpuprof_stop(void)
 	sigaction(SIGPROF, &old_sa, NULL);
 	cp_timers_restore();
 	installed = false;
+}
+
+/* Owner-private: whether this (library-owned) thread unblocked SIGPROF. */
+static __thread int own_unblocked;
+
+void gt_cpuprof_own_thread(void)
+{
+	int want = __atomic_load_n(&cp.active, __ATOMIC_ACQUIRE) != 0;
+	if (want == own_unblocked)
+		return;
+	if (want && !cp_self.tracer) {
+		record_bounds(); /* the handler's bounded walk on our stack */
+		__atomic_store_n(&cp_self.tracer, 1, __ATOMIC_RELAXED);
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	}
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, SIGPROF);
+	pthread_sigmask(want ? SIG_UNBLOCK : SIG_BLOCK, &s, NULL);
+	own_unblocked = want;
+}
+
+uint64_t gt_cpuprof_tracer_samples(void)
+{
+	return __atomic_load_n(&cp.tracer, __ATOMIC_RELAXED);
 }
 
 void gt_cpuprof_stats(uint64_t *samples, uint64_t *lost)

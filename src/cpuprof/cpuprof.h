@@ -133,16 +133,21 @@ struct cp_ctl {
 	                        * boundary not yet accounted (CAS by handlers) */
 	uint64_t merged;       /* setitimer signals whose periods were already
 	                        * accounted for (no sample written) */
+	uint64_t tracer;       /* samples taken on the library's own threads
+	                        * (handlers, atomic add of the weight) */
 	uint64_t samples;      /* CPU samples written into the trace (flusher) */
 	uint64_t lost;         /* samples lost, total (flusher) */
 };
 extern struct cp_ctl cp;
 
 /* Per-thread stack bounds, TLS of each thread: written by the thread itself
- * outside any handler (registration hook), read by handlers on the same
- * thread.  hi == 0: unknown. */
+ * outside any handler (registration hook, or gt_cpuprof_own_thread on the
+ * library's own threads), read by handlers on the same thread.  hi == 0:
+ * unknown.  tracer: the thread is the library's own (the flusher), set by
+ * itself before it first unblocks SIGPROF. */
 struct cp_tls {
 	uintptr_t lo, hi;
+	int tracer;
 };
 extern __thread struct cp_tls cp_self __attribute__((tls_model("initial-exec")));
 

@@ -34,6 +34,16 @@
  * acquire pairs with.  Such samples are attributed to m = gettid(), no P
  * (^0) and no goroutine (0).
  *
+ * The library's own thread (the flusher) is such a thread.  It unblocks
+ * SIGPROF while our profiler runs (gt_cpuprof_own_thread, owncpu.h): with
+ * setitimer the signal is process-directed and the kernel gives it to the
+ * running thread when that thread does not block it, but to another
+ * thread -- one blocked in gotrace_flush, or asleep -- when it does, which
+ * would put our CPU time on a stack that was not running.  Its samples
+ * carry its own M (visible in the trace as a
+ * thread with no P and no goroutine, its stack in libgotrace) and are
+ * counted in gotrace_stats.cpu_samples_tracer.
+ *
  * Stacks.  With the thread's stack bounds known (recorded at registration,
  * pthread_getattr_np, outside the handler), the handler walks the frame
  * pointer chain (each address checked to lie in [sp, stack top) and 8-byte
@@ -296,6 +306,8 @@ static void take_sample(const ucontext_t *uc, uint32_t weight)
 	r->flags = bounds ? CP_F_BOUNDS : CP_F_COPY_SAFE;
 	r->weight = weight;
 	r->m = m;
+	if (!registered && cp_self.tracer)
+		__atomic_add_fetch(&cp.tracer, weight, __ATOMIC_RELAXED);
 	r->p = registered ? t->p : GT_NO_ID;
 	r->g = registered ? t->goid : 0;
 	for (int i = 0; i < CP_NREGS; i++)

@@ -2,6 +2,7 @@
  * session.c: start, stop, flush, the flusher thread, statistics, fork.
  */
 #include "internal.h"
+#include "../cpuprof/owncpu.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -132,6 +133,7 @@ static void *flusher_main(void *arg)
 	 * never runs a program's handler, and SIGPIPE turns into EPIPE. */
 	rcu_read_lock(); /* register with urcu-bp now */
 	rcu_read_unlock();
+	pthread_setname_np(pthread_self(), "gotrace-flush");
 	gt_out_init(gt.fd);
 	uint64_t period = gt.opt.advance_period_ns;
 	uint64_t next = gt_mono_ns() + period;
@@ -141,6 +143,8 @@ static void *flusher_main(void *arg)
 		__atomic_store_n(&gt.flusher_busy, 1, __ATOMIC_SEQ_CST);
 		if (gt_crashing())
 			break;
+		/* Our own CPU time is sampled on this thread (owncpu.h). */
+		gt_cpuprof_own_thread();
 		if (__atomic_load_n(&fork_park, __ATOMIC_SEQ_CST)) {
 			/* A fork is being made: stay out of the allocator (and
 			 * libdw, the output) until it is done (atfork_prepare). */
@@ -631,6 +635,7 @@ void gotrace_get_stats(gotrace_stats *st)
 	st->threads_seen = __atomic_load_n(&gt.threads_seen, __ATOMIC_RELAXED);
 	st->buffered_peak = __atomic_load_n(&gt.buffered_peak, __ATOMIC_RELAXED);
 	gt_cpuprof_stats(&st->cpu_samples, &st->cpu_samples_lost);
+	st->cpu_samples_tracer = gt_cpuprof_tracer_samples();
 }
 
 uint64_t gotrace_thread_dropped(void)
