@@ -26,10 +26,21 @@
  * Module list: our own Dwfl (the symbolizer's is separate), filled from
  * /proc/self/maps (no loader lock: this runs concurrently with dlopen and
  * dlclose in other threads).  It is re-read when a PC falls outside every
- * known module (at most once per drain) and from scratch, recipes included,
- * once a second, so a library unloaded and replaced at the same address is
- * not misread for long.  A sample taken in a library that was unloaded
- * before its generation was drained keeps its leaf PC and stops there.
+ * known module (at most once per drain) and once a second; the re-read
+ * keeps the modules that are still mapped as they were (libdw reuses a
+ * module reported again with the same name and range), so their ELF files
+ * are opened once per session, not once a second on the advance path; the
+ * recipes are dropped when the module table changed, so a library unloaded
+ * and replaced at the same address is not misread for long.  A sample
+ * taken in a library that was unloaded before its generation was drained
+ * keeps its leaf PC and stops there.
+ *
+ * Only the modules' own .eh_frame is read here (the ELF file, mapped, and
+ * its binary-search table): .debug_frame lives with DWARF, often in a
+ * separate debuginfo file with compressed sections, whose loading takes
+ * up to hundreds of milliseconds and must not delay a generation's end
+ * (issue 10).  It is used only for a module without any .eh_frame; a PC
+ * that .eh_frame does not cover takes one frame-pointer step.
  */
 #include "cpuprof.h"
 
@@ -57,9 +68,15 @@ static size_t tab_cap, tab_n;
 static uint64_t last_full_refresh;
 static bool refreshed_this_drain;
 
+/* Separate debuginfo by build id (/usr/lib/debug/.build-id) only: the
+ * standard search ends with debuginfod, whose client libdw dlopens (with
+ * libcurl, GnuTLS and two dozen more libraries: hundreds of milliseconds
+ * under the loader lock, which blocks every dlopen and dladdr of the
+ * program meanwhile) and which may go to the network.  Files found only by
+ * .gnu_debuglink are not searched. */
 static const Dwfl_Callbacks callbacks = {
 	.find_elf = dwfl_linux_proc_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.find_debuginfo = dwfl_build_id_find_debuginfo,
 	.debuginfo_path = &debuginfo_path,
 };
 
@@ -155,16 +172,31 @@ static void tab_clear(void)
 }
 
 /* Called at the start of each drain. */
+/* The crash-path module table differs from the one saved in prev? */
+static bool mods_changed(const struct cp_mod *prev, int nprev, const char *prev_text)
+{
+	if (nprev != nmods)
+		return true;
+	for (int i = 0; i < nmods; i++)
+		if (prev[i].lo != mods[i].lo || prev[i].hi != mods[i].hi ||
+		    strcmp(prev_text + prev[i].path, mod_text + mods[i].path) != 0)
+			return true;
+	return false;
+}
+
 void cp_unwind_refresh(void)
 {
 	uint64_t now = gt_mono_ns();
 	refreshed_this_drain = false;
 	if (!dwfl || now - last_full_refresh > 1000000000ull) {
-		if (dwfl)
-			dwfl_end(dwfl);
-		dwfl = NULL;
+		static struct cp_mod prev[CP_MODS]; /* flusher-private */
+		static char prev_text[sizeof mod_text];
+		int nprev = nmods;
+		memcpy(prev, mods, sizeof(mods[0]) * (size_t)nmods);
+		memcpy(prev_text, mod_text, mod_text_len);
 		report();
-		tab_clear();
+		if (mods_changed(prev, nprev, prev_text))
+			tab_clear();
 		last_full_refresh = now;
 		refreshed_this_drain = true;
 	}
@@ -243,7 +275,9 @@ static void compute(uint64_t pc, struct recipe *r)
 	Dwarf_Frame *fr = NULL;
 	Dwarf_Addr bias = 0;
 	Dwarf_CFI *cfi = dwfl_module_eh_cfi(m, &bias);
-	if (!cfi || dwarf_cfi_addrframe(cfi, pc - bias, &fr) != 0) {
+	if (cfi && dwarf_cfi_addrframe(cfi, pc - bias, &fr) != 0)
+		return; /* not covered: a frame-pointer step (see the top) */
+	if (!cfi) {
 		fr = NULL;
 		cfi = dwfl_module_dwarf_cfi(m, &bias);
 		if (!cfi || dwarf_cfi_addrframe(cfi, pc - bias, &fr) != 0)

@@ -25,9 +25,15 @@ static size_t cache_cap, cache_n;
 static Dwfl *dwfl;
 static char *dwfl_debuginfo_path;
 
+/* Separate debuginfo by build id (/usr/lib/debug/.build-id) only: the
+ * standard search ends with debuginfod, whose client libdw dlopens (with
+ * libcurl, GnuTLS and two dozen more libraries: hundreds of milliseconds
+ * in the flusher, under the loader lock, which blocks every dlopen and
+ * dladdr of the program meanwhile) and which may go to the network.
+ * Files found only by .gnu_debuglink are not searched. */
 static const Dwfl_Callbacks callbacks = {
 	.find_elf = dwfl_linux_proc_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.find_debuginfo = dwfl_build_id_find_debuginfo,
 	.debuginfo_path = &dwfl_debuginfo_path,
 };
 
