@@ -129,7 +129,7 @@ static bool state_thread(struct gt_thread *t, uint64_t g, uint64_t now)
 	if (c->len > c->hdr_len)
 		gt_queue_push(c);
 	else
-		free(c);
+		gt_chunk_release(c);
 	return true;
 }
 

@@ -256,38 +256,3 @@ void gt_queue_push(struct gt_chunk *c)
 	__atomic_store_n(&c->queued, 1, __ATOMIC_RELEASE);
 	cds_wfcq_enqueue(&gt.qhead[q], &gt.qtail[q], &c->qnode);
 }
-
-/*
- * thread.c frees what a record's slots hold with free() (at a record's
- * reset for a new session and when it is freed).  A mapped chunk must not be
- * there then: the advancer takes them out of the slots of the parity whose
- * generation just ended (every thread left it, and a thread touches that
- * parity's slots again only in the next generation of that parity: the
- * protocol gt_thread_collect relies on), or of both parities at the final
- * advance (nothing writes any more).  Records are freed only after such an
- * advance (reaped after their exit generation ended, or at stop after the
- * final one).  The chunk goes to the pool, or is unmapped; the thread takes
- * another when it next needs one.  Advancer only.
- */
-void gt_chunk_retire_slots(unsigned p, bool all)
-{
-	struct gt_thread *t;
-	rcu_read_lock();
-	gt_reg_for_each(t, &gt.threads) {
-		if (!gt_thread_current(t))
-			continue;
-		for (unsigned q = 0; q < 2; q++) {
-			if (q != (p & 1) && !all)
-				continue;
-			struct gt_chunk **slots[2] = { &t->tb[q].ev, &t->tb[q].str };
-			for (int i = 0; i < 2; i++) {
-				struct gt_chunk *c = *slots[i];
-				if (c && c->mapped) {
-					*slots[i] = NULL;
-					gt_chunk_free(c);
-				}
-			}
-		}
-	}
-	rcu_read_unlock();
-}

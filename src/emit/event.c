@@ -474,7 +474,6 @@ void gotrace_region_begin_(uint64_t task, const char *name)
 	struct gt_region *r = &t->regions[t->depth++];
 	r->task = task;
 	r->len = (uint16_t)len;
-	r->heap = NULL;
 	r->blk = NULL;
 	r->id = (uint32_t)nid;
 	r->id_gen = nid <= UINT32_MAX ? e.gen : 0; /* UINT64_MAX: none */
@@ -544,7 +543,7 @@ void gotrace_region_end_(uint64_t task, const char *name)
 			/* Keep the trace consistent: end it before anything else
 			 * this thread writes later. */
 			t->owed[t->owed_n++] = *r;
-			r->heap = r->blk = NULL;
+			r->blk = NULL;
 			gt_count_drop(&e);
 			continue;
 		}

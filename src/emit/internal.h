@@ -63,11 +63,6 @@ GT_HIDDEN void gt_chunk_free(struct gt_chunk *c);
 GT_HIDDEN void gt_chunk_pool_drain(void);
 /* c's memory back to where it came from (munmap or free), never pooled. */
 GT_HIDDEN void gt_chunk_release(struct gt_chunk *c);
-/* Advancer, after every thread left the generation of parity p (all: the
- * final advance, nothing writes any more): take mmap'd chunks out of the
- * threads' parity-p slots (pooled or unmapped), since thread.c frees what
- * a slot holds with free() (chunk.c). */
-GT_HIDDEN void gt_chunk_retire_slots(unsigned p, bool all);
 GT_HIDDEN size_t gt_chunk_pool_bytes(void); /* bytes pooled (tests) */
 GT_HIDDEN void gt_chunk_open(struct gt_chunk *c, uint64_t gen, uint64_t m, uint64_t ts);
 GT_HIDDEN void gt_chunk_finish(struct gt_chunk *c);
@@ -83,7 +78,6 @@ struct gt_region {
 	uint64_t id_gen;   /* generation in which id is the name's string id, 0
 	                    * if none: the end reuses the begin's id instead of
 	                    * interning the name again (ids are per generation) */
-	char *heap;        /* always NULL now (thread.c still frees it) */
 	char *blk;         /* copy of a name longer than the inline room: a
 	                    * block of the block pool (arena.h), never the
 	                    * allocator's (fork safety); owned by whoever owns

@@ -135,7 +135,6 @@ void gt_strtab_reset(struct gt_strtab *t)
 	rcu_read_unlock();
 	gt_garena_retire(&str_arena, p);
 	__atomic_store_n(&t->next_id, 0, __ATOMIC_RELAXED);
-	gt_chunk_retire_slots(p, __atomic_load_n(&gt.gen, __ATOMIC_RELAXED) == 0);
 	if (n > 2 * st_buckets[p] && st_buckets[p] < ST_MAX_BUCKETS) {
 		unsigned long b = st_buckets[p];
 		while (b < n && b < ST_MAX_BUCKETS)

@@ -5,6 +5,7 @@
  */
 #include "internal.h"
 #include "registry.h"
+#include "arena.h"
 #include "../cpuprof/hooks.h"
 
 #include <execinfo.h>
@@ -102,6 +103,25 @@ void gt_entry_capture(struct gt_thread *t)
 	}
 }
 
+/* What a record holds of an ended session, back to where it came from:
+ * its uncollected batches (pooled, mapped or malloced: gt_chunk_release
+ * knows) and the long names of regions still open or owed an end (the
+ * block pool).  The slots and names are left dangling: the caller resets
+ * or frees the record. */
+static void record_release(struct gt_thread *t)
+{
+	for (int i = 0; i < 2; i++) {
+		gt_chunk_release(t->tb[i].ev);
+		gt_chunk_release(t->tb[i].str);
+	}
+	for (uint32_t i = 0; i < t->depth && i < GT_REGION_DEPTH; i++)
+		gt_block_put(t->regions[i].blk);
+	for (uint32_t i = 0; i < t->owed_n; i++)
+		gt_block_put(t->owed[i].blk);
+}
+
+/* Called with reg_lock held: fork (atfork_prepare takes reg_lock) never
+ * lands inside this allocation. */
 static struct gt_thread *record_new(void)
 {
 	struct gt_thread *t = calloc(1, sizeof *t);
@@ -128,18 +148,7 @@ static void record_reset(struct gt_thread *t)
 	t->snap_state = GT_TS_NEW;
 	t->snap_cur = NULL;
 	t->snap_sys = t->snap_gword = t->snap_cword = 0;
-	for (uint32_t i = 0; i < t->depth; i++) {
-		free(t->regions[i].heap);
-		t->regions[i].heap = NULL;
-	}
-	for (uint32_t i = 0; i < t->owed_n; i++) {
-		free(t->owed[i].heap);
-		t->owed[i].heap = NULL;
-	}
-	for (int i = 0; i < 2; i++) {
-		free(t->tb[i].ev);
-		free(t->tb[i].str);
-	}
+	record_release(t);
 	memset(t->tb, 0, sizeof t->tb);
 	t->status_gen = 0;
 	t->state = GT_TS_NEW;
@@ -162,20 +171,23 @@ struct gt_thread *gt_thread_self_slow(void)
 	if (!__atomic_load_n(&gotrace_on_, __ATOMIC_ACQUIRE))
 		return NULL;
 	pthread_once(&exit_key_once, make_key);
-	struct gt_thread *t = gt_tls_self;
-	if (!t) {
-		t = record_new();
-		if (!t)
-			return NULL;
-		gt_tls_self = t;
-		pthread_setspecific(exit_key, t);
-	}
 	/* Make urcu-bp register this thread now, outside any signal handler,
-	 * so later read-side sections (interning) never allocate. */
+	 * so later read-side sections (interning) never allocate.  Not under
+	 * reg_lock: atfork_prepare takes urcu-bp's registry lock first. */
 	rcu_read_lock();
 	rcu_read_unlock();
 
 	pthread_mutex_lock(&gt.reg_lock);
+	struct gt_thread *t = gt_tls_self;
+	if (!t) {
+		t = record_new();
+		if (!t) {
+			pthread_mutex_unlock(&gt.reg_lock);
+			return NULL;
+		}
+		gt_tls_self = t;
+		pthread_setspecific(exit_key, t);
+	}
 	uint64_t session = __atomic_load_n(&gt.session, __ATOMIC_RELAXED);
 	if (!__atomic_load_n(&gotrace_on_, __ATOMIC_RELAXED)) {
 		pthread_mutex_unlock(&gt.reg_lock);
@@ -231,14 +243,7 @@ void gt_threads_release_all(void)
 /* Free a record nobody can reach any more. */
 void gt_thread_free(struct gt_thread *t)
 {
-	for (int i = 0; i < 2; i++) {
-		free(t->tb[i].ev);
-		free(t->tb[i].str);
-	}
-	for (uint32_t i = 0; i < t->depth; i++)
-		free(t->regions[i].heap);
-	for (uint32_t i = 0; i < t->owed_n; i++)
-		free(t->owed[i].heap);
+	record_release(t);
 	free(t);
 }
 
