@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, then builds and runs every
-# test three times: -Werror build, ASan+UBSan build, TSan build.  Every trace
-# the tests produce is judged by Go 1.23's and the newest Go's validators.
+# test three times: -Werror build, ASan+UBSan build, TSan build; then the
+# stress stage repeats the concurrency-sensitive tests in each build under
+# background load (scripts/stress.sh).  Every trace the tests produce is
+# judged by Go 1.23's and the newest Go's validators.
 #   scripts/test.sh            all three builds
 #   GOTRACE_TEST_BUILDS="plain" scripts/test.sh   a subset
 set -euo pipefail
@@ -29,5 +31,16 @@ for b in $BUILDS; do
         UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j"$JOBS"); then
     fail=1
   fi
+done
+# Stress stage (scripts/stress.sh): the concurrency-sensitive tests again,
+# under background CPU load, small buffers and 1 ms advances, in every
+# build.  GOTRACE_STRESS_RUNS="plain:N asan:N tsan:N" sets the repetitions.
+STRESS_RUNS=${GOTRACE_STRESS_RUNS:-"plain:2 asan:1 tsan:1"}
+for spec in $STRESS_RUNS; do
+  b=${spec%%:*}; n=${spec#*:}
+  case " $BUILDS " in *" $b "*) ;; *) continue ;; esac
+  [ "$n" -gt 0 ] 2>/dev/null || continue
+  echo "=== stress: $b build, $n run(s)"
+  bash scripts/stress.sh "build-test-$b" "$n" || fail=1
 done
 exit $fail

@@ -184,6 +184,7 @@ static void bleed(int source)
 	o.cpu_hz = 1000;
 	o.cpu_source = source;
 	o.advance_period_ns = 5000000;
+	stress_options(&o, STRESS_BUFFERS | STRESS_ADVANCE);
 	assert_int_equal(gotrace_start_path(path, &o), 0);
 	if (*gotrace_last_error())
 		printf("note: %s\n", gotrace_last_error());

@@ -36,6 +36,7 @@ static void start(const char *path, uint64_t period_ns)
 	gotrace_options o;
 	gotrace_options_init(&o);
 	o.advance_period_ns = period_ns;
+	stress_options(&o, STRESS_BUFFERS); /* the periods are the test's own */
 	assert_int_equal(gotrace_start_path(path, &o), 0);
 }
 

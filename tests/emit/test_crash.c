@@ -101,6 +101,7 @@ static void child(enum how how, int fd)
 		gotrace_options o;
 		gotrace_options_init(&o);
 		o.advance_period_ns = 20 * 1000 * 1000;
+		stress_options(&o, STRESS_BUFFERS | STRESS_ADVANCE);
 		if (gotrace_start_fd(fd, &o) != 0)
 			_exit(4);
 	}
@@ -592,6 +593,7 @@ static void test_stress_random_kills(void **s)
 			gotrace_options o;
 			gotrace_options_init(&o);
 			o.advance_period_ns = 1000000;
+			stress_options(&o, STRESS_BUFFERS);
 			if (gotrace_start_path(path, &o) != 0)
 				_exit(4);
 			pthread_t th[4];

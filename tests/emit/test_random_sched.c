@@ -208,6 +208,7 @@ static void test_random_8_threads(void **state)
 	gotrace_options o;
 	gotrace_options_init(&o);
 	o.advance_period_ns = 1000000;
+	stress_options(&o, STRESS_BUFFERS);
 	o.event_stacks = GOTRACE_STACK_BLOCK | GOTRACE_STACK_SYSCALL | GOTRACE_STACK_GOROUTINE;
 	assert_int_equal(gotrace_start_path(path, &o), 0);
 	pthread_barrier_init(&go, NULL, NT);

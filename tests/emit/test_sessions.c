@@ -221,6 +221,7 @@ static void test_sessions(void **state)
 		/* Generation boundaries come only from the flushes below. */
 		o.advance_period_ns = 60ull * 1000000000u;
 		o.buffer_size = 4096;
+		stress_options(&o, STRESS_BUFFERS); /* boundaries: the flushes only */
 		if (k % 4 == 1) {
 			o.cpu_hz = 200;
 			o.cpu_source = k % 8 == 1 ? GOTRACE_CPU_SETITIMER : GOTRACE_CPU_PERF;

@@ -1,6 +1,8 @@
 #define _GNU_SOURCE 1
 #include "tracecheck.h"
 
+#include <gotrace.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,4 +151,16 @@ char *tmp_trace_path(const char *tag)
 	if (asprintf(&p, "%s/gotrace-%s-%d.trace", dir && *dir ? dir : "/tmp", tag, (int)getpid()) < 0)
 		abort();
 	return p;
+}
+
+int stress_options(struct gotrace_options *o, int what)
+{
+	const char *v = getenv("GOTRACE_TEST_STRESS");
+	if (!v || strcmp(v, "1") != 0)
+		return 0;
+	if (what & STRESS_BUFFERS)
+		o->buffer_size = 4096;
+	if (what & STRESS_ADVANCE)
+		o->advance_period_ns = 1000000;
+	return 1;
 }

@@ -43,4 +43,14 @@ size_t tsum_count(const struct tsum *s, const char *kind);
 /* A fresh temporary path for a trace (under $TMPDIR), owned by the caller. */
 char *tmp_trace_path(const char *tag);
 
+/* Stress mode (scripts/stress.sh sets GOTRACE_TEST_STRESS=1): the
+ * concurrency tests run with the smallest batch buffers (every few events
+ * hand a chunk to the flusher) and, where the test does not count on
+ * generation boundaries of its own, a 1 ms advance period.  A no-op
+ * otherwise.  Returns 1 in stress mode. */
+#define STRESS_BUFFERS 1  /* buffer_size 4096 */
+#define STRESS_ADVANCE 2  /* advance_period_ns 1 ms */
+struct gotrace_options;
+int stress_options(struct gotrace_options *o, int what);
+
 #endif
