@@ -179,7 +179,7 @@ static bool take(struct gt_xg *X, bool *waiting)
 	struct gt_gor *G = &X->g;
 	for (;;) {
 		uint64_t w = __atomic_load_n(&G->word, __ATOMIC_ACQUIRE);
-		if (w == GT_GW_UNBLOCKING) {
+		if (GT_GW_KIND(w) == GT_GW_UNBLOCKING) {
 			gt_arch_relax(); /* a waker is writing its GoUnblock */
 			continue;
 		}

@@ -161,6 +161,13 @@ enum gt_tstate {
  *   seq_gen, seq: the G's sequence number in seq_gen (§6.2); written by
  *     whoever owns the G per word, above. */
 enum { GT_GW_RUNNING = 0, GT_GW_WAITING = 1, GT_GW_UNBLOCKING = 2, GT_GW_RUNNABLE = 3 };
+/* UNBLOCKING carries the waker's generation (GT_GW_UNBLOCKING | gen << 2):
+ * generations overlap in time, so a thread already in g can see a waker
+ * that is still in g-1 between its CAS and its RUNNABLE store; the waker's
+ * GoUnblock then belongs to g-1 and the G is Runnable when g starts
+ * (gt_parked_own_status).  Compare kinds with GT_GW_KIND. */
+#define GT_GW_KIND(w) ((w) & 3u)
+#define GT_GW_GEN(w) ((w) >> 2)
 struct gt_gor {
 	uint64_t id;        /* atomic: goroutine id (0 while none) */
 	uint64_t word;

@@ -110,12 +110,18 @@ uint8_t *gt_parked_own_status(struct gt_emit *e, uint8_t *p)
 	if (!gt_claim_status(&t->own, e->gen))
 		return p;
 	/* The own G waits while explicit goroutines use the thread; a waker
-	 * may have made it Runnable (it then owns nothing any more). */
+	 * may have made it Runnable (it then owns nothing any more).  A waker
+	 * caught between its CAS and its RUNNABLE store in an earlier
+	 * generation (it has not left it yet: generations overlap in time)
+	 * wrote its GoUnblock there, so the G is Runnable as e->gen starts;
+	 * one in e->gen or later writes its GoUnblock after this status. */
 	uint64_t w = __atomic_load_n(&t->own.word, __ATOMIC_ACQUIRE);
+	bool runnable = w == GT_GW_RUNNABLE ||
+	                (GT_GW_KIND(w) == GT_GW_UNBLOCKING && GT_GW_GEN(w) < e->gen);
 	p = gt_ev_start(e, p, GT_EV_GO_STATUS_STACK);
 	p = gt_put_uvarint(p, t->goid);
 	p = gt_put_uvarint(p, GT_NO_ID);
-	p = gt_put_uvarint(p, w == GT_GW_RUNNABLE ? GT_G_RUNNABLE : GT_G_WAITING);
+	p = gt_put_uvarint(p, runnable ? GT_G_RUNNABLE : GT_G_WAITING);
 	return gt_put_uvarint(p, gt_entry_stack_id(t));
 }
 
@@ -417,7 +423,7 @@ bool gt_resume_locked(struct gt_emit *e)
 		*p++ = 0;
 	} else {
 		/* A waker won: wait until it has written its GoUnblock. */
-		while ((w = __atomic_load_n(&G->word, __ATOMIC_ACQUIRE)) == GT_GW_UNBLOCKING)
+		while (GT_GW_KIND(w = __atomic_load_n(&G->word, __ATOMIC_ACQUIRE)) == GT_GW_UNBLOCKING)
 			gt_arch_relax();
 		__atomic_store_n(&G->word, GT_GW_RUNNING, __ATOMIC_RELAXED);
 		if (gt_claim_status(G, g)) {
@@ -456,7 +462,7 @@ int gotrace_unblock_(gotrace_goroutine_t h)
 	int done = 0;
 	uint64_t w = GT_GW_WAITING;
 	if (G == &e.t->own || G == e.t->cur || __atomic_load_n(&G->id, __ATOMIC_ACQUIRE) != h.id_ ||
-	    !__atomic_compare_exchange_n(&G->word, &w, GT_GW_UNBLOCKING, false, __ATOMIC_ACQ_REL,
+	    !__atomic_compare_exchange_n(&G->word, &w, GT_GW_UNBLOCKING | e.gen << 2, false, __ATOMIC_ACQ_REL,
 	                                 __ATOMIC_RELAXED))
 		goto out; /* not (or no longer) blocked: nothing to record */
 	uint64_t stk = gt_event_stack(&e, GOTRACE_STACK_BLOCK);
