@@ -4,6 +4,7 @@
  */
 #include "internal.h"
 #include "arena.h"
+#include "idxstack.h"
 
 #include <sys/mman.h>
 
@@ -96,12 +97,8 @@ size_t gt_garena_slabs(const struct gt_garena *a, unsigned p)
  * Slot i (0 <= i < GT_BLOCK_MAX) names one block for good: block_at[i] is
  * written once, by the thread that maps the block's slab, before the slot
  * is first pushed (release) and read-only after.  A block starts with its
- * slot number, so gt_block_put needs no search.  The free stack: head is
- * (tag << 32 | slot + 1), 0 for empty; the tag grows at every push and pop
- * so that a pop's CAS fails if the head changed meanwhile, even back to the
- * same slot.  block_next[slot] is written by the pusher before its release
- * CAS and read by poppers after their acquire load; a stale read is
- * harmless (static memory, and the CAS then fails).
+ * slot number, so gt_block_put needs no search.  The free slots are an
+ * index stack over block_next (idxstack.h).
  */
 #define BLOCK_HDR 16u
 #define BLOCKS_PER_SLAB 62u  /* 62 * 1056 = 65472 bytes: one 64 KiB map */
@@ -113,31 +110,16 @@ static uint32_t block_nfree;   /* atomic: blocks on the stack (tests) */
 
 static bool block_pop(uint32_t *slot)
 {
-	uint64_t h = __atomic_load_n(&block_head, __ATOMIC_ACQUIRE);
-	for (;;) {
-		uint32_t i = (uint32_t)h;
-		if (i == 0)
-			return false;
-		uint32_t next = __atomic_load_n(&block_next[i - 1], __ATOMIC_RELAXED);
-		uint64_t nh = (((h >> 32) + 1) << 32) | next;
-		if (__atomic_compare_exchange_n(&block_head, &h, nh, true, __ATOMIC_ACQUIRE,
-		                                __ATOMIC_ACQUIRE)) {
-			*slot = i - 1;
-			__atomic_sub_fetch(&block_nfree, 1, __ATOMIC_RELAXED);
-			return true;
-		}
-	}
+	if (!gt_idx_pop(&block_head, block_next, slot))
+		return false;
+	__atomic_sub_fetch(&block_nfree, 1, __ATOMIC_RELAXED);
+	return true;
 }
 
 static void block_push(uint32_t slot)
 {
 	__atomic_add_fetch(&block_nfree, 1, __ATOMIC_RELAXED);
-	uint64_t h = __atomic_load_n(&block_head, __ATOMIC_RELAXED), nh;
-	do {
-		__atomic_store_n(&block_next[slot], (uint32_t)h, __ATOMIC_RELAXED);
-		nh = (((h >> 32) + 1) << 32) | (slot + 1);
-	} while (!__atomic_compare_exchange_n(&block_head, &h, nh, true, __ATOMIC_RELEASE,
-	                                      __ATOMIC_RELAXED));
+	gt_idx_push(&block_head, block_next, slot);
 }
 
 void *gt_block_get(void)

@@ -3,6 +3,7 @@
  * written chunks.
  */
 #include "internal.h"
+#include "idxstack.h"
 #include "registry.h"
 
 #include <stdlib.h>
@@ -37,14 +38,8 @@
  *   pool_free   slots not holding one (after their first use; slots
  *               [pool_fresh, POOL_SLOTS) were never used)
  *
- * A stack head is (tag << 32 | slot + 1), 0 for empty; every successful
- * push or pop increments the tag, so a pop's CAS fails if the head changed
- * in between, even to the same slot (no ABA short of 2^32 operations on one
- * stack during one CAS attempt).  pool_next[slot] (the next slot + 1 of the
- * stack the slot is on) is written by the pusher before its release CAS and
- * read by poppers after their acquire load of the head; a stale read (the
- * slot was popped and pushed again meanwhile) is harmless: it lives in
- * static memory and the CAS then fails.  Ownership of a chunk moves with
+ * Both are index stacks over pool_next (idxstack.h: tagged heads, no
+ * ABA).  Ownership of a chunk moves with
  * its slot: the putter writes pool_chunk[slot] before the push (release),
  * the taker reads it after its pop (acquire), then gives the slot back
  * through pool_free (the same protocol), so the next putter's write of
@@ -74,30 +69,8 @@ static uint64_t pool_full, pool_free;
 static uint32_t pool_fresh;  /* atomic: slots handed out at least once */
 static uint64_t pool_bytes;  /* atomic: bytes of the chunks pooled */
 
-static bool slot_pop(uint64_t *head, uint32_t *slot)
-{
-	uint64_t h = __atomic_load_n(head, __ATOMIC_ACQUIRE);
-	for (;;) {
-		uint32_t i = (uint32_t)h;
-		if (i == 0)
-			return false;
-		uint32_t next = __atomic_load_n(&pool_next[i - 1], __ATOMIC_RELAXED);
-		uint64_t nh = (((h >> 32) + 1) << 32) | next;
-		if (__atomic_compare_exchange_n(head, &h, nh, true, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
-			*slot = i - 1;
-			return true;
-		}
-	}
-}
-
-static void slot_push(uint64_t *head, uint32_t slot)
-{
-	uint64_t h = __atomic_load_n(head, __ATOMIC_RELAXED), nh;
-	do {
-		__atomic_store_n(&pool_next[slot], (uint32_t)h, __ATOMIC_RELAXED);
-		nh = (((h >> 32) + 1) << 32) | (slot + 1);
-	} while (!__atomic_compare_exchange_n(head, &h, nh, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-}
+static bool slot_pop(uint64_t *head, uint32_t *slot) { return gt_idx_pop(head, pool_next, slot); }
+static void slot_push(uint64_t *head, uint32_t slot) { gt_idx_push(head, pool_next, slot); }
 
 static size_t chunk_size(const struct gt_chunk *c) { return sizeof *c + c->cap; }
 
