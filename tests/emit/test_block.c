@@ -14,6 +14,7 @@
 
 #include <gotrace.h>
 #include <pthread.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "schedcheck.h"
@@ -151,12 +152,38 @@ static void test_implicit_resume_and_exit_blocked(void **state)
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int ready;
+static int held;       /* atomic: the holder has the lock */
+static int waiter_tid; /* atomic: the waiter is about to lock (its tid) */
+
+/* Is thread tid asleep (state S in /proc)?  The waiter's only sleep after
+ * it announced itself is the wait for the mutex. */
+static int sleeping(int tid)
+{
+	char p[64], buf[256];
+	snprintf(p, sizeof p, "/proc/self/task/%d/stat", tid);
+	FILE *f = fopen(p, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && rp[2] == 'S';
+}
 
 static void *mutex_holder(void *arg)
 {
 	(void)arg;
 	gotrace_mutex_lock(&mu);
-	usleep(20000);
+	__atomic_store_n(&held, 1, __ATOMIC_RELEASE);
+	/* Keep the lock until the waiter sleeps on it (a timed sleep alone
+	 * let a slow thread start find the lock free under TSan). */
+	int tid;
+	while ((tid = __atomic_load_n(&waiter_tid, __ATOMIC_ACQUIRE)) == 0)
+		usleep(1000);
+	do
+		usleep(20000);
+	while (!sleeping(tid));
 	ready = 1;
 	pthread_cond_broadcast(&cv);
 	pthread_mutex_unlock(&mu);
@@ -166,7 +193,9 @@ static void *mutex_holder(void *arg)
 static void *mutex_waiter(void *arg)
 {
 	(void)arg;
-	usleep(5000);
+	while (!__atomic_load_n(&held, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	__atomic_store_n(&waiter_tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
 	gotrace_mutex_lock(&mu); /* contended */
 	while (!ready)
 		gotrace_cond_wait(&cv, &mu);

@@ -1003,6 +1003,11 @@ static void test_file_size_limit(void **state)
 	struct emitter e[2];
 	run_emitters(e, 2, 400 * 1000 * 1000ull, 0);
 	join_emitters(e, 2);
+	/* The flusher meets EFBIG at its next write and switches tracing
+	 * off: wait for that state (a loaded machine under TSan took longer
+	 * than the emitters' 400 ms), at most 10 s. */
+	for (int i = 0; i < 1000 && gotrace_enabled(); i++)
+		sleep_ms(10);
 	assert_int_equal(gotrace_enabled(), 0);
 	/* The session failed but is not stopped yet.  Keep what is in the
 	 * file, then try to start again on the same path. */
