@@ -206,13 +206,19 @@ static void strangers_for(int source, const char *tag)
 	struct burner late = { .registered = 0, .secs = 0 };
 	pthread_create(&late.th, NULL, burner_main, &late); /* after start */
 	gotrace_log(0, "main", "registered");
-	usleep(600000);
+	/* Both threads burn at least 0.1 s of CPU (600 ms of wall time gave
+	 * one of them almost none on a loaded box under TSan), at most 20 s. */
 	clockid_t ce, cl;
 	struct timespec te, tl;
 	pthread_getcpuclockid(early.th, &ce);
 	pthread_getcpuclockid(late.th, &cl);
-	clock_gettime(ce, &te);
-	clock_gettime(cl, &tl);
+	for (int i = 0; i < 200; i++) {
+		usleep(100000);
+		clock_gettime(ce, &te);
+		clock_gettime(cl, &tl);
+		if (i >= 5 && te.tv_sec * 1e9 + te.tv_nsec >= 1e8 && tl.tv_sec * 1e9 + tl.tv_nsec >= 1e8)
+			break;
+	}
 	__atomic_store_n(&stop_burn, 1, __ATOMIC_RELAXED);
 	pthread_join(early.th, NULL);
 	pthread_join(late.th, NULL);
