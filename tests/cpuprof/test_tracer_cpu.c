@@ -179,7 +179,16 @@ static void tracer_samples_on_tracer(void **st)
 	printf("FIGURE tracer-cpu: flusher %.3f s CPU, %ld samples on it (stats %llu); main asleep: "
 	       "%ld samples (%ld signals)\n", fl_cpu, on_tracer,
 	       (unsigned long long)stats.cpu_samples_tracer, on_main_window, distinct_main);
+#if defined(__SANITIZE_THREAD__)
+	/* ThreadSanitizer's own background thread uses CPU with every signal
+	 * blocked: the kernel hands the ITIMER_PROF signals that CPU earns to
+	 * another thread that takes SIGPROF, the sleeping main thread among
+	 * them (13 of 733 in one loaded run).  No library thread is involved
+	 * (those are checked below); plain and ASan builds hold the bound. */
+	(void)distinct_main;
+#else
 	assert_true(distinct_main <= 1);
+#endif
 	assert_true(fl > 0);
 	assert_int_equal((uint64_t)on_tracer, stats.cpu_samples_tracer);
 	if (fl_cpu >= 0.02)
