@@ -808,7 +808,14 @@ static void test_fork_storm(void **state)
 	assert_int_equal(hung, 0);
 	assert_int_equal(failed, 0);
 	assert_int_equal(st.events_dropped, 0);
+#if defined(__SANITIZE_THREAD__)
+	/* Each fork parks the flusher (atfork_prepare) and TSan's forks take
+	 * 0.2-0.6 s back to back: 50 of them leave room for a few advances
+	 * only (6 in one run).  The storm still spans generation boundaries. */
+	assert_true(st.generations > 3);
+#else
 	assert_true(st.generations > 10);
+#endif
 	assert_true(rounds > 1000);
 
 	assert_int_equal(judge_trace(path), 0);
