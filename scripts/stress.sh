@@ -11,7 +11,7 @@
 # falls behind, and signals land at odd points.
 #
 # Each repetition is shorter than the main pass's run of the same test
-# (6000 bleed samples per source, 60 forks, 40 random kills): the full-size
+# (6000 bleed samples per source, 25 forks, 40 random kills): the full-size
 # runs are in the main pass; this stage adds load and repetition.
 #
 # Every repetition runs in its own TMPDIR; a passing one is removed, a
@@ -41,7 +41,7 @@ for r in $(seq 1 "$runs"); do
   mkdir -p "$tmp"
   echo "--- stress $(basename "$dir") run $r/$runs (2 busy loops, 4 KiB buffers, 1 ms advances)"
   if (cd "$dir" && TMPDIR="$tmp" GOTRACE_TEST_STRESS=1 GOTRACE_BLEED_SAMPLES=${GOTRACE_BLEED_SAMPLES:-6000} \
-        GOTRACE_STORM_FORKS=${GOTRACE_STORM_FORKS:-60} GOTRACE_CRASH_RUNS=${GOTRACE_CRASH_RUNS:-40} \
+        GOTRACE_STORM_FORKS=${GOTRACE_STORM_FORKS:-25} GOTRACE_CRASH_RUNS=${GOTRACE_CRASH_RUNS:-40} \
         ASAN_OPTIONS=detect_leaks=1 \
         TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=7 suppressions=$ROOT/tests/tsan.supp" \
         UBSAN_OPTIONS=print_stacktrace=1 \
