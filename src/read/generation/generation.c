@@ -199,28 +199,39 @@ static int table_uv_err(struct gtr_batch_src *r, uint64_t gen, uint64_t off, int
 	return -1;
 }
 
+/* The head of a String or Stack event in a table batch (Go's addStrings,
+ * addStacks): its type, ID and size (string bytes, frames), at most max.
+ * 0, or -1 with *r->err. */
+static int table_entry_head(struct gtr_batch_src *r, uint64_t genno, const uint8_t **pp, const uint8_t *end,
+			    uint8_t want, const char *what, unsigned max, uint64_t *id, uint64_t *size)
+{
+	uint64_t evoff = (uint64_t)(*pp - r->buf);
+	uint8_t t = *(*pp)++;
+	if (t != want) {
+		gtr_seterr(r->err, GTR_ETABLE, genno, evoff, "expected %s event, got %u", what, t);
+		return -1;
+	}
+	int rc = gtr_read_uvarint(pp, end, id);
+	if (rc)
+		return table_uv_err(r, genno, evoff, rc);
+	rc = gtr_read_uvarint(pp, end, size);
+	if (rc)
+		return table_uv_err(r, genno, evoff, rc);
+	if (*size > max) {
+		gtr_seterr(r->err, GTR_ETABLE, genno, evoff, "invalid %s size %" PRIu64 ", maximum is %u", what,
+			   *size, max);
+		return -1;
+	}
+	return 0;
+}
+
 static int add_strings(struct gtr_batch_src *r, struct gen *g, uint64_t genno, const struct gtr_batch *b)
 {
 	const uint8_t *p = r->buf + b->data_offset + 1, *end = r->buf + b->data_offset + b->size;
 	while (p < end) {
-		uint64_t evoff = (uint64_t)(p - r->buf);
-		uint8_t t = *p++;
-		if (t != EV_STRING) {
-			gtr_seterr(r->err, GTR_ETABLE, genno, evoff, "expected string event, got %u", t);
+		uint64_t evoff = (uint64_t)(p - r->buf), id, len;
+		if (table_entry_head(r, genno, &p, end, EV_STRING, "string", GTR_MAX_STRING_SIZE, &id, &len) < 0)
 			return -1;
-		}
-		uint64_t id, len;
-		int rc = gtr_read_uvarint(&p, end, &id);
-		if (rc)
-			return table_uv_err(r, genno, evoff, rc);
-		rc = gtr_read_uvarint(&p, end, &len);
-		if (rc)
-			return table_uv_err(r, genno, evoff, rc);
-		if (len > GTR_MAX_STRING_SIZE) {
-			gtr_seterr(r->err, GTR_ETABLE, genno, evoff,
-				   "invalid string size %" PRIu64 ", maximum is %u", len, GTR_MAX_STRING_SIZE);
-			return -1;
-		}
 		size_t avail = (size_t)(end - p);
 		if (avail < len) {
 			gtr_seterr(r->err, GTR_ETABLE, genno, evoff,
@@ -267,24 +278,10 @@ static int add_stacks(struct gtr_batch_src *r, struct gen *g, uint64_t genno, co
 	static const char *const field[4] = { "PC", "funcID", "fileID", "line" };
 	const uint8_t *p = r->buf + b->data_offset + 1, *end = r->buf + b->data_offset + b->size;
 	while (p < end) {
-		uint64_t evoff = (uint64_t)(p - r->buf);
-		uint8_t t = *p++;
-		if (t != EV_STACK) {
-			gtr_seterr(r->err, GTR_ETABLE, genno, evoff, "expected stack event, got %u", t);
+		uint64_t evoff = (uint64_t)(p - r->buf), id, nframes;
+		int rc;
+		if (table_entry_head(r, genno, &p, end, EV_STACK, "stack", GTR_MAX_FRAMES, &id, &nframes) < 0)
 			return -1;
-		}
-		uint64_t id, nframes;
-		int rc = gtr_read_uvarint(&p, end, &id);
-		if (rc)
-			return table_uv_err(r, genno, evoff, rc);
-		rc = gtr_read_uvarint(&p, end, &nframes);
-		if (rc)
-			return table_uv_err(r, genno, evoff, rc);
-		if (nframes > GTR_MAX_FRAMES) {
-			gtr_seterr(r->err, GTR_ETABLE, genno, evoff,
-				   "invalid stack size %" PRIu64 ", maximum is %u", nframes, GTR_MAX_FRAMES);
-			return -1;
-		}
 		if (!gtr_grow((void **)&g->f, &g->capf, g->nf, (size_t)nframes, sizeof *g->f))
 			return NOMEM(r, genno, evoff), -1;
 		size_t first = g->nf;
