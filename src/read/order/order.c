@@ -1,7 +1,8 @@
 /*
- * order.c: the scheduler state machine of Go's trace reader, written after
- * the rules of Go 1.23's internal/trace/order.go (see order.h).  Messages are
- * Go's, word for word, so that both readers can be compared.
+ * order/order.c: the scheduler state machine of Go's trace reader, written
+ * after the rules of Go 1.23's internal/trace/order.go (see order.h).  Calls
+ * base/ (maps, growth, the name pool) and wire/ (event table, states) only.
+ * Messages are Go's, word for word, so that both readers can be compared.
  *
  * IDs are kept as the uint64 of the wire; Go's GoID, ProcID and ThreadID are
  * int64 (none = -1), so they are printed signed.
