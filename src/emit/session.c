@@ -3,6 +3,7 @@
  */
 #include "internal.h"
 #include "../cpuprof/owncpu.h"
+#include "symlines.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -343,6 +344,7 @@ static void atfork_child(void)
 	/* Held by this thread since atfork_prepare: nobody else exists to
 	 * hold it; a fresh mutex is the simplest free one. */
 	pthread_mutex_init(&gt.reg_lock, NULL);
+	gt_symlines_atfork_child();
 	gt_tls_self = NULL;
 	gt_tls_session = 0;
 	gt.session++;
@@ -583,6 +585,9 @@ int gotrace_stop(void)
 	gt_wake_flusher();
 	pthread_join(gt.flusher, NULL);
 	gt.flusher_running = false;
+	/* The line resolver the flusher started (symlines.c), after the
+	 * final advance took what it answered. */
+	gt_symlines_stop();
 	/* Every thread left its critical section during the final advance;
 	 * late callers see gen 0 and write nothing. */
 	gt_threads_release_all();
