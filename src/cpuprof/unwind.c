@@ -154,6 +154,7 @@ bool cp_module_of(uint64_t pc, const char **name, const char **path, uint64_t *b
 
 static void report(void)
 {
+	gt_flusher_fork_point(); /* libdw allocates: not across a fork */
 	if (!dwfl)
 		dwfl = dwfl_begin(&callbacks);
 	if (!dwfl)
@@ -274,6 +275,7 @@ static void compute(uint64_t pc, struct recipe *r)
 	r->kind = R_NOCFI;
 	Dwarf_Frame *fr = NULL;
 	Dwarf_Addr bias = 0;
+	gt_flusher_fork_point(); /* loading a module's CFI allocates */
 	Dwarf_CFI *cfi = dwfl_module_eh_cfi(m, &bias);
 	if (cfi && dwarf_cfi_addrframe(cfi, pc - bias, &fr) != 0)
 		return; /* not covered: a frame-pointer step (see the top) */

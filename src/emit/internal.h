@@ -512,6 +512,9 @@ GT_HIDDEN int gt_out_write(const void *buf, size_t len);
 GT_HIDDEN void gt_out_drain(uint64_t gen);
 GT_HIDDEN void gt_set_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 GT_HIDDEN void gt_wake_flusher(void);
+/* Flusher only, inside an advance, before long allocating work: waits
+ * while a fork is being made (session.c). */
+GT_HIDDEN void gt_flusher_fork_point(void);
 
 /* Entry stacks (flusher context). */
 struct gt_frame {

@@ -29,8 +29,10 @@ static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static char last_err[256]; /* copy of gt.err kept after stop */
 /* Set (seq_cst) by atfork_prepare while a fork is being made: the flusher
- * parks at its next park point (flusher_busy 0) until it is cleared. */
+ * parks at its next park point (flusher_busy 0) until it is cleared, or at
+ * a fork point inside an advance (gt_flusher_fork_point: fork_midway 1). */
 static int fork_park;
+static int fork_midway;
 
 static long futex(uint32_t *w, int op, uint32_t val, const struct timespec *ts)
 {
@@ -49,6 +51,30 @@ void gt_wake_flusher(void)
 {
 	__atomic_add_fetch(&gt.wake, 1, __ATOMIC_RELEASE);
 	futex(&gt.wake, FUTEX_WAKE_PRIVATE, 1, NULL);
+}
+
+/* Flusher, inside an advance, before work that allocates for long (loading
+ * a module's symbols or unwind tables): if a fork is being made, wait here,
+ * holding no lock and in no allocator, until it is done.  Why: allocators
+ * without fork handlers of their own (AddressSanitizer's) leave a lock held
+ * by a thread inside malloc held for good in the child; the park point at
+ * the top of the flusher's loop is reached only after the advance, which
+ * can take longer than a fork may wait (FORK_PARK_NS).  Not a crash park:
+ * flusher_busy stays 1 (the crash flush must not take the output over in
+ * the middle of an advance). */
+void gt_flusher_fork_point(void)
+{
+	if (!__atomic_load_n(&fork_park, __ATOMIC_SEQ_CST))
+		return;
+	__atomic_store_n(&fork_midway, 1, __ATOMIC_SEQ_CST);
+	for (;;) {
+		uint32_t w0 = __atomic_load_n(&gt.wake, __ATOMIC_ACQUIRE);
+		if (!__atomic_load_n(&fork_park, __ATOMIC_SEQ_CST) || gt_crashing())
+			break;
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		futex(&gt.wake, FUTEX_WAIT_PRIVATE, w0, &ts);
+	}
+	__atomic_store_n(&fork_midway, 0, __ATOMIC_SEQ_CST);
 }
 
 void gotrace_options_init(gotrace_options *o)
@@ -297,11 +323,13 @@ static void atfork_prepare(void)
 	if (fork_parked) {
 		__atomic_store_n(&fork_park, 1, __ATOMIC_SEQ_CST);
 		uint64_t end = gt_mono_ns() + FORK_PARK_NS;
-		while (__atomic_load_n(&gt.flusher_busy, __ATOMIC_SEQ_CST) && gt_mono_ns() < end) {
+		while (__atomic_load_n(&gt.flusher_busy, __ATOMIC_SEQ_CST) &&
+		       !__atomic_load_n(&fork_midway, __ATOMIC_SEQ_CST) && gt_mono_ns() < end) {
 			struct timespec d = { 0, 100 * 1000 };
 			nanosleep(&d, NULL);
 		}
 	}
+	gt_symlines_atfork_prepare(); /* the line resolver too (symlines.c) */
 	if (!rcu_child_pending)
 		urcu_bp_call_rcu_before_fork();
 	urcu_bp_before_fork();
@@ -315,6 +343,7 @@ static void atfork_parent(void)
 	urcu_bp_after_fork_parent();
 	if (!rcu_child_pending)
 		urcu_bp_call_rcu_after_fork_parent();
+	gt_symlines_atfork_parent();
 	if (fork_parked) {
 		__atomic_store_n(&fork_park, 0, __ATOMIC_SEQ_CST);
 		gt_wake_flusher();
@@ -349,6 +378,7 @@ static void atfork_child(void)
 	gt_tls_session = 0;
 	gt.session++;
 	__atomic_store_n(&fork_park, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&fork_midway, 0, __ATOMIC_RELAXED);
 	fork_parked = false;
 	urcu_bp_after_fork_child();
 	rcu_child_pending = true;

@@ -133,6 +133,7 @@ static bool small_own_dwarf(Dwfl_Module *m)
 /* Function name and module of pc; the line is asked of the resolver. */
 static void resolve(uint64_t pc, struct sym_ent *s)
 {
+	gt_flusher_fork_point(); /* libdw allocates: not across a fork */
 	if (!dwfl)
 		report();
 	Dwfl_Module *m = dwfl ? dwfl_addrmodule(dwfl, pc) : NULL;

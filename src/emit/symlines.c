@@ -31,9 +31,17 @@
  *             as it publishes each module's answers); `done` is signalled
  *             whenever it drops;
  *   running:  a resolver thread exists (the flusher starts it, stop joins);
- *   stop:     the resolver is to exit (set by gt_symlines_stop).
- * At fork the child gets a fresh mailbox (gt_symlines_atfork_child): the
- * resolver does not exist there, and what it held stays unowned.
+ *   stop:     the resolver is to exit (set by gt_symlines_stop);
+ *   park:     a fork is being made (atfork prepare sets it, parent clears
+ *             it); the resolver stops at its next park point, where it
+ *             holds no lock and is in no allocator, and says so in parked
+ *             (idle: waiting for questions, which is as good).
+ * Why the resolver parks: a thread inside malloc at fork() leaves the
+ * allocator's lock held in the child for good with allocators that have no
+ * fork handlers of their own (AddressSanitizer's), and libdw allocates
+ * all the time.  At fork the child gets a fresh mailbox
+ * (gt_symlines_atfork_child): the resolver does not exist there, and what
+ * it held stays unowned.
  */
 static struct {
 	pthread_mutex_t mu;
@@ -43,7 +51,7 @@ static struct {
 	struct gt_line_answer *ans;
 	size_t nans, cans;
 	size_t pending;
-	bool running, stop;
+	bool running, stop, park, parked, idle;
 	pthread_t th;
 	uint32_t epoch; /* bumped when a resolver's unanswered questions are lost */
 } box = {
@@ -117,6 +125,20 @@ static int item_cmp(const void *a, const void *b)
 	return 0;
 }
 
+/* Between two PCs: wait here while a fork is being made. */
+static void park_point(void)
+{
+	pthread_mutex_lock(&box.mu);
+	if (box.park) {
+		box.parked = true;
+		pthread_cond_broadcast(&box.done);
+		while (box.park && !box.stop)
+			pthread_cond_wait(&box.work, &box.mu);
+		box.parked = false;
+	}
+	pthread_mutex_unlock(&box.mu);
+}
+
 static void publish(struct gt_line_answer *a, size_t n)
 {
 	pthread_mutex_lock(&box.mu);
@@ -176,6 +198,7 @@ static void resolve_batch(const uint64_t *pcs, size_t n)
 	qsort(it, n, sizeof *it, item_cmp);
 	size_t nout = 0;
 	for (size_t i = 0; i < n; i++) {
+		park_point();
 		struct gt_line_answer *a = &out[nout++];
 		*a = (struct gt_line_answer){ .pc = it[i].pc };
 		if (it[i].m) {
@@ -211,7 +234,7 @@ static void stall(void)
 	for (;;) {
 		uint64_t want = __atomic_load_n(&gt_symlines_stall_ns, __ATOMIC_RELAXED);
 		pthread_mutex_lock(&box.mu);
-		bool stop = box.stop;
+		bool stop = box.stop || box.park; /* a fork waits for the park point */
 		pthread_mutex_unlock(&box.mu);
 		if (waited >= want || stop)
 			return;
@@ -231,8 +254,11 @@ static void *resolver_main(void *arg)
 	pthread_setname_np(pthread_self(), "gotrace-sym");
 	pthread_mutex_lock(&box.mu);
 	for (;;) {
-		while (!box.stop && box.nask == 0)
+		box.idle = true;
+		pthread_cond_broadcast(&box.done); /* a fork may wait for this */
+		while (!box.stop && (box.nask == 0 || box.park))
 			pthread_cond_wait(&box.work, &box.mu);
+		box.idle = false;
 		if (box.stop)
 			break;
 		uint64_t *pcs = box.ask;
@@ -330,6 +356,26 @@ void gt_symlines_stop(void)
 		box.epoch++;
 	box.pending = 0;
 	box.nask = 0;
+	pthread_mutex_unlock(&box.mu);
+}
+
+void gt_symlines_atfork_prepare(void)
+{
+	/* Unbounded: the resolver reaches a park point after the PC it is on
+	 * (at most one module's DWARF load), and it needs nothing the forking
+	 * thread holds (glibc's own fork locks come after the handlers). */
+	pthread_mutex_lock(&box.mu);
+	box.park = true;
+	while (box.running && !box.parked && !box.idle)
+		pthread_cond_wait(&box.done, &box.mu);
+	pthread_mutex_unlock(&box.mu);
+}
+
+void gt_symlines_atfork_parent(void)
+{
+	pthread_mutex_lock(&box.mu);
+	box.park = false;
+	pthread_cond_broadcast(&box.work);
 	pthread_mutex_unlock(&box.mu);
 }
 

@@ -35,7 +35,11 @@ GT_SYMLINES_HIDDEN size_t gt_symlines_wait(uint64_t wait_ns, struct gt_line_answ
  * loading first).  Unanswered questions move to an old epoch. */
 GT_SYMLINES_HIDDEN void gt_symlines_stop(void);
 
-/* fork child: a fresh mailbox, no resolver. */
+/* fork: prepare parks the resolver (waits until it is idle or at a park
+ * point: in no allocator, holding no lock); parent lets it go on; child
+ * gets a fresh mailbox, no resolver. */
+GT_SYMLINES_HIDDEN void gt_symlines_atfork_prepare(void);
+GT_SYMLINES_HIDDEN void gt_symlines_atfork_parent(void);
 GT_SYMLINES_HIDDEN void gt_symlines_atfork_child(void);
 
 /* Test hook: the resolver sleeps this long before each batch. */
