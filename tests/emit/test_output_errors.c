@@ -310,7 +310,12 @@ static void *emitter_main(void *arg)
 	char msg[96];
 	uint64_t end = now_ns() + e->run_ns;
 	int until_off = __atomic_load_n(&emit_until_off, __ATOMIC_RELAXED);
-	while (now_ns() < end || (until_off && !e->off_seen && now_ns() < end + 10000000000ull)) {
+	/* (c) wants every thread to have dropped events: with a stalled
+	 * reader each one runs until it has (at most 20 s more), so that a
+	 * slow (sanitized, loaded) machine cannot end the rounds before the
+	 * bound was reached. */
+	while (now_ns() < end || (until_off && !e->off_seen && now_ns() < end + 10000000000ull) ||
+	       (e->wait_final && gotrace_thread_dropped() == 0 && now_ns() < end + 20000000000ull)) {
 		uint64_t t;
 		snprintf(msg, sizeof msg, "thread %d round %llu: some text to fill the buffers faster",
 		         e->idx, (unsigned long long)e->rounds);
