@@ -303,6 +303,11 @@ static void lat_record(struct emitter *e, uint64_t wall, uint64_t cpu, long vcsw
  * then run past run_ns until they see it off (at most 10 s more), so a slow
  * (sanitized, loaded) start or flusher cannot end the run too early. */
 static int emit_until_off;
+/* Set by the first emitter that finished 20 rounds: a reader that is to
+ * leave in the middle of the trace counts its time from there, so that
+ * what it read holds emitted events however slowly (sanitized, loaded)
+ * the threads started.  Reset by run_emitters. */
+static int emitters_warm;
 
 static void *emitter_main(void *arg)
 {
@@ -325,7 +330,8 @@ static void *emitter_main(void *arg)
 		TIMED(e, gotrace_region_end(t, "work"));
 		TIMED(e, gotrace_task_end(t));
 		e->zero_tasks += t == 0;
-		e->rounds++;
+		if (++e->rounds == 20)
+			__atomic_store_n(&emitters_warm, 1, __ATOMIC_RELEASE);
 		if (!gotrace_enabled())
 			e->off_seen = 1;
 		if (e->throttle_ns) {
@@ -348,6 +354,7 @@ static void *emitter_main(void *arg)
  * of sleep): the traces stay small enough to judge in a moment. */
 static void run_emitters(struct emitter *e, int n, uint64_t run_ns, int wait_final)
 {
+	__atomic_store_n(&emitters_warm, 0, __ATOMIC_RELEASE);
 	for (int i = 0; i < n; i++) {
 		memset(&e[i], 0, sizeof e[i]);
 		e[i].idx = i;
@@ -388,12 +395,17 @@ static void *reader_main(void *arg)
 {
 	struct reader *r = arg;
 	char buf[65536];
-	uint64_t end = r->close_after_ns ? now_ns() + r->close_after_ns : UINT64_MAX;
+	uint64_t end = UINT64_MAX, t0 = now_ns();
 	for (;;) {
-		/* Leave after close_after_ns, but only once a few generations
-		 * arrived (a sanitized build on a loaded machine may take longer
-		 * than that to start and flush); give up waiting 5 s later. */
+		/* Leave close_after_ns after the emitters got going
+		 * (emitters_warm; at most 20 s after the start), but only once a
+		 * few generations arrived (a sanitized build on a loaded machine
+		 * may take longer than that to start and flush); give up waiting
+		 * 5 s later. */
 		uint64_t t = now_ns();
+		if (r->close_after_ns && end == UINT64_MAX &&
+		    (__atomic_load_n(&emitters_warm, __ATOMIC_ACQUIRE) || t - t0 > 20000000000ull))
+			end = t + r->close_after_ns;
 		if (t >= end && (r->bytes >= 16384 || t - end >= 5000000000ull)) {
 			close(r->fd);
 			r->fd = -1;
@@ -414,6 +426,7 @@ static void *reader_main(void *arg)
 static void reader_start(struct reader *r, int fd, const char *path, uint64_t close_after_ns)
 {
 	memset(r, 0, sizeof *r);
+	__atomic_store_n(&emitters_warm, 0, __ATOMIC_RELEASE); /* emitters start after */
 	r->fd = fd;
 	r->close_after_ns = close_after_ns;
 	r->out = fopen(path, "wb");
