@@ -177,6 +177,9 @@ static bool any_capped;
 #define BLEED_DEFAULT 17000
 #endif
 
+/* Generation boundaries a run must cross (the run goes on until it has). */
+#define BLEED_MIN_GENS 300
+
 static void bleed(int source)
 {
 	const char *env = getenv("GOTRACE_BLEED_SAMPLES");
@@ -223,7 +226,9 @@ static void bleed(int source)
 		clock_gettime(ck[1], &c1);
 		double cpu = c0.tv_sec + c0.tv_nsec / 1e9 + c1.tv_sec + c1.tv_nsec / 1e9;
 		secs = (mono() - t0) / 1e9;
-		if (cpu * 1000 >= target || secs >= cap)
+		gotrace_stats gst;
+		gotrace_get_stats(&gst);
+		if ((cpu * 1000 >= target && gst.generations >= BLEED_MIN_GENS) || secs >= cap)
 			break;
 	}
 	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
@@ -311,9 +316,11 @@ static void bleed(int source)
 		any_capped = true;
 		printf("WARNING: machine too busy: %zu samples in %.0f s\n", ns, secs);
 	}
-	/* The advances really ran (every 1-5 ms when the advancer gets the CPU;
-	 * at a load average of 10 on 2 CPUs it got about half of that). */
-	assert_true(maxgen > 1000 * secs / 5 * 0.25);
+	/* The advances really ran: the samples had BLEED_MIN_GENS generation
+	 * boundaries to fall on the wrong side of (counted, not derived from
+	 * the wall time: how often a loaded machine lets the advancer run is
+	 * not what this test is about). */
+	assert_true(maxgen >= BLEED_MIN_GENS);
 }
 
 static void bleed_perf(void **st) { (void)st; bleed(GOTRACE_CPU_PERF); }

@@ -311,9 +311,19 @@ static void test_thread_churn(void **state)
 static void *sleeper_entry(void *arg)
 {
 	(void)arg;
+	/* Blocked (asleep) across at least six advances: counted, not timed
+	 * (a loaded machine may give the flusher fewer than 5 ms advances). */
+	gotrace_stats st;
+	gotrace_get_stats(&st);
+	uint64_t g0 = st.generations;
 	gotrace_log(0, "sleeper", "before");
-	struct timespec d = { 0, 60 * 1000 * 1000 };
-	nanosleep(&d, NULL);
+	for (int i = 0; i < 6000; i++) {
+		struct timespec d = { 0, 5 * 1000 * 1000 };
+		nanosleep(&d, NULL);
+		gotrace_get_stats(&st);
+		if (st.generations >= g0 + 6)
+			break;
+	}
 	gotrace_log(0, "sleeper", "after");
 	return NULL;
 }
