@@ -22,7 +22,6 @@
  */
 #include "cpuprof.h"
 #include "../emit/registry.h"
-#include "owncpu.h"
 
 #include <errno.h>
 #include <stdarg.h>

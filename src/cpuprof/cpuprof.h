@@ -189,6 +189,6 @@ GT_HIDDEN bool cp_module_of(uint64_t pc, const char **name, const char **path, u
 /* The frame shown for samples lost because a CPU buffer was full. */
 GT_HIDDEN void gotrace_cpu_samples_lost_buffer_full(void);
 
-#include "hooks.h"
+#include "sampler.h"
 
 #endif

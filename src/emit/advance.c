@@ -17,6 +17,7 @@
  */
 #include "internal.h"
 #include "registry.h"
+#include "../session/sources.h"
 
 #include <sched.h>
 #include <stdlib.h>
@@ -258,8 +259,12 @@ void gt_advance(bool final)
 	 * card: before g's trace buffers; they add stacks), then every
 	 * thread's buffers, the stack table (it adds strings), the strings:
 	 * all of g is queued before any byte of g+1. */
-	gt_cpuprof_quiesce(g);
-	gt_cpuprof_flush(g, end);
+	gt_for_each_source(s)
+		if (s->quiesce)
+			s->quiesce(g);
+	gt_for_each_source(s)
+		if (s->drain)
+			s->drain(g, end);
 	rcu_read_lock();
 	gt_reg_for_each(t, &gt.threads) {
 		if (!gt_thread_current(t))

@@ -29,7 +29,7 @@
  */
 #include "internal.h"
 #include "registry.h"
-#include "../cpuprof/hooks.h"
+#include "../session/sources.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -359,8 +359,9 @@ static bool crash_advance(struct gt_thread *self)
 		if (gt_thread_current(t))
 			t->crash_skip = !wait_left_bounded(t, self);
 	/* The CPU samples of g first, as the flusher's advance does. */
-	if (!gt_cpuprof_crash_drain(g, now, write_chunk))
-		return false;
+	gt_for_each_source(s)
+		if (s->crash_drain && !s->crash_drain(g, now, write_chunk))
+			return false;
 	if (!write_queue(g))
 		return false;
 	bool any = false;

@@ -568,22 +568,27 @@ extern struct gt_thread gt_adv;
 GT_HIDDEN bool gt_stated_in(struct gt_thread *t, uint64_t g);
 GT_HIDDEN bool gt_thread_current(struct gt_thread *t);
 
-/* CPU profile (src/cpuprof): drain generation gen's samples into CPUSample
- * batches of gen (flusher context, after every thread left gen).  now: the
- * time of the advancer's own events of gen, read before the bump (a lower
- * bound of gen's last event, see gt_advance).  A no-op when CPU profiling
- * is off. */
-GT_HIDDEN void gt_cpuprof_flush(uint64_t gen, uint64_t now);
-/* Start sampling per o (start lock held, flusher running); 0 or a negative
- * gotrace_err with gt_set_start_error() text.  Stop: timers off, previous
- * handler and timers restored, no handler running any more. */
-GT_HIDDEN int gt_cpuprof_start(const gotrace_options *o);
-GT_HIDDEN void gt_cpuprof_stop(void);
-GT_HIDDEN void gt_cpuprof_stats(uint64_t *samples, uint64_t *lost);
-/* Wait until no signal handler can still write generation gen's CPU
- * buffer (called by the advancer after the bump, before draining). */
-GT_HIDDEN void gt_cpuprof_quiesce(uint64_t gen);
 /* Error text for a failed start (start lock held). */
 GT_HIDDEN void gt_set_start_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Registry hooks: what other layers do when a thread joins or leaves the
+ * registry (thread.c calls them; the session layer installs them, see
+ * src/session/sources.c, so that the registry names no layer above it).
+ *   registering: reg_lock held, before the record is published;
+ *   registered:  after publication, no lock held, outside any critical
+ *                section (may allocate and lock);
+ *   exiting:     first thing of the thread's exit (its key destructor);
+ *   left:        after the thread left its last critical section, before
+ *                its record is unlinked or freed.
+ * Written once by gt_registry_hooks_set (session start, before tracing is
+ * on; release), read by registering and exiting threads (acquire); a NULL
+ * table or member: nothing to do. */
+struct gt_registry_hooks {
+	void (*registering)(struct gt_thread *t);
+	void (*registered)(struct gt_thread *t);
+	void (*exiting)(struct gt_thread *t);
+	void (*left)(struct gt_thread *t);
+};
+GT_HIDDEN void gt_registry_hooks_set(const struct gt_registry_hooks *h);
 
 #endif

@@ -2,7 +2,7 @@
  * session.c: start, stop, flush, the flusher thread, statistics, fork.
  */
 #include "internal.h"
-#include "../cpuprof/owncpu.h"
+#include "../session/sources.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -143,8 +143,11 @@ static void *flusher_main(void *arg)
 		__atomic_store_n(&gt.flusher_busy, 1, __ATOMIC_SEQ_CST);
 		if (gt_crashing())
 			break;
-		/* Our own CPU time is sampled on this thread (owncpu.h). */
-		gt_cpuprof_own_thread();
+		/* Our own CPU time is sampled on this thread (the CPU
+		 * sampler's own_thread hook, sampler.h). */
+		gt_for_each_source(s)
+			if (s->own_thread)
+				s->own_thread();
 		if (__atomic_load_n(&fork_park, __ATOMIC_SEQ_CST)) {
 			/* A fork is being made: stay out of the allocator (and
 			 * libdw, the output) until it is done (atfork_prepare). */
@@ -364,6 +367,7 @@ static void at_exit(void)
 static void init_once(void)
 {
 	gt_seq_init();
+	gt_sources_hook_registry();
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	atexit(at_exit);
 }
@@ -501,7 +505,10 @@ static int start_locked(int fd, const gotrace_options *opt, int own_fd)
 	}
 	gt.flusher_running = true;
 	gt_crash_install(&gt.opt);
-	rc = gt_cpuprof_start(&gt.opt);
+	rc = 0;
+	gt_for_each_source(s)
+		if (rc == 0 && s->start)
+			rc = s->start(&gt.opt);
 	if (rc == 0)
 		gt.own_fd = own_fd; /* on failure the caller closes it */
 	pthread_mutex_unlock(&start_lock);
@@ -577,7 +584,9 @@ int gotrace_stop(void)
 	__atomic_store_n(&gotrace_on_, 0, __ATOMIC_RELEASE);
 	/* Timers off and handlers out before the final advance: its drain then
 	 * holds every sample taken. */
-	gt_cpuprof_stop();
+	gt_for_each_source(s)
+		if (s->stop)
+			s->stop();
 	gt_crash_uninstall();
 	__atomic_store_n(&gt.stopping, 1, __ATOMIC_RELEASE);
 	gt_wake_flusher();
@@ -634,8 +643,9 @@ void gotrace_get_stats(gotrace_stats *st)
 	st->events_dropped = __atomic_load_n(&gt.dropped_total, __ATOMIC_RELAXED);
 	st->threads_seen = __atomic_load_n(&gt.threads_seen, __ATOMIC_RELAXED);
 	st->buffered_peak = __atomic_load_n(&gt.buffered_peak, __ATOMIC_RELAXED);
-	gt_cpuprof_stats(&st->cpu_samples, &st->cpu_samples_lost);
-	st->cpu_samples_tracer = gt_cpuprof_tracer_samples();
+	gt_for_each_source(s)
+		if (s->stats)
+			s->stats(st);
 }
 
 uint64_t gotrace_thread_dropped(void)

@@ -6,7 +6,6 @@
 #include "internal.h"
 #include "registry.h"
 #include "arena.h"
-#include "../cpuprof/hooks.h"
 
 #include <execinfo.h>
 #include <dlfcn.h>
@@ -21,6 +20,20 @@ __thread uint64_t gt_tls_session __attribute__((tls_model("initial-exec")));
 /* The thread's name survives sessions (gotrace_thread_name may be called
  * before start). */
 static __thread char tls_name[64] __attribute__((tls_model("initial-exec")));
+
+/* The registry hooks (internal.h): written once by the session layer
+ * (release), read by registering and exiting threads (acquire). */
+static const struct gt_registry_hooks *reg_hooks;
+
+void gt_registry_hooks_set(const struct gt_registry_hooks *h)
+{
+	__atomic_store_n(&reg_hooks, h, __ATOMIC_RELEASE);
+}
+
+static const struct gt_registry_hooks *registry_hooks(void)
+{
+	return __atomic_load_n(&reg_hooks, __ATOMIC_ACQUIRE);
+}
 
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
@@ -204,7 +217,9 @@ struct gt_thread *gt_thread_self_slow(void)
 	snprintf(t->name, sizeof t->name, "%s", tls_name);
 	t->name_dirty = t->name[0] != 0;
 	gt_entry_capture(t);
-	gt_crash_thread_init(t);
+	const struct gt_registry_hooks *hooks = registry_hooks();
+	if (hooks && hooks->registering)
+		hooks->registering(t);
 	t->linked = true;
 	/* Publish: walkers acquire t->session before reading the record (the
 	 * RCU list orders this too; the explicit pair is what TSan can see). */
@@ -213,7 +228,8 @@ struct gt_thread *gt_thread_self_slow(void)
 	__atomic_add_fetch(&gt.threads_seen, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&gt.reg_lock);
 	gt_tls_session = session;
-	gt_cpuprof_thread_start(t);
+	if (hooks && hooks->registered)
+		hooks->registered(t);
 	return t;
 }
 
@@ -264,7 +280,9 @@ static void write_exit(struct gt_emit *e)
 static void thread_exit(void *arg)
 {
 	struct gt_thread *t = arg;
-	gt_cpuprof_thread_exit(t);
+	const struct gt_registry_hooks *hooks = registry_hooks();
+	if (hooks && hooks->exiting)
+		hooks->exiting(t);
 	if (gt_tls_self != t)
 		return;
 	gt_tls_self = NULL;
@@ -299,7 +317,8 @@ static void thread_exit(void *arg)
 		__atomic_store_n(&t->state, GT_TS_EXITED, __ATOMIC_RELEASE); /* publishes exit_* */
 	}
 	gt_seq_leave(&t->seq);
-	gt_crash_thread_exit(t);
+	if (hooks && hooks->left)
+		hooks->left(t);
 
 	pthread_mutex_lock(&gt.reg_lock);
 	if (t->linked) {
