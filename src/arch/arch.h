@@ -34,7 +34,7 @@ static inline void gt_arch_relax(void) { }
 #endif
 
 /* Does this machine have a cycle counter usable as a trace clock (invariant,
- * synchronised across CPUs)?  Implemented in emit/clock.c, reads cpuinfo. */
+ * synchronised across CPUs)?  Implemented in core/clock.c, reads cpuinfo. */
 int gt_arch_cycles_invariant(void);
 
 #endif

@@ -21,7 +21,7 @@
  * holding a P and a G, which the flusher is not.)
  */
 #include "cpuprof.h"
-#include "../emit/registry.h"
+#include "../core/registry.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -30,7 +30,8 @@
 #ifndef GT_CPUPROF_H
 #define GT_CPUPROF_H
 
-#include "../emit/internal.h"
+#include "../core/core.h"
+#include "../stacks/stacks.h"
 
 #include <signal.h>
 #include <sys/types.h>

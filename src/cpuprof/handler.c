@@ -35,7 +35,7 @@
  * (^0) and no goroutine (0).
  *
  * The library's own thread (the flusher) is such a thread.  It unblocks
- * SIGPROF while our profiler runs (gt_cpuprof_own_thread, owncpu.h): with
+ * SIGPROF while our profiler runs (gt_cpuprof_own_thread, sampler.h): with
  * setitimer the signal is process-directed and the kernel gives it to the
  * running thread when that thread does not block it, but to another
  * thread -- one blocked in gotrace_flush, or asleep -- when it does, which

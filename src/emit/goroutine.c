@@ -69,9 +69,9 @@
  * The hot path (start / stop) touches the thread's own record and buffer,
  * the goroutine's record (one CAS, a few stores) and nothing shared else.
  */
-#include "internal.h"
-#include "registry.h"
-#include "arena.h"
+#include "emit.h"
+#include "../core/registry.h"
+#include "../core/arena.h"
 
 #include <stdio.h>
 #include <stdlib.h>

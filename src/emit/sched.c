@@ -7,7 +7,7 @@
  *
  * Syscalls.  gotrace_syscall_begin writes GoSyscallBegin with the P's next
  * sequence number; the thread is then SYSCALL and publishes IN|bg in its
- * syscall word (internal.h).  At the start of every generation h the
+ * syscall word (core.h).  At the start of every generation h the
  * advancer takes the P of each thread still inside a call begun before h,
  * the way the Go runtime does at a generation advance (Strategy 2 of §7.5):
  * a batch of h under the advancer's own M id (the flusher thread: a bare M
@@ -36,8 +36,8 @@
  * parked own G stated by its thread, a goroutine stated by the advancer)
  * needs no write to seq.
  */
-#include "internal.h"
-#include "registry.h"
+#include "emit.h"
+#include "../core/registry.h"
 
 #include <errno.h>
 #include <string.h>

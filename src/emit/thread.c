@@ -3,9 +3,9 @@
  * call; their record lives until the thread exits (then the advancer reaps
  * it once its last events are collected).
  */
-#include "internal.h"
-#include "registry.h"
-#include "arena.h"
+#include "emit.h"
+#include "../core/registry.h"
+#include "../core/arena.h"
 
 #include <execinfo.h>
 #include <dlfcn.h>
@@ -15,25 +15,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-__thread struct gt_thread *gt_tls_self __attribute__((tls_model("initial-exec")));
-__thread uint64_t gt_tls_session __attribute__((tls_model("initial-exec")));
 /* The thread's name survives sessions (gotrace_thread_name may be called
  * before start). */
 static __thread char tls_name[64] __attribute__((tls_model("initial-exec")));
-
-/* The registry hooks (internal.h): written once by the session layer
- * (release), read by registering and exiting threads (acquire). */
-static const struct gt_registry_hooks *reg_hooks;
-
-void gt_registry_hooks_set(const struct gt_registry_hooks *h)
-{
-	__atomic_store_n(&reg_hooks, h, __ATOMIC_RELEASE);
-}
-
-static const struct gt_registry_hooks *registry_hooks(void)
-{
-	return __atomic_load_n(&reg_hooks, __ATOMIC_ACQUIRE);
-}
 
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
@@ -217,7 +201,7 @@ struct gt_thread *gt_thread_self_slow(void)
 	snprintf(t->name, sizeof t->name, "%s", tls_name);
 	t->name_dirty = t->name[0] != 0;
 	gt_entry_capture(t);
-	const struct gt_registry_hooks *hooks = registry_hooks();
+	const struct gt_registry_hooks *hooks = gt_registry_hooks_get();
 	if (hooks && hooks->registering)
 		hooks->registering(t);
 	t->linked = true;
@@ -280,7 +264,7 @@ static void write_exit(struct gt_emit *e)
 static void thread_exit(void *arg)
 {
 	struct gt_thread *t = arg;
-	const struct gt_registry_hooks *hooks = registry_hooks();
+	const struct gt_registry_hooks *hooks = gt_registry_hooks_get();
 	if (hooks && hooks->exiting)
 		hooks->exiting(t);
 	if (gt_tls_self != t)

@@ -1,12 +1,10 @@
 /*
- * sources.c: the table of generation sources and the registry hooks that
- * reach them.  The only file of the library that names the CPU sampler's
- * entry points.  May call: src/cpuprof (sampler.h), the crash flush's
- * per-thread hooks, the registry's hook setter.
+ * sources.c: the table of generation sources.  The only file of the
+ * library that names the CPU sampler's entry points.
+ * May call: src/cpuprof (sampler.h).
  */
-#include "../emit/internal.h"
-#include "../cpuprof/sampler.h"
 #include "sources.h"
+#include "../cpuprof/sampler.h"
 
 static void cpu_stats(gotrace_stats *st)
 {
@@ -29,29 +27,3 @@ static const struct gt_source_ops cpu_sampler = {
 
 const struct gt_source_ops *const gt_sources[] = { &cpu_sampler };
 const size_t gt_sources_n = sizeof gt_sources / sizeof gt_sources[0];
-
-static void on_registered(struct gt_thread *t)
-{
-	gt_for_each_source(s)
-		if (s->thread_start)
-			s->thread_start(t);
-}
-
-static void on_exiting(struct gt_thread *t)
-{
-	gt_for_each_source(s)
-		if (s->thread_exit)
-			s->thread_exit(t);
-}
-
-static const struct gt_registry_hooks registry_hooks = {
-	.registering = gt_crash_thread_init,
-	.registered = on_registered,
-	.exiting = on_exiting,
-	.left = gt_crash_thread_exit,
-};
-
-void gt_sources_hook_registry(void)
-{
-	gt_registry_hooks_set(&registry_hooks);
-}

@@ -57,8 +57,4 @@ extern const size_t gt_sources_n;
 	for (const struct gt_source_ops *const *s##_it_ = gt_sources, *s;                  \
 	     s##_it_ < gt_sources + gt_sources_n && ((s) = *s##_it_, 1); s##_it_++)
 
-/* Install the registry hooks (thread.c): the sources' thread hooks and the
- * crash flush's alternate signal stacks.  Once per process (init_once). */
-void gt_sources_hook_registry(void);
-
 #endif

@@ -1,5 +1,5 @@
 /*
- * test_chunk.c: the pool of written chunks (src/emit/chunk.c): reuse, the
+ * test_chunk.c: the pool of written chunks (src/core/chunk.c): reuse, the
  * size it serves, its memory bound (max_buffered / 4, and queued data plus
  * pool within max_buffered), draining, and many threads putting and taking
  * at once (each chunk owned by one thread at a time; under ASan a pooled
@@ -17,7 +17,7 @@
 #include <pthread.h>
 #include <cmocka.h>
 
-#include "emit/internal.h"
+#include "core/core.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>

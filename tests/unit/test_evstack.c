@@ -1,5 +1,5 @@
 /*
- * test_evstack.c: the per-generation event-stack table (src/emit/evstack.c):
+ * test_evstack.c: the per-generation event-stack table (src/stacks/evstack.c):
  * interning, what the advancer writes and empties (gt_evstack_write), what
  * the crash flush sees (gt_evstack_crash_walk, gt_evstack_crash_frame), and
  * the reset racing a read-side walker (the discipline of liburcu's lfht
@@ -25,7 +25,7 @@
 #include <malloc.h>
 #include <cmocka.h>
 
-#include "emit/internal.h"
+#include "session/session.h" /* the advance, the event writers and everything below */
 #include <urcu/rculfhash.h>
 
 #if defined(__SANITIZE_ADDRESS__)

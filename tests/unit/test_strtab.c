@@ -1,5 +1,5 @@
 /*
- * test_strtab.c: the per-generation string table (src/emit/strtab.c).
+ * test_strtab.c: the per-generation string table (src/core/strtab.c).
  *
  * The minimum global state of a session is set up by hand (options, chunk
  * size, the two tables, the two full queues, the generation) and synthetic
@@ -23,7 +23,7 @@
 #include <time.h>
 #include <cmocka.h>
 
-#include "emit/internal.h"
+#include "session/session.h" /* the advance, the event writers and everything below */
 #include <urcu/rculfhash.h>
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -2,7 +2,7 @@
  * chunk.c: batch buffers, their hand-off to the flusher, and the pool of
  * written chunks.
  */
-#include "internal.h"
+#include "core.h"
 #include "idxstack.h"
 #include "registry.h"
 

@@ -15,19 +15,13 @@
  *   6. empty g's string table; reap exited threads.
  * The caller then writes out the whole queue of g before any byte of g+1.
  */
-#include "internal.h"
-#include "registry.h"
-#include "../session/sources.h"
+#include "session.h"
+#include "../core/registry.h"
 
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* The advancer's own writer state: the strings of a generation's tables.
- * Flusher-private (the crash path uses it only once the flusher is
- * excluded). */
-struct gt_thread gt_adv = { .unbounded = true, .tid = GT_NO_ID };
 
 static void wait_left(struct gt_thread *t)
 {
@@ -48,13 +42,6 @@ static void wait_left(struct gt_thread *t)
 	}
 }
 
-/* Is t registered in this session?  Acquire pairs with the registration's
- * release: the record's identity fields are then visible. */
-bool gt_thread_current(struct gt_thread *t)
-{
-	return __atomic_load_n(&t->session, __ATOMIC_ACQUIRE) == gt.session;
-}
-
 /* A small batch under thread t's M id, pushed to g's queue. */
 static struct gt_chunk *mbatch(struct gt_thread *t, uint64_t g, uint64_t ts)
 {
@@ -70,13 +57,6 @@ static uint8_t *ev(struct gt_chunk *c, uint8_t *p, uint8_t type)
 	*p++ = type;
 	*p++ = 0; /* dt: same instant as the batch base */
 	return p;
-}
-
-/* Did the thread write its status in g?  Read from the parity slot of g,
- * which the thread cannot touch again before g+2. */
-bool gt_stated_in(struct gt_thread *t, uint64_t g)
-{
-	return (t->tb[g & 1].gen == g && t->tb[g & 1].stated) || t->adv_status_gen == g;
 }
 
 /* Returns true if t has a status in g once this returns.  A silent thread

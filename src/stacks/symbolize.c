@@ -4,7 +4,7 @@
  * DWARF line tables of the executable and every loaded library; results are
  * cached per PC for the process lifetime.
  */
-#include "internal.h"
+#include "stacks.h"
 
 #include <elfutils/libdwfl.h>
 #include <inttypes.h>

@@ -6,7 +6,7 @@
  * from per-thread blocks (no shared write per message).  Id 0 is the empty
  * string, defined by the format itself.
  */
-#include "internal.h"
+#include "core.h"
 #include "arena.h"
 
 #include <string.h>

@@ -7,7 +7,7 @@
  * longer than one poll period: stop can always give up (ESTALLED).  SIGPIPE
  * is blocked in the flusher, so a closed pipe gives EPIPE, not death.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -7,8 +7,8 @@
  * stacks are not stored here: their ids are fixed (2 * goid) and they are
  * written for every thread stated in the generation.
  */
-#include "internal.h"
-#include "registry.h"
+#include "stacks.h"
+#include "../core/registry.h"
 
 #include <stdlib.h>
 #include <string.h>

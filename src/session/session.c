@@ -1,8 +1,7 @@
 /*
  * session.c: start, stop, flush, the flusher thread, statistics, fork.
  */
-#include "internal.h"
-#include "../session/sources.h"
+#include "session.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -17,38 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
-int gotrace_on_;
-struct gt_state gt = {
-	.reg_lock = PTHREAD_MUTEX_INITIALIZER,
-	.threads = CDS_LIST_HEAD_INIT(gt.threads),
-};
-
 /* Serialises start and stop (never taken on an emit path). */
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static char last_err[256]; /* copy of gt.err kept after stop */
 /* Set (seq_cst) by atfork_prepare while a fork is being made: the flusher
  * parks at its next park point (flusher_busy 0) until it is cleared. */
 static int fork_park;
 
-static long futex(uint32_t *w, int op, uint32_t val, const struct timespec *ts)
-{
-	return syscall(SYS_futex, w, op, val, ts, NULL, 0);
-}
-
-void gt_set_start_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(last_err, sizeof last_err, fmt, ap);
-	va_end(ap);
-}
-
-void gt_wake_flusher(void)
-{
-	__atomic_add_fetch(&gt.wake, 1, __ATOMIC_RELEASE);
-	futex(&gt.wake, FUTEX_WAKE_PRIVATE, 1, NULL);
-}
 
 void gotrace_options_init(gotrace_options *o)
 {
@@ -155,7 +129,7 @@ static void *flusher_main(void *arg)
 			__atomic_store_n(&gt.flusher_busy, 0, __ATOMIC_SEQ_CST);
 			struct timespec ts = { 0, 10 * 1000 * 1000 };
 			if (__atomic_load_n(&fork_park, __ATOMIC_SEQ_CST))
-				futex(&gt.wake, FUTEX_WAIT_PRIVATE, w0, &ts);
+				gt_futex(&gt.wake, FUTEX_WAIT_PRIVATE, w0, &ts);
 			continue;
 		}
 		uint32_t w = __atomic_load_n(&gt.wake, __ATOMIC_ACQUIRE);
@@ -170,7 +144,7 @@ static void *flusher_main(void *arg)
 			/* Stopped after an output error: wait for gotrace_stop. */
 			struct timespec ts = { 0, 100 * 1000 * 1000 };
 			__atomic_store_n(&gt.flusher_busy, 0, __ATOMIC_SEQ_CST);
-			futex(&gt.wake, FUTEX_WAIT_PRIVATE, w, &ts);
+			gt_futex(&gt.wake, FUTEX_WAIT_PRIVATE, w, &ts);
 			continue;
 		}
 		/* Write what is queued for the current generation early: it
@@ -191,7 +165,7 @@ static void *flusher_main(void *arg)
 				gt_out_drain(g + 1); /* nothing should be there: free it */
 			}
 			__atomic_store_n(&gt.flush_done, req, __ATOMIC_RELEASE);
-			futex((uint32_t *)&gt.flush_done, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL);
+			gt_futex((uint32_t *)&gt.flush_done, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL);
 			next = gt_mono_ns() + period;
 			if (stopping)
 				break;
@@ -205,7 +179,7 @@ static void *flusher_main(void *arg)
 		struct timespec ts = { (time_t)(wait / 1000000000u), (long)(wait % 1000000000u) };
 		__atomic_store_n(&gt.flusher_busy, 0, __ATOMIC_SEQ_CST);
 		if (w == __atomic_load_n(&gt.wake, __ATOMIC_ACQUIRE) && !gt_crashing())
-			futex(&gt.wake, FUTEX_WAIT_PRIVATE, w, &ts);
+			gt_futex(&gt.wake, FUTEX_WAIT_PRIVATE, w, &ts);
 	}
 	__atomic_store_n(&gt.flusher_busy, 0, __ATOMIC_SEQ_CST);
 	return NULL;
@@ -364,10 +338,33 @@ static void at_exit(void)
 		gotrace_stop();
 }
 
+/* The registry's hooks (core.h): every source's thread hooks, and the
+ * crash flush's alternate signal stack of each traced thread. */
+static void on_registered(struct gt_thread *t)
+{
+	gt_for_each_source(s)
+		if (s->thread_start)
+			s->thread_start(t);
+}
+
+static void on_exiting(struct gt_thread *t)
+{
+	gt_for_each_source(s)
+		if (s->thread_exit)
+			s->thread_exit(t);
+}
+
+static const struct gt_registry_hooks registry_hooks = {
+	.registering = gt_crash_thread_init,
+	.registered = on_registered,
+	.exiting = on_exiting,
+	.left = gt_crash_thread_exit,
+};
+
 static void init_once(void)
 {
 	gt_seq_init();
-	gt_sources_hook_registry();
+	gt_registry_hooks_set(&registry_hooks);
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	atexit(at_exit);
 }
@@ -384,7 +381,7 @@ static void init_once(void)
  *    writable, for at most stop_timeout_ns (the bound stop has too), and
  *    write only then; the 16 bytes are less than PIPE_BUF, so a writable
  *    pipe takes them without blocking.
- * Returns 0, or -GOTRACE_EIO with the reason in last_err.
+ * Returns 0, or -GOTRACE_EIO with the reason in gt_last_error_text.
  */
 static int write_header(int fd, uint64_t timeout_ns)
 {
@@ -450,7 +447,7 @@ static int start_locked(int fd, const gotrace_options *opt, int own_fd)
 	rcu_child_finish();
 	/* A new session: no error of an earlier one is reported any more. */
 	gt.err[0] = 0;
-	last_err[0] = 0;
+	gt_last_error_text[0] = 0;
 	gt.out_err = 0;
 	rc = gt_clock_init(o.clock);
 	if (rc) {
@@ -605,9 +602,9 @@ int gotrace_stop(void)
 	gt.fd = -1;
 	int err = __atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE);
 	if (err || gt.err[0]) /* keep a start error (e.g. from the profiler) */
-		memcpy(last_err, gt.err, sizeof last_err);
-	/* The session's error now lives in last_err alone: a later failure
-	 * (a start that fails, reporting in last_err) must not be hidden by
+		memcpy(gt_last_error_text, gt.err, sizeof gt_last_error_text);
+	/* The session's error now lives in gt_last_error_text alone: a later failure
+	 * (a start that fails, reporting in gt_last_error_text) must not be hidden by
 	 * this session's output error (gotrace_last_error prefers gt.err
 	 * while out_err is set). */
 	gt.err[0] = 0;
@@ -630,7 +627,7 @@ int gotrace_flush(void)
 		    (__atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE) == 0 && __atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE)))
 			break;
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
-		futex((uint32_t *)&gt.flush_done, FUTEX_WAIT_PRIVATE, (uint32_t)done, &ts);
+		gt_futex((uint32_t *)&gt.flush_done, FUTEX_WAIT_PRIVATE, (uint32_t)done, &ts);
 	}
 	int err = __atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE);
 	return err ? -err : 0;
@@ -658,5 +655,5 @@ const char *gotrace_last_error(void)
 {
 	if (__atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE) && gt.err[0])
 		return gt.err;
-	return last_err;
+	return gt_last_error_text;
 }

@@ -2,7 +2,7 @@
  * arena.c: allocation without the allocator for application threads (see
  * arena.h for why and for the protocols).
  */
-#include "internal.h"
+#include "core.h"
 #include "arena.h"
 #include "idxstack.h"
 

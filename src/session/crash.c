@@ -27,9 +27,8 @@
  * If a step cannot complete in time, what was written stays readable: every
  * earlier generation is complete, and Go's reader keeps those.
  */
-#include "internal.h"
-#include "registry.h"
-#include "../session/sources.h"
+#include "session.h"
+#include "../core/registry.h"
 
 #include <errno.h>
 #include <poll.h>

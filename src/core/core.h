@@ -1,9 +1,13 @@
 /*
- * internal.h: shared state of the emitter.  Every shared structure says who
- * writes it, who reads it and how it is published.
+ * core.h: the substrate every layer writes through -- chunks (batches) and
+ * the flusher's queue, a thread's record and its open batches, the string
+ * table, the session state, the emit context -- and the few calls on them
+ * that every layer may make.  Every shared structure says who writes it,
+ * who reads it and how it is published.
+ * May call: src/seqlock, src/arch (through clock.h), liburcu.
  */
-#ifndef GT_INTERNAL_H
-#define GT_INTERNAL_H
+#ifndef GT_CORE_H
+#define GT_CORE_H
 
 #define _GNU_SOURCE 1
 #include <stdint.h>
@@ -16,6 +20,10 @@
 #include <urcu/rculist.h>
 #include <urcu/wfcqueue.h>
 
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "gotrace.h"
 #include "../seqlock/seqlock.h"
 #include "clock.h"
@@ -24,6 +32,12 @@
 #define GT_HIDDEN __attribute__((visibility("hidden")))
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* futex(2) on a 32-bit word (the flusher's wake word, flush_done). */
+static inline long gt_futex(uint32_t *w, int op, uint32_t val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, w, op, val, ts, NULL, 0);
+}
 
 /* ------------------------------------------------------------------ chunk */
 /*
@@ -393,9 +407,6 @@ struct gt_emit {
 	uint64_t now;
 };
 
-GT_HIDDEN bool gt_emit_begin(struct gt_emit *e);
-GT_HIDDEN bool gt_emit_enter(struct gt_emit *e);
-GT_HIDDEN bool gt_emit_prologue(struct gt_emit *e);
 static inline void gt_emit_end(struct gt_emit *e) { gt_seq_leave(&e->t->seq); }
 /* Room for need bytes in the event chunk; NULL if the event is dropped. */
 GT_HIDDEN uint8_t *gt_ev_reserve_slow(struct gt_emit *e, uint32_t need, bool must);
@@ -423,88 +434,8 @@ static inline void gt_ev_commit(struct gt_emit *e, uint8_t *end)
 }
 GT_HIDDEN void gt_count_drop(struct gt_emit *e);
 
-/* Write this thread's status (or creation) into gen e->gen.  false if it
- * could not be written (the caller then drops its event). */
-GT_HIDDEN bool gt_write_status(struct gt_emit *e);
 /* Strings-batch room (must: may use the chunk's reserve). */
 GT_HIDDEN uint8_t *gt_str_reserve(struct gt_emit *e, uint32_t need, bool must);
-
-/* Scheduling events (sched.c). */
-/* Mark g's status of the thread's own goroutine as written in gen. */
-static inline void gt_own_traced(struct gt_thread *t, uint64_t gen)
-{
-	__atomic_store_n(&t->own.traced[gen % 3], gen, __ATOMIC_RELAXED);
-}
-/* Resume a BLOCKED thread inside its critical section (state RUNNING
- * after); false if its events could not be written. */
-GT_HIDDEN bool gt_resume_locked(struct gt_emit *e);
-/* End the thread's syscall bracket inside its critical section (state
- * SYSCALL -> RUNNING, or XG if it was an explicit goroutine's). */
-GT_HIDDEN bool gt_finish_syscall(struct gt_emit *e);
-/* Bring a thread in SYSCALL, BLOCKED or XG back to RUNNING (thread exit). */
-GT_HIDDEN bool gt_sched_settle(struct gt_emit *e);
-/* Statuses of thread t, silent in generation g, whose state at the end of
- * g was (state, sys, gword; cur and its word read now: the crash path):
- * `own` gets the events for a batch under t's M id, `anon` those for an
- * m=^0 batch (each returned advanced past what was written, at most
- * GT_SILENT_MAX bytes each).  Writes no memory but
- * the two buffers and t's status bookkeeping: AS-safe (crash path). */
-#define GT_SILENT_MAX 128
-GT_HIDDEN void gt_silent_status(struct gt_thread *t, uint64_t g, int state, uint64_t sys,
-                                uint64_t gword, uint8_t **own, uint8_t **anon);
-/* As gt_silent_status with the thread's explicit goroutine cur (NULL: none)
- * and cur's word, both from the same snapshot as state (advance.c). */
-GT_HIDDEN void gt_silent_status_cur(struct gt_thread *t, uint64_t g, int state, uint64_t sys,
-                                    uint64_t gword, struct gt_gor *cur, uint64_t cword,
-                                    uint8_t **own, uint8_t **anon);
-/* The goroutine the thread runs (or blocks, or syscalls in): cur or own. */
-static inline struct gt_gor *gt_cur_g(struct gt_thread *t)
-{
-	return t->cur ? t->cur : &t->own;
-}
-/* Stack id for a status of G: the entry stack of a thread's own G, none for
- * an explicit one. */
-static inline uint64_t gt_g_stack(struct gt_thread *t, struct gt_gor *G)
-{
-	return G == &t->own ? t->goid * 2 /* gt_entry_stack_id */ : 0;
-}
-/* The own G's status in e->gen while it is parked (cur set), if nobody
- * wrote it yet in e->gen (claim on own.traced).  At most GT_UVARINT_MAX*4+2
- * bytes at p. */
-GT_HIDDEN uint8_t *gt_parked_own_status(struct gt_emit *e, uint8_t *p);
-/* Claim the status of G in generation g (true: the caller must write it). */
-GT_HIDDEN bool gt_claim_status(struct gt_gor *G, uint64_t g);
-
-/* Explicit goroutines (goroutine.c). */
-/* Statuses of a thread in state XG in e->gen (from gt_write_status). */
-GT_HIDDEN bool gt_xg_write_status(struct gt_emit *e);
-/* Thread exit in state XG: stop cur (GoStop), resume the own G. */
-GT_HIDDEN bool gt_xg_settle(struct gt_emit *e);
-/* Advancer: snapshot of every explicit goroutine before the bump of g;
- * after every thread left g and the threads were stated: statuses of the
- * goroutines nobody stated in g, their stacks, reaping; final: detach all. */
-GT_HIDDEN void gt_xg_snapshot(uint64_t g);
-GT_HIDDEN void gt_xg_advance(uint64_t g, uint64_t now, bool final);
-/* Crash path (flusher excluded): cb for each goroutine whose GoCreate in g
- * names a stack the advancer has not written: its id, one frame pc and
- * name.  AS-safe; stops when cb returns false. */
-GT_HIDDEN void gt_xg_crash_walk(uint64_t g,
-                                bool (*cb)(void *arg, uint64_t id, uint64_t pc, const char *name),
-                                void *arg);
-
-/* At the start of generation h (advancer): take the P of every thread
- * sitting in a syscall begun before h (ProcStatus Abandoned + ProcSteal in
- * a batch of h under the advancer's own M id). */
-GT_HIDDEN void gt_steal_syscall_ps(uint64_t h, uint64_t now);
-
-/* Advance (flusher context). final: switch tracing off (gen 0). */
-GT_HIDDEN void gt_advance(bool final);
-GT_HIDDEN void gt_thread_collect(struct gt_thread *t, uint64_t gen);
-GT_HIDDEN void gt_threads_reap(uint64_t gen);
-GT_HIDDEN void gt_threads_release_all(void);
-GT_HIDDEN void gt_thread_free(struct gt_thread *t);
-GT_HIDDEN uint64_t gt_p_alloc(void);
-GT_HIDDEN void gt_p_free(uint64_t p, uint64_t gen);
 
 /* Output (flusher context). */
 GT_HIDDEN void gt_out_init(int fd);
@@ -513,62 +444,9 @@ GT_HIDDEN void gt_out_drain(uint64_t gen);
 GT_HIDDEN void gt_set_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 GT_HIDDEN void gt_wake_flusher(void);
 
-/* Entry stacks (flusher context). */
-struct gt_frame {
-	uint64_t pc;
-	const char *func;   /* never NULL or empty */
-	const char *file;   /* never NULL or empty */
-	uint64_t line;
-};
-GT_HIDDEN void gt_entry_frame(struct gt_thread *t, struct gt_frame *fr);
-/* Symbolise pc (flusher only; cached).  Unknown parts become the module
- * name and offset, never empty. */
-GT_HIDDEN void gt_sym_lookup(uint64_t pc, struct gt_frame *fr);
-GT_HIDDEN void gt_sym_reset(void);
-/* Cached symbol only, no allocation (crash path).  false if not cached. */
-GT_HIDDEN bool gt_sym_peek(uint64_t pc, struct gt_frame *fr);
-
-/* Crash handling (crash.c). */
-GT_HIDDEN int gt_crash_install(const gotrace_options *o);
-GT_HIDDEN void gt_crash_uninstall(void);
-GT_HIDDEN void gt_crash_thread_init(struct gt_thread *t);
-GT_HIDDEN void gt_crash_thread_exit(struct gt_thread *t);
-static inline bool gt_crashing(void) { return __atomic_load_n(&gt.crashing, __ATOMIC_SEQ_CST); }
-GT_HIDDEN void gt_entry_capture(struct gt_thread *t);
-/* Stack table of a generation (flusher context).  Entry stacks of threads
- * use even ids (2 * goid); interned stacks odd ids.  gt_stack_intern takes
- * PCs leaf first (already adjusted: a return address minus one), at most
- * GT_MAX_FRAMES, and returns the id in generation gen (0 if none). */
-GT_HIDDEN uint64_t gt_stack_intern(uint64_t gen, const uint64_t *pcs, int n);
-GT_HIDDEN void gt_stacktab_write(uint64_t gen, uint64_t now);
-/* A fresh odd stack id of generation gen (any thread inside gen, or the
- * flusher; the counter is atomic and reset by gt_stacktab_write). */
-GT_HIDDEN uint64_t gt_stack_id_new(uint64_t gen);
-/* Stacks on events (evstack.c): the caller's stack id in e->gen if class
- * cls (GOTRACE_STACK_*) is enabled, else 0.  Threads, inside a critical
- * section, AS-unsafe.  gt_evstack_write: advancer, after all left gen. */
-GT_HIDDEN uint64_t gt_event_stack(struct gt_emit *e, int cls);
-GT_HIDDEN void gt_evstack_write(uint64_t gen, uint64_t now);
-/* Crash flush (AS-safe, flusher parked, threads out of gen): fn(arg, id,
- * pcs, n) for every event stack whose id may be used in gen, until fn
- * returns false.  gt_evstack_crash_frame describes pc from data prepared in
- * advance (the flusher's symbol cache, else "module+0xoff" or the bare
- * address formatted into buf); true if the strings are the cache's (stable
- * pointers), false if func points into buf. */
-/* The interning behind gt_event_stack, for PCs already walked (leaf first),
- * and generation gen's table (unit tests). */
-GT_HIDDEN uint64_t gt_evstack_intern(struct gt_emit *e, const uint64_t *pcs, int n);
-GT_HIDDEN struct cds_lfht *gt_evstack_ht(uint64_t gen);
-typedef bool (*gt_evstack_fn)(void *arg, uint64_t id, const uint64_t *pcs, int n);
-GT_HIDDEN void gt_evstack_crash_walk(uint64_t gen, gt_evstack_fn fn, void *arg);
-GT_HIDDEN bool gt_evstack_crash_frame(uint64_t pc, struct gt_frame *fr, char *buf, size_t len);
-static inline uint64_t gt_entry_stack_id(const struct gt_thread *t) { return t->goid * 2; }
-/* Strings of the generation's tables, written by the flusher. */
-extern struct gt_thread gt_adv;
-GT_HIDDEN bool gt_stated_in(struct gt_thread *t, uint64_t g);
-GT_HIDDEN bool gt_thread_current(struct gt_thread *t);
-
-/* Error text for a failed start (start lock held). */
+/* Error text for a failed start (start lock held), kept in
+ * gt_last_error_text (state.c) for gotrace_last_error(). */
+extern char gt_last_error_text[256];
 GT_HIDDEN void gt_set_start_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Registry hooks: what other layers do when a thread joins or leaves the
@@ -590,5 +468,27 @@ struct gt_registry_hooks {
 	void (*left)(struct gt_thread *t);
 };
 GT_HIDDEN void gt_registry_hooks_set(const struct gt_registry_hooks *h);
+GT_HIDDEN const struct gt_registry_hooks *gt_registry_hooks_get(void);
+
+static inline bool gt_crashing(void) { return __atomic_load_n(&gt.crashing, __ATOMIC_SEQ_CST); }
+
+/* The advancer's own writer state (state.c): the strings of a
+ * generation's tables.  Flusher-private (the crash path uses it only once
+ * the flusher is excluded). */
+extern struct gt_thread gt_adv;
+
+/* Is t registered in this session?  Acquire pairs with the registration's
+ * release: the record's identity fields are then visible. */
+static inline bool gt_thread_current(struct gt_thread *t)
+{
+	return __atomic_load_n(&t->session, __ATOMIC_ACQUIRE) == gt.session;
+}
+
+/* Did the thread write its status in g?  Read from the parity slot of g,
+ * which the thread cannot touch again before g+2. */
+static inline bool gt_stated_in(struct gt_thread *t, uint64_t g)
+{
+	return (t->tb[g & 1].gen == g && t->tb[g & 1].stated) || t->adv_status_gen == g;
+}
 
 #endif

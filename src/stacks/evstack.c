@@ -18,8 +18,8 @@
  * from the generation's stack id counter shared with stacktab.c
  * (gt_stack_id_new).
  */
-#include "internal.h"
-#include "arena.h"
+#include "stacks.h"
+#include "../core/arena.h"
 
 #include <link.h>
 #include <stdio.h>

@@ -1,0 +1,58 @@
+/*
+ * stacks.h: stack tables (stacktab.c), symbolization (symbolize.c) and
+ * the stacks on events (evstack.c) -- the part of the substrate that turns
+ * PCs into a generation's Stack and String events.
+ * May call: src/core.  Called by the event writers, the CPU sampler and
+ * the session layer.
+ */
+#ifndef GT_STACKS_H
+#define GT_STACKS_H
+
+#include "../core/core.h"
+
+/* Entry stacks (flusher context). */
+struct gt_frame {
+	uint64_t pc;
+	const char *func;   /* never NULL or empty */
+	const char *file;   /* never NULL or empty */
+	uint64_t line;
+};
+GT_HIDDEN void gt_entry_frame(struct gt_thread *t, struct gt_frame *fr);
+/* Symbolise pc (flusher only; cached).  Unknown parts become the module
+ * name and offset, never empty. */
+GT_HIDDEN void gt_sym_lookup(uint64_t pc, struct gt_frame *fr);
+GT_HIDDEN void gt_sym_reset(void);
+/* Cached symbol only, no allocation (crash path).  false if not cached. */
+GT_HIDDEN bool gt_sym_peek(uint64_t pc, struct gt_frame *fr);
+
+
+/* Stack table of a generation (flusher context).  Entry stacks of threads
+ * use even ids (2 * goid); interned stacks odd ids.  gt_stack_intern takes
+ * PCs leaf first (already adjusted: a return address minus one), at most
+ * GT_MAX_FRAMES, and returns the id in generation gen (0 if none). */
+GT_HIDDEN uint64_t gt_stack_intern(uint64_t gen, const uint64_t *pcs, int n);
+GT_HIDDEN void gt_stacktab_write(uint64_t gen, uint64_t now);
+/* A fresh odd stack id of generation gen (any thread inside gen, or the
+ * flusher; the counter is atomic and reset by gt_stacktab_write). */
+GT_HIDDEN uint64_t gt_stack_id_new(uint64_t gen);
+/* Stacks on events (evstack.c): the caller's stack id in e->gen if class
+ * cls (GOTRACE_STACK_*) is enabled, else 0.  Threads, inside a critical
+ * section, AS-unsafe.  gt_evstack_write: advancer, after all left gen. */
+GT_HIDDEN uint64_t gt_event_stack(struct gt_emit *e, int cls);
+GT_HIDDEN void gt_evstack_write(uint64_t gen, uint64_t now);
+/* Crash flush (AS-safe, flusher parked, threads out of gen): fn(arg, id,
+ * pcs, n) for every event stack whose id may be used in gen, until fn
+ * returns false.  gt_evstack_crash_frame describes pc from data prepared in
+ * advance (the flusher's symbol cache, else "module+0xoff" or the bare
+ * address formatted into buf); true if the strings are the cache's (stable
+ * pointers), false if func points into buf. */
+/* The interning behind gt_event_stack, for PCs already walked (leaf first),
+ * and generation gen's table (unit tests). */
+GT_HIDDEN uint64_t gt_evstack_intern(struct gt_emit *e, const uint64_t *pcs, int n);
+GT_HIDDEN struct cds_lfht *gt_evstack_ht(uint64_t gen);
+typedef bool (*gt_evstack_fn)(void *arg, uint64_t id, const uint64_t *pcs, int n);
+GT_HIDDEN void gt_evstack_crash_walk(uint64_t gen, gt_evstack_fn fn, void *arg);
+GT_HIDDEN bool gt_evstack_crash_frame(uint64_t pc, struct gt_frame *fr, char *buf, size_t len);
+static inline uint64_t gt_entry_stack_id(const struct gt_thread *t) { return t->goid * 2; }
+
+#endif
