@@ -14,7 +14,7 @@ void gt_count_drop(struct gt_emit *e)
 	e->tb->dropped++;
 	e->t->drop_note++;
 	__atomic_add_fetch(&e->t->dropped_total, 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&gt.dropped_total, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&gt_session.dropped_total, 1, __ATOMIC_RELAXED);
 }
 
 /* Hand the full chunk c to the flusher if the memory bound allows it. */
@@ -24,14 +24,14 @@ static bool try_handoff(struct gt_thread *t, struct gt_chunk *c)
 		gt_queue_push(c);
 		return true;
 	}
-	uint64_t b = __atomic_load_n(&gt.buffered, __ATOMIC_RELAXED);
+	uint64_t b = __atomic_load_n(&gt_session.buffered, __ATOMIC_RELAXED);
 	uint32_t len = c->len; /* c belongs to the flusher once pushed */
-	if (b + len > gt.opt.max_buffered) {
+	if (b + len > gt_session.opt.max_buffered) {
 		gt_wake_flusher();
 		return false;
 	}
 	gt_queue_push(c);
-	if (b + len > gt.opt.max_buffered / 4)
+	if (b + len > gt_session.opt.max_buffered / 4)
 		gt_wake_flusher();
 	return true;
 }
@@ -76,7 +76,7 @@ static struct gt_chunk *slot_chunk(struct gt_emit *e, struct gt_chunk **slot, ui
 
 uint8_t *gt_ev_reserve_slow(struct gt_emit *e, uint32_t need, bool must)
 {
-	struct gt_chunk *c = slot_chunk(e, &e->tb->ev, gt.chunk_cap, e->t->tid, need, must);
+	struct gt_chunk *c = slot_chunk(e, &e->tb->ev, gt_session.chunk_cap, e->t->tid, need, must);
 	return c ? c->data + c->len : NULL;
 }
 
@@ -85,6 +85,6 @@ uint8_t *gt_str_reserve(struct gt_emit *e, uint32_t need, bool must)
 	struct gt_chunk *c = e->tb->str;
 	if (likely(c && c->len != 0 && c->gen == e->gen && c->len + need <= c->limit))
 		return c->data + c->len;
-	c = slot_chunk(e, &e->tb->str, gt.chunk_cap, GT_NO_ID, need, must);
+	c = slot_chunk(e, &e->tb->str, gt_session.chunk_cap, GT_NO_ID, need, must);
 	return c ? c->data + c->len : NULL;
 }

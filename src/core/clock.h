@@ -19,7 +19,7 @@ struct gt_clock {
 	uint64_t freq;     /* ticks per second, the Frequency event */
 	double cycles_hz;  /* calibrated counter rate (use_cycles only) */
 };
-extern struct gt_clock gt_clk;
+extern struct gt_clock gt_clock;
 
 /* Choose and calibrate the clock (mode: GOTRACE_CLOCK_*).  Returns 0 or a
  * negative gotrace_err. Calibration of the counter runs once per process. */
@@ -35,7 +35,7 @@ static inline uint64_t gt_mono_ns(void)
 /* Current time in ticks.  AS-safe. */
 static inline uint64_t gt_now(void)
 {
-	if (__builtin_expect(gt_clk.use_cycles, 1))
+	if (__builtin_expect(gt_clock.use_cycles, 1))
 		return gt_arch_cycles() >> GT_TICK_SHIFT;
 	return gt_mono_ns() >> GT_TICK_SHIFT;
 }

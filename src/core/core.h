@@ -271,7 +271,7 @@ struct gt_thread {
 	int8_t entry_chosen;     /* index of the entry frame (flusher writes) */
 	struct gt_sym *entry_sym; /* flusher-private cache: the root frame */
 
-	/* Registry link: modified under gt.reg_lock with the RCU list
+	/* Registry link: modified under gt_session.reg_lock with the RCU list
 	 * primitives; walked by the advancer (the only thread that unlinks
 	 * and frees, so it needs no read-side section against itself) and by
 	 * the crash path under rcu_read_lock. */
@@ -397,7 +397,7 @@ struct gt_state {
 	int flusher_busy;
 	char err[256];           /* last error text (start lock or flusher) */
 };
-extern struct gt_state gt;
+extern struct gt_state gt_session;
 
 /* The emit context: one critical section of one thread. */
 struct gt_emit {
@@ -470,18 +470,18 @@ struct gt_registry_hooks {
 GT_HIDDEN void gt_registry_hooks_set(const struct gt_registry_hooks *h);
 GT_HIDDEN const struct gt_registry_hooks *gt_registry_hooks_get(void);
 
-static inline bool gt_crashing(void) { return __atomic_load_n(&gt.crashing, __ATOMIC_SEQ_CST); }
+static inline bool gt_crashing(void) { return __atomic_load_n(&gt_session.crashing, __ATOMIC_SEQ_CST); }
 
 /* The advancer's own writer state (state.c): the strings of a
  * generation's tables.  Flusher-private (the crash path uses it only once
  * the flusher is excluded). */
-extern struct gt_thread gt_adv;
+extern struct gt_thread gt_advancer;
 
 /* Is t registered in this session?  Acquire pairs with the registration's
  * release: the record's identity fields are then visible. */
 static inline bool gt_thread_current(struct gt_thread *t)
 {
-	return __atomic_load_n(&t->session, __ATOMIC_ACQUIRE) == gt.session;
+	return __atomic_load_n(&t->session, __ATOMIC_ACQUIRE) == gt_session.session;
 }
 
 /* Did the thread write its status in g?  Read from the parity slot of g,

@@ -16,9 +16,9 @@ int gotrace_on_;
 
 /* The session state: see struct gt_state (core.h) for each field's
  * writer, readers and publication. */
-struct gt_state gt = {
+struct gt_state gt_session = {
 	.reg_lock = PTHREAD_MUTEX_INITIALIZER,
-	.threads = CDS_LIST_HEAD_INIT(gt.threads),
+	.threads = CDS_LIST_HEAD_INIT(gt_session.threads),
 };
 
 /* The calling thread's record and the session it belongs to (core.h):
@@ -30,10 +30,10 @@ __thread uint64_t gt_tls_session __attribute__((tls_model("initial-exec")));
 /* The advancer's own writer state: the strings of a generation's tables.
  * Flusher-private (the crash path uses it only once the flusher is
  * excluded). */
-struct gt_thread gt_adv = { .unbounded = true, .tid = GT_NO_ID };
+struct gt_thread gt_advancer = { .unbounded = true, .tid = GT_NO_ID };
 
 /* The text gotrace_last_error() returns when no output error is pending:
- * start errors (start lock held) and the copy of gt.err that stop keeps. */
+ * start errors (start lock held) and the copy of gt_session.err that stop keeps. */
 char gt_last_error_text[256];
 
 void gt_set_start_error(const char *fmt, ...)
@@ -46,8 +46,8 @@ void gt_set_start_error(const char *fmt, ...)
 
 void gt_wake_flusher(void)
 {
-	__atomic_add_fetch(&gt.wake, 1, __ATOMIC_RELEASE);
-	gt_futex(&gt.wake, FUTEX_WAKE_PRIVATE, 1, NULL);
+	__atomic_add_fetch(&gt_session.wake, 1, __ATOMIC_RELEASE);
+	gt_futex(&gt_session.wake, FUTEX_WAKE_PRIVATE, 1, NULL);
 }
 
 /* The registry hooks (core.h): written once by the session layer

@@ -88,7 +88,7 @@ struct cp_rec {
  *    thread) reserve with a CAS loop that never passes cap: lock-free,
  *    never blocking; the flusher resets it to 0 after draining g, before
  *    the generation g+2 that reuses the parity can begin (ordered by the
- *    release store of gt.gen and the writers' acquire load of it).
+ *    release store of gt_session.gen and the writers' acquire load of it).
  *  - lost: samples dropped because the buffer was full (atomic add by
  *    writers; exchanged to 0 by the drain).  lost_ts: time of the latest
  *    drop (relaxed store by writers, read by the drain).
@@ -139,7 +139,7 @@ struct cp_ctl {
 	uint64_t samples;      /* CPU samples written into the trace (flusher) */
 	uint64_t lost;         /* samples lost, total (flusher) */
 };
-extern struct cp_ctl cp;
+extern struct cp_ctl cp_ctl;
 
 /* Per-thread stack bounds, TLS of each thread: written by the thread itself
  * outside any handler (registration hook, or gt_cpuprof_own_thread on the

@@ -28,7 +28,7 @@ static bool prologue(struct gt_emit *e);
 static inline struct gt_thread *emit_self(void)
 {
 	struct gt_thread *t = gt_tls_self;
-	if (unlikely(t == NULL || gt_tls_session != __atomic_load_n(&gt.session, __ATOMIC_RELAXED)))
+	if (unlikely(t == NULL || gt_tls_session != __atomic_load_n(&gt_session.session, __ATOMIC_RELAXED)))
 		t = gt_thread_self_slow();
 	return t;
 }
@@ -52,7 +52,7 @@ bool gt_emit_begin(struct gt_emit *e)
 	if (!t)
 		return false;
 	gt_seq_enter(&t->seq);
-	uint64_t gen = __atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE);
+	uint64_t gen = __atomic_load_n(&gt_session.gen, __ATOMIC_ACQUIRE);
 	/* EXITED, SYSCALL (annotations inside a syscall bracket are not
 	 * traced: the P may be gone) and BLOCKED (resumed first) are slow. */
 	if (unlikely(gen == 0 || t->state >= GT_TS_EXITED)) {
@@ -84,7 +84,7 @@ bool gt_emit_enter(struct gt_emit *e)
 	if (!t)
 		return false;
 	gt_seq_enter(&t->seq);
-	uint64_t gen = __atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE);
+	uint64_t gen = __atomic_load_n(&gt_session.gen, __ATOMIC_ACQUIRE);
 	if (unlikely(gen == 0 || t->state == GT_TS_EXITED)) {
 		gt_seq_leave(&t->seq);
 		return false;
@@ -287,7 +287,7 @@ uint64_t gotrace_task_begin_(uint64_t parent, const char *name)
 	struct gt_emit e;
 	if (!gt_emit_begin(&e))
 		return 0;
-	uint64_t id = __atomic_add_fetch(&gt.task_next, 1, __ATOMIC_RELAXED);
+	uint64_t id = __atomic_add_fetch(&gt_session.task_next, 1, __ATOMIC_RELAXED);
 	size_t len;
 	uint64_t nid = name_id(&e, name, &len, false);
 	uint64_t stk = gt_event_stack(&e, GOTRACE_STACK_GOROUTINE);
@@ -308,7 +308,7 @@ uint64_t gotrace_task_begin_(uint64_t parent, const char *name)
 
 void gotrace_task_end_(uint64_t task)
 {
-	if (task == 0 || task > __atomic_load_n(&gt.task_next, __ATOMIC_RELAXED))
+	if (task == 0 || task > __atomic_load_n(&gt_session.task_next, __ATOMIC_RELAXED))
 		return;
 	struct gt_emit e;
 	if (!gt_emit_begin(&e))

@@ -56,7 +56,7 @@ static inline uint8_t *ev2(struct gt_emit *e, uint8_t *p, uint8_t type, uint64_t
 static inline struct gt_thread *self_current(void)
 {
 	struct gt_thread *t = gt_tls_self;
-	if (t && gt_tls_session == __atomic_load_n(&gt.session, __ATOMIC_RELAXED))
+	if (t && gt_tls_session == __atomic_load_n(&gt_session.session, __ATOMIC_RELAXED))
 		return t;
 	return NULL;
 }
@@ -224,7 +224,7 @@ void gt_steal_syscall_ps(uint64_t h, uint64_t now)
 	struct gt_chunk *c = NULL;
 	struct gt_thread *t;
 	rcu_read_lock();
-	gt_reg_for_each(t, &gt.threads) {
+	gt_reg_for_each(t, &gt_session.threads) {
 		if (!gt_thread_current(t))
 			continue;
 		uint64_t w = __atomic_load_n(&t->sys, __ATOMIC_ACQUIRE);

@@ -29,7 +29,7 @@ static void wait_left(struct gt_thread *t)
 	for (int spins = 0; !gt_seq_left(&t->seq, snap); spins++) {
 		/* A thread that crashed inside an emit never leaves; the crash
 		 * handler stands still, so its committed bytes are final. */
-		if (gt_crashing() && (uint64_t)__atomic_load_n(&gt.crash_tid, __ATOMIC_RELAXED) == t->tid)
+		if (gt_crashing() && (uint64_t)__atomic_load_n(&gt_session.crash_tid, __ATOMIC_RELAXED) == t->tid)
 			return;
 		if (spins < 100) {
 			gt_arch_relax();
@@ -119,11 +119,11 @@ static bool state_thread(struct gt_thread *t, uint64_t g, uint64_t now)
  * uses (ProcStatus needs no M, P or G). */
 static void write_filler(uint64_t g, uint64_t now)
 {
-	pthread_mutex_lock(&gt.reg_lock);
-	if (gt.filler_p == GT_NO_ID)
-		gt.filler_p = gt_p_alloc();
-	uint64_t p = gt.filler_p;
-	pthread_mutex_unlock(&gt.reg_lock);
+	pthread_mutex_lock(&gt_session.reg_lock);
+	if (gt_session.filler_p == GT_NO_ID)
+		gt_session.filler_p = gt_p_alloc();
+	uint64_t p = gt_session.filler_p;
+	pthread_mutex_unlock(&gt_session.reg_lock);
 	struct gt_chunk *c = gt_chunk_new(64, 0);
 	if (!c)
 		return;
@@ -155,15 +155,15 @@ static void write_frequency(uint64_t g, uint64_t now)
 		return;
 	gt_chunk_open(c, g, GT_NO_ID, now);
 	c->data[c->len++] = GT_EV_FREQUENCY;
-	c->len = (uint32_t)(gt_put_uvarint(c->data + c->len, gt_clk.freq) - c->data);
+	c->len = (uint32_t)(gt_put_uvarint(c->data + c->len, gt_clock.freq) - c->data);
 	gt_queue_push(c);
 }
 
 void gt_threads_reap(uint64_t g)
 {
 	struct gt_thread *t, *tmp, *dead = NULL;
-	pthread_mutex_lock(&gt.reg_lock);
-	cds_list_for_each_entry_safe(t, tmp, &gt.threads, node) {
+	pthread_mutex_lock(&gt_session.reg_lock);
+	cds_list_for_each_entry_safe(t, tmp, &gt_session.threads, node) {
 		if (!t->zombie || t->exit_gen > g)
 			continue;
 		gt_reg_del(&t->node);
@@ -172,7 +172,7 @@ void gt_threads_reap(uint64_t g)
 		t->dead_next = dead; /* not t->node: walkers may stand on t */
 		dead = t;
 	}
-	pthread_mutex_unlock(&gt.reg_lock);
+	pthread_mutex_unlock(&gt_session.reg_lock);
 	if (!dead)
 		return;
 	synchronize_rcu(); /* crash-path walkers read under rcu_read_lock */
@@ -184,13 +184,13 @@ void gt_threads_reap(uint64_t g)
 
 void gt_advance(bool final)
 {
-	uint64_t g = __atomic_load_n(&gt.gen, __ATOMIC_RELAXED);
+	uint64_t g = __atomic_load_n(&gt_session.gen, __ATOMIC_RELAXED);
 	if (g == 0)
 		return;
 	struct gt_thread *t;
 
 	rcu_read_lock();
-	gt_reg_for_each(t, &gt.threads) {
+	gt_reg_for_each(t, &gt_session.threads) {
 		if (!gt_thread_current(t))
 			continue;
 		t->snap_state = __atomic_load_n(&t->state, __ATOMIC_ACQUIRE);
@@ -225,13 +225,13 @@ void gt_advance(bool final)
 	uint64_t end = gt_now();
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (final)
-		gt.gen_last = g; /* the next session starts after it (gt.gen) */
-	__atomic_store_n(&gt.gen, final ? 0 : g + 1, __ATOMIC_RELEASE);
+		gt_session.gen_last = g; /* the next session starts after it (gt_session.gen) */
+	__atomic_store_n(&gt_session.gen, final ? 0 : g + 1, __ATOMIC_RELEASE);
 	gt_seq_sync();
 
 	bool any = false;
 	rcu_read_lock();
-	gt_reg_for_each(t, &gt.threads)
+	gt_reg_for_each(t, &gt_session.threads)
 		if (gt_thread_current(t))
 			wait_left(t);
 	rcu_read_unlock();
@@ -246,7 +246,7 @@ void gt_advance(bool final)
 		if (s->drain)
 			s->drain(g, end);
 	rcu_read_lock();
-	gt_reg_for_each(t, &gt.threads) {
+	gt_reg_for_each(t, &gt_session.threads) {
 		if (!gt_thread_current(t))
 			continue;
 		gt_thread_collect(t, g);
@@ -260,11 +260,11 @@ void gt_advance(bool final)
 	gt_xg_advance(g, end, final);
 	gt_stacktab_write(g, end);
 	gt_evstack_write(g, end);
-	gt_thread_collect(&gt_adv, g);
+	gt_thread_collect(&gt_advancer, g);
 	write_frequency(g, end);
 
-	gt_strtab_reset(&gt.strtab[g & 1]);
-	__atomic_store_n(&gt.msg_next[g & 1], 0, __ATOMIC_RELAXED);
+	gt_strtab_reset(&gt_session.strtab[g & 1]);
+	__atomic_store_n(&gt_session.msg_next[g & 1], 0, __ATOMIC_RELAXED);
 	gt_threads_reap(g);
 	/* Generation g+1 starts: Ps of threads still inside a syscall are
 	 * taken, as the runtime does at every advance (sched.c). */

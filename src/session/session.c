@@ -108,13 +108,13 @@ static void *flusher_main(void *arg)
 	rcu_read_lock(); /* register with urcu-bp now */
 	rcu_read_unlock();
 	pthread_setname_np(pthread_self(), "gotrace-flush");
-	gt_out_init(gt.fd);
-	uint64_t period = gt.opt.advance_period_ns;
+	gt_out_init(gt_session.fd);
+	uint64_t period = gt_session.opt.advance_period_ns;
 	uint64_t next = gt_mono_ns() + period;
-	uint64_t size_bound = gt.opt.max_buffered / 4;
+	uint64_t size_bound = gt_session.opt.max_buffered / 4;
 	for (;;) {
 		/* Park point: a crash flush takes over the output from here. */
-		__atomic_store_n(&gt.flusher_busy, 1, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&gt_session.flusher_busy, 1, __ATOMIC_SEQ_CST);
 		if (gt_crashing())
 			break;
 		/* Our own CPU time is sampled on this thread (the CPU
@@ -125,63 +125,63 @@ static void *flusher_main(void *arg)
 		if (__atomic_load_n(&fork_park, __ATOMIC_SEQ_CST)) {
 			/* A fork is being made: stay out of the allocator (and
 			 * libdw, the output) until it is done (atfork_prepare). */
-			uint32_t w0 = __atomic_load_n(&gt.wake, __ATOMIC_ACQUIRE);
-			__atomic_store_n(&gt.flusher_busy, 0, __ATOMIC_SEQ_CST);
+			uint32_t w0 = __atomic_load_n(&gt_session.wake, __ATOMIC_ACQUIRE);
+			__atomic_store_n(&gt_session.flusher_busy, 0, __ATOMIC_SEQ_CST);
 			struct timespec ts = { 0, 10 * 1000 * 1000 };
 			if (__atomic_load_n(&fork_park, __ATOMIC_SEQ_CST))
-				gt_futex(&gt.wake, FUTEX_WAIT_PRIVATE, w0, &ts);
+				gt_futex(&gt_session.wake, FUTEX_WAIT_PRIVATE, w0, &ts);
 			continue;
 		}
-		uint32_t w = __atomic_load_n(&gt.wake, __ATOMIC_ACQUIRE);
-		bool stopping = __atomic_load_n(&gt.stopping, __ATOMIC_ACQUIRE);
-		uint64_t req = __atomic_load_n(&gt.flush_req, __ATOMIC_ACQUIRE);
+		uint32_t w = __atomic_load_n(&gt_session.wake, __ATOMIC_ACQUIRE);
+		bool stopping = __atomic_load_n(&gt_session.stopping, __ATOMIC_ACQUIRE);
+		uint64_t req = __atomic_load_n(&gt_session.flush_req, __ATOMIC_ACQUIRE);
 		uint64_t now = gt_mono_ns();
-		uint64_t g = __atomic_load_n(&gt.gen, __ATOMIC_RELAXED);
+		uint64_t g = __atomic_load_n(&gt_session.gen, __ATOMIC_RELAXED);
 		if (g == 0 && stopping)
 			break; /* off after an output error, and stop asked: nothing
 			        * is left to advance (stop frees what is queued) */
 		if (g == 0) {
 			/* Stopped after an output error: wait for gotrace_stop. */
 			struct timespec ts = { 0, 100 * 1000 * 1000 };
-			__atomic_store_n(&gt.flusher_busy, 0, __ATOMIC_SEQ_CST);
-			gt_futex(&gt.wake, FUTEX_WAIT_PRIVATE, w, &ts);
+			__atomic_store_n(&gt_session.flusher_busy, 0, __ATOMIC_SEQ_CST);
+			gt_futex(&gt_session.wake, FUTEX_WAIT_PRIVATE, w, &ts);
 			continue;
 		}
 		/* Write what is queued for the current generation early: it
 		 * frees memory; the order of generations is unaffected. */
 		gt_out_drain(g);
-		bool due = now >= next || req != __atomic_load_n(&gt.flush_done, __ATOMIC_RELAXED) ||
-		           __atomic_load_n(&gt.buffered, __ATOMIC_RELAXED) > size_bound || stopping;
+		bool due = now >= next || req != __atomic_load_n(&gt_session.flush_done, __ATOMIC_RELAXED) ||
+		           __atomic_load_n(&gt_session.buffered, __ATOMIC_RELAXED) > size_bound || stopping;
 		if (due && g != 0) {
-			bool final = stopping || __atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE);
+			bool final = stopping || __atomic_load_n(&gt_session.out_err, __ATOMIC_ACQUIRE);
 			gt_advance(final);
 			gt_out_drain(g);
 			if (gt_crashing())
 				break; /* g is queued; the crash flush writes it */
-			if (!__atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE))
-				__atomic_add_fetch(&gt.gens_written, 1, __ATOMIC_RELAXED);
+			if (!__atomic_load_n(&gt_session.out_err, __ATOMIC_ACQUIRE))
+				__atomic_add_fetch(&gt_session.gens_written, 1, __ATOMIC_RELAXED);
 			if (final && !stopping) {
 				set_off_after_error();
 				gt_out_drain(g + 1); /* nothing should be there: free it */
 			}
-			__atomic_store_n(&gt.flush_done, req, __ATOMIC_RELEASE);
-			gt_futex((uint32_t *)&gt.flush_done, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL);
+			__atomic_store_n(&gt_session.flush_done, req, __ATOMIC_RELEASE);
+			gt_futex((uint32_t *)&gt_session.flush_done, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL);
 			next = gt_mono_ns() + period;
 			if (stopping)
 				break;
 			continue;
 		}
-		if (__atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE) && g != 0) {
+		if (__atomic_load_n(&gt_session.out_err, __ATOMIC_ACQUIRE) && g != 0) {
 			next = 0; /* advance now to switch tracing off */
 			continue;
 		}
 		uint64_t wait = next > now ? next - now : 0;
 		struct timespec ts = { (time_t)(wait / 1000000000u), (long)(wait % 1000000000u) };
-		__atomic_store_n(&gt.flusher_busy, 0, __ATOMIC_SEQ_CST);
-		if (w == __atomic_load_n(&gt.wake, __ATOMIC_ACQUIRE) && !gt_crashing())
-			gt_futex(&gt.wake, FUTEX_WAIT_PRIVATE, w, &ts);
+		__atomic_store_n(&gt_session.flusher_busy, 0, __ATOMIC_SEQ_CST);
+		if (w == __atomic_load_n(&gt_session.wake, __ATOMIC_ACQUIRE) && !gt_crashing())
+			gt_futex(&gt_session.wake, FUTEX_WAIT_PRIVATE, w, &ts);
 	}
-	__atomic_store_n(&gt.flusher_busy, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&gt_session.flusher_busy, 0, __ATOMIC_SEQ_CST);
 	return NULL;
 }
 
@@ -269,11 +269,11 @@ static void rcu_child_finish(void)
 static void atfork_prepare(void)
 {
 	pthread_mutex_lock(&start_lock);
-	fork_parked = gt.flusher_running;
+	fork_parked = gt_session.flusher_running;
 	if (fork_parked) {
 		__atomic_store_n(&fork_park, 1, __ATOMIC_SEQ_CST);
 		uint64_t end = gt_mono_ns() + FORK_PARK_NS;
-		while (__atomic_load_n(&gt.flusher_busy, __ATOMIC_SEQ_CST) && gt_mono_ns() < end) {
+		while (__atomic_load_n(&gt_session.flusher_busy, __ATOMIC_SEQ_CST) && gt_mono_ns() < end) {
 			struct timespec d = { 0, 100 * 1000 };
 			nanosleep(&d, NULL);
 		}
@@ -283,11 +283,11 @@ static void atfork_prepare(void)
 	urcu_bp_before_fork();
 	/* Last: registration waits for no lock of urcu's while holding it
 	 * (urcu-bp registers a thread before thread.c takes it). */
-	pthread_mutex_lock(&gt.reg_lock);
+	pthread_mutex_lock(&gt_session.reg_lock);
 }
 static void atfork_parent(void)
 {
-	pthread_mutex_unlock(&gt.reg_lock);
+	pthread_mutex_unlock(&gt_session.reg_lock);
 	urcu_bp_after_fork_parent();
 	if (!rcu_child_pending)
 		urcu_bp_call_rcu_after_fork_parent();
@@ -304,25 +304,25 @@ static void atfork_child(void)
 	 * it can start a trace of its own (the parent's buffers are left
 	 * behind: the child cannot tell which were already written). */
 	__atomic_store_n(&gotrace_on_, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&gt.gen, 0, __ATOMIC_RELAXED);
-	if (gt.flusher_running) {
-		gt.flusher_running = false;
-		if (gt.own_fd)
-			close(gt.fd);
-		gt.fd = -1;
-		gt.own_fd = 0;
-		CDS_INIT_LIST_HEAD(&gt.threads);
+	__atomic_store_n(&gt_session.gen, 0, __ATOMIC_RELAXED);
+	if (gt_session.flusher_running) {
+		gt_session.flusher_running = false;
+		if (gt_session.own_fd)
+			close(gt_session.fd);
+		gt_session.fd = -1;
+		gt_session.own_fd = 0;
+		CDS_INIT_LIST_HEAD(&gt_session.threads);
 		for (int i = 0; i < 2; i++) {
-			gt.strtab[i].ht = NULL;
-			__cds_wfcq_init(&gt.qhead[i], &gt.qtail[i]);
+			gt_session.strtab[i].ht = NULL;
+			__cds_wfcq_init(&gt_session.qhead[i], &gt_session.qtail[i]);
 		}
 	}
 	/* Held by this thread since atfork_prepare: nobody else exists to
 	 * hold it; a fresh mutex is the simplest free one. */
-	pthread_mutex_init(&gt.reg_lock, NULL);
+	pthread_mutex_init(&gt_session.reg_lock, NULL);
 	gt_tls_self = NULL;
 	gt_tls_session = 0;
-	gt.session++;
+	gt_session.session++;
 	__atomic_store_n(&fork_park, 0, __ATOMIC_RELAXED);
 	fork_parked = false;
 	urcu_bp_after_fork_child();
@@ -333,8 +333,8 @@ static void atfork_child(void)
 static void at_exit(void)
 {
 	/* Normal exit(): finish the trace the program did not stop. */
-	if (__atomic_load_n(&gt.flusher_running, __ATOMIC_ACQUIRE) &&
-	    !(gt.opt.crash_flags & GOTRACE_CRASH_NO_ATEXIT))
+	if (__atomic_load_n(&gt_session.flusher_running, __ATOMIC_ACQUIRE) &&
+	    !(gt_session.opt.crash_flags & GOTRACE_CRASH_NO_ATEXIT))
 		gotrace_stop();
 }
 
@@ -438,7 +438,7 @@ static int start_locked(int fd, const gotrace_options *opt, int own_fd)
 {
 	gotrace_options o = *opt;
 	int rc;
-	if (gt.flusher_running) {
+	if (gt_session.flusher_running) {
 		/* A session that failed but is not stopped yet counts too:
 		 * gotrace_last_error() still describes it. */
 		pthread_mutex_unlock(&start_lock);
@@ -446,26 +446,26 @@ static int start_locked(int fd, const gotrace_options *opt, int own_fd)
 	}
 	rcu_child_finish();
 	/* A new session: no error of an earlier one is reported any more. */
-	gt.err[0] = 0;
+	gt_session.err[0] = 0;
 	gt_last_error_text[0] = 0;
-	gt.out_err = 0;
+	gt_session.out_err = 0;
 	rc = gt_clock_init(o.clock);
 	if (rc) {
 		gt_set_start_error("invalid options: clock %d is not available on this CPU", o.clock);
 		goto out;
 	}
-	gt.opt = o;
-	gt.chunk_cap = (uint32_t)o.buffer_size;
-	gt.fd = fd;
-	gt.own_fd = 0;
-	gt.stopping = 0;
-	gt.buffered = gt.buffered_peak = 0;
-	gt.bytes_written = gt.gens_written = gt.dropped_total = gt.threads_seen = 0;
-	gt.flush_req = gt.flush_done = 0;
+	gt_session.opt = o;
+	gt_session.chunk_cap = (uint32_t)o.buffer_size;
+	gt_session.fd = fd;
+	gt_session.own_fd = 0;
+	gt_session.stopping = 0;
+	gt_session.buffered = gt_session.buffered_peak = 0;
+	gt_session.bytes_written = gt_session.gens_written = gt_session.dropped_total = gt_session.threads_seen = 0;
+	gt_session.flush_req = gt_session.flush_done = 0;
 	for (int i = 0; i < 2; i++) {
-		__cds_wfcq_init(&gt.qhead[i], &gt.qtail[i]);
-		gt.msg_next[i] = 0;
-		if (gt_strtab_init(&gt.strtab[i]) != 0) {
+		__cds_wfcq_init(&gt_session.qhead[i], &gt_session.qtail[i]);
+		gt_session.msg_next[i] = 0;
+		if (gt_strtab_init(&gt_session.strtab[i]) != 0) {
 			gt_set_start_error("out of memory creating the string tables");
 			rc = -GOTRACE_ENOMEM;
 			goto out_tabs;
@@ -477,37 +477,37 @@ static int start_locked(int fd, const gotrace_options *opt, int own_fd)
 	rc = write_header(fd, o.stop_timeout_ns);
 	if (rc)
 		goto out_tabs;
-	gt.bytes_written = GT_HEADER_LEN;
-	pthread_mutex_lock(&gt.reg_lock);
-	gt.next_p = 0;
-	gt.free_p_n = 0;
-	gt.filler_p = GT_NO_ID;
-	__atomic_add_fetch(&gt.session, 1, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&gt.reg_lock);
-	gt.gen_first = gt.gen_last + 1; /* see gt.gen: never reused */
-	__atomic_store_n(&gt.gen, gt.gen_first, __ATOMIC_RELEASE);
+	gt_session.bytes_written = GT_HEADER_LEN;
+	pthread_mutex_lock(&gt_session.reg_lock);
+	gt_session.next_p = 0;
+	gt_session.free_p_n = 0;
+	gt_session.filler_p = GT_NO_ID;
+	__atomic_add_fetch(&gt_session.session, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&gt_session.reg_lock);
+	gt_session.gen_first = gt_session.gen_last + 1; /* see gt_session.gen: never reused */
+	__atomic_store_n(&gt_session.gen, gt_session.gen_first, __ATOMIC_RELEASE);
 	__atomic_store_n(&gotrace_on_, 1, __ATOMIC_RELEASE);
 
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int e = pthread_create(&gt.flusher, NULL, flusher_main, NULL);
+	int e = pthread_create(&gt_session.flusher, NULL, flusher_main, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (e != 0) {
 		__atomic_store_n(&gotrace_on_, 0, __ATOMIC_RELEASE);
-		__atomic_store_n(&gt.gen, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&gt_session.gen, 0, __ATOMIC_RELEASE);
 		gt_set_start_error("cannot create the flusher thread: %s", strerror(e));
 		rc = -GOTRACE_ESYS;
 		goto out_tabs;
 	}
-	gt.flusher_running = true;
-	gt_crash_install(&gt.opt);
+	gt_session.flusher_running = true;
+	gt_crash_install(&gt_session.opt);
 	rc = 0;
 	gt_for_each_source(s)
 		if (rc == 0 && s->start)
-			rc = s->start(&gt.opt);
+			rc = s->start(&gt_session.opt);
 	if (rc == 0)
-		gt.own_fd = own_fd; /* on failure the caller closes it */
+		gt_session.own_fd = own_fd; /* on failure the caller closes it */
 	pthread_mutex_unlock(&start_lock);
 	if (rc) {
 		gotrace_stop(); /* leaves a valid, empty trace */
@@ -516,7 +516,7 @@ static int start_locked(int fd, const gotrace_options *opt, int own_fd)
 	return 0;
 out_tabs:
 	for (int i = 0; i < 2; i++)
-		gt_strtab_destroy(&gt.strtab[i]);
+		gt_strtab_destroy(&gt_session.strtab[i]);
 out:
 	pthread_mutex_unlock(&start_lock);
 	return rc;
@@ -553,7 +553,7 @@ int gotrace_start_path(const char *path, const gotrace_options *opt)
 	 * anything: by the session's existence, not by the tracing-on flag,
 	 * which an output error clears while the failed session (and its
 	 * file) lives on until gotrace_stop. */
-	if (rc == 0 && gt.flusher_running)
+	if (rc == 0 && gt_session.flusher_running)
 		rc = -GOTRACE_EBUSY;
 	if (rc) {
 		pthread_mutex_unlock(&start_lock);
@@ -574,7 +574,7 @@ int gotrace_start_path(const char *path, const gotrace_options *opt)
 int gotrace_stop(void)
 {
 	pthread_mutex_lock(&start_lock);
-	if (!gt.flusher_running) {
+	if (!gt_session.flusher_running) {
 		pthread_mutex_unlock(&start_lock);
 		return -GOTRACE_ENOTON;
 	}
@@ -585,30 +585,30 @@ int gotrace_stop(void)
 		if (s->stop)
 			s->stop();
 	gt_crash_uninstall();
-	__atomic_store_n(&gt.stopping, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&gt_session.stopping, 1, __ATOMIC_RELEASE);
 	gt_wake_flusher();
-	pthread_join(gt.flusher, NULL);
-	gt.flusher_running = false;
+	pthread_join(gt_session.flusher, NULL);
+	gt_session.flusher_running = false;
 	/* Every thread left its critical section during the final advance;
 	 * late callers see gen 0 and write nothing. */
 	gt_threads_release_all();
 	for (int i = 0; i < 2; i++) {
 		gt_out_drain(i); /* after an error: free what was not written */
-		gt_strtab_destroy(&gt.strtab[i]);
+		gt_strtab_destroy(&gt_session.strtab[i]);
 	}
 	gt_chunk_pool_drain(); /* written chunks kept for reuse (chunk.c) */
-	if (gt.own_fd)
-		close(gt.fd);
-	gt.fd = -1;
-	int err = __atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE);
-	if (err || gt.err[0]) /* keep a start error (e.g. from the profiler) */
-		memcpy(gt_last_error_text, gt.err, sizeof gt_last_error_text);
+	if (gt_session.own_fd)
+		close(gt_session.fd);
+	gt_session.fd = -1;
+	int err = __atomic_load_n(&gt_session.out_err, __ATOMIC_ACQUIRE);
+	if (err || gt_session.err[0]) /* keep a start error (e.g. from the profiler) */
+		memcpy(gt_last_error_text, gt_session.err, sizeof gt_last_error_text);
 	/* The session's error now lives in gt_last_error_text alone: a later failure
 	 * (a start that fails, reporting in gt_last_error_text) must not be hidden by
-	 * this session's output error (gotrace_last_error prefers gt.err
+	 * this session's output error (gotrace_last_error prefers gt_session.err
 	 * while out_err is set). */
-	gt.err[0] = 0;
-	__atomic_store_n(&gt.out_err, 0, __ATOMIC_RELEASE);
+	gt_session.err[0] = 0;
+	__atomic_store_n(&gt_session.out_err, 0, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&start_lock);
 	return err ? -err : 0;
 }
@@ -617,29 +617,29 @@ int gotrace_flush(void)
 {
 	if (!__atomic_load_n(&gotrace_on_, __ATOMIC_ACQUIRE))
 		return -GOTRACE_ENOTON;
-	uint64_t req = __atomic_add_fetch(&gt.flush_req, 1, __ATOMIC_ACQ_REL);
+	uint64_t req = __atomic_add_fetch(&gt_session.flush_req, 1, __ATOMIC_ACQ_REL);
 	gt_wake_flusher();
 	for (;;) {
-		uint64_t done = __atomic_load_n(&gt.flush_done, __ATOMIC_ACQUIRE);
+		uint64_t done = __atomic_load_n(&gt_session.flush_done, __ATOMIC_ACQUIRE);
 		if (done >= req)
 			break;
-		if (!__atomic_load_n(&gt.flusher_running, __ATOMIC_ACQUIRE) ||
-		    (__atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE) == 0 && __atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE)))
+		if (!__atomic_load_n(&gt_session.flusher_running, __ATOMIC_ACQUIRE) ||
+		    (__atomic_load_n(&gt_session.gen, __ATOMIC_ACQUIRE) == 0 && __atomic_load_n(&gt_session.out_err, __ATOMIC_ACQUIRE)))
 			break;
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
-		gt_futex((uint32_t *)&gt.flush_done, FUTEX_WAIT_PRIVATE, (uint32_t)done, &ts);
+		gt_futex((uint32_t *)&gt_session.flush_done, FUTEX_WAIT_PRIVATE, (uint32_t)done, &ts);
 	}
-	int err = __atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE);
+	int err = __atomic_load_n(&gt_session.out_err, __ATOMIC_ACQUIRE);
 	return err ? -err : 0;
 }
 
 void gotrace_get_stats(gotrace_stats *st)
 {
-	st->generations = __atomic_load_n(&gt.gens_written, __ATOMIC_RELAXED);
-	st->bytes_written = __atomic_load_n(&gt.bytes_written, __ATOMIC_RELAXED);
-	st->events_dropped = __atomic_load_n(&gt.dropped_total, __ATOMIC_RELAXED);
-	st->threads_seen = __atomic_load_n(&gt.threads_seen, __ATOMIC_RELAXED);
-	st->buffered_peak = __atomic_load_n(&gt.buffered_peak, __ATOMIC_RELAXED);
+	st->generations = __atomic_load_n(&gt_session.gens_written, __ATOMIC_RELAXED);
+	st->bytes_written = __atomic_load_n(&gt_session.bytes_written, __ATOMIC_RELAXED);
+	st->events_dropped = __atomic_load_n(&gt_session.dropped_total, __ATOMIC_RELAXED);
+	st->threads_seen = __atomic_load_n(&gt_session.threads_seen, __ATOMIC_RELAXED);
+	st->buffered_peak = __atomic_load_n(&gt_session.buffered_peak, __ATOMIC_RELAXED);
 	gt_for_each_source(s)
 		if (s->stats)
 			s->stats(st);
@@ -653,7 +653,7 @@ uint64_t gotrace_thread_dropped(void)
 
 const char *gotrace_last_error(void)
 {
-	if (__atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE) && gt.err[0])
-		return gt.err;
+	if (__atomic_load_n(&gt_session.out_err, __ATOMIC_ACQUIRE) && gt_session.err[0])
+		return gt_session.err;
 	return gt_last_error_text;
 }

@@ -131,7 +131,7 @@ static void stack_bounds(void)
 	pthread_attr_t a;
 	void *addr;
 	size_t size;
-	pthread_mutex_lock(&gt.reg_lock);
+	pthread_mutex_lock(&gt_session.reg_lock);
 	stk_hi = 1; /* tried */
 	if (pthread_getattr_np(pthread_self(), &a) == 0) {
 		if (pthread_attr_getstack(&a, &addr, &size) == 0) {
@@ -140,7 +140,7 @@ static void stack_bounds(void)
 		}
 		pthread_attr_destroy(&a);
 	}
-	pthread_mutex_unlock(&gt.reg_lock);
+	pthread_mutex_unlock(&gt_session.reg_lock);
 }
 
 static uint64_t hash_pcs(const uint64_t *pcs, int n)
@@ -189,7 +189,7 @@ static __attribute__((noinline)) int fp_walk(uint64_t *pcs, int max)
 
 uint64_t gt_event_stack(struct gt_emit *e, int cls)
 {
-	if (!(gt.opt.event_stacks & cls))
+	if (!(gt_session.opt.event_stacks & cls))
 		return 0;
 	pthread_once(&es_once, es_init);
 	uint64_t pcs[ES_MAX];
@@ -393,7 +393,7 @@ void gt_evstack_write(uint64_t g, uint64_t now)
 		return;
 	es_mods_refresh();
 	struct es_node *list = __atomic_exchange_n(&es_all[g & 1], NULL, __ATOMIC_ACQUIRE);
-	struct gt_emit e = { .t = &gt_adv, .gen = g, .tb = &gt_adv.tb[g & 1], .now = now };
+	struct gt_emit e = { .t = &gt_advancer, .gen = g, .tb = &gt_advancer.tb[g & 1], .now = now };
 	if (e.tb->gen != g) {
 		e.tb->gen = g;
 		e.tb->str_next = e.tb->str_end = 0;

@@ -138,7 +138,7 @@ static void put_stack(struct writer *w, uint64_t id, const struct gt_frame *fr, 
 
 void gt_stacktab_write(uint64_t g, uint64_t now)
 {
-	struct writer w = { .e = { .t = &gt_adv, .gen = g, .tb = &gt_adv.tb[g & 1], .now = now } };
+	struct writer w = { .e = { .t = &gt_advancer, .gen = g, .tb = &gt_advancer.tb[g & 1], .now = now } };
 	if (w.e.tb->gen != g) {
 		w.e.tb->gen = g;
 		w.e.tb->str_next = w.e.tb->str_end = 0;
@@ -147,7 +147,7 @@ void gt_stacktab_write(uint64_t g, uint64_t now)
 
 	struct gt_thread *t;
 	rcu_read_lock();
-	gt_reg_for_each(t, &gt.threads) {
+	gt_reg_for_each(t, &gt_session.threads) {
 		if (!gt_thread_current(t) || !gt_stated_in(t, g))
 			continue;
 		gt_entry_frame(t, &fr[0]);
