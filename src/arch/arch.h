@@ -1,6 +1,7 @@
 /*
  * arch.h: everything architecture-specific lives here (timestamp counter,
  * spin hint).  x86-64 first; arm64 reads CNTVCT_EL0 (always invariant).
+ * May call: nothing (inline assembly, compiler builtins).
  */
 #ifndef GT_ARCH_H
 #define GT_ARCH_H

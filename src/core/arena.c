@@ -1,6 +1,7 @@
 /*
  * arena.c: allocation without the allocator for application threads (see
  * arena.h for why and for the protocols).
+ * May call: idxstack.h, mmap, liburcu (call_rcu); nothing above src/core.
  */
 #include "core.h"
 #include "arena.h"

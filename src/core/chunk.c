@@ -1,6 +1,8 @@
 /*
  * chunk.c: batch buffers, their hand-off to the flusher, and the pool of
  * written chunks.
+ * May call: idxstack.h, mmap/malloc, liburcu's wait-free queue; nothing
+ * above src/core.
  */
 #include "core.h"
 #include "idxstack.h"

@@ -1,3 +1,8 @@
+/*
+ * clock.c: the trace clock (clock.h): calibration of the invariant cycle
+ * counter against CLOCK_MONOTONIC, once per process.
+ * May call: src/arch, clock_gettime, /proc/cpuinfo.
+ */
 #include "clock.h"
 #include "gotrace.h"
 

@@ -2,6 +2,7 @@
  * clock.h: the trace clock.  Ticks are cycle-counter/64 where the counter is
  * invariant, CLOCK_MONOTONIC ns/64 otherwise: 64 keeps timestamp deltas
  * small (1-byte uvarints for events ~1 us apart), as the Go runtime does.
+ * May call: src/arch (the cycle counter), clock_gettime.
  */
 #ifndef GT_CLOCK_H
 #define GT_CLOCK_H

@@ -1,5 +1,6 @@
 /*
  * output.c: writing batches to the file descriptor (flusher context only).
+ * May call: chunk.c (written chunks back to the pool), write/poll.
  *
  * write(2) with short writes and EINTR handled.  Pipes and sockets are
  * written in pieces no larger than PIPE_BUF after poll() says they are

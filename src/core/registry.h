@@ -5,6 +5,7 @@
  * the link/walk stores and loads written as C11 atomics so that
  * ThreadSanitizer can check the publication too.  Writers (link, unlink)
  * hold gt_session.reg_lock; walkers take no lock.
+ * May call: nothing (liburcu's list layout, C11 atomics).
  */
 #ifndef GT_REGISTRY_H
 #define GT_REGISTRY_H

@@ -1,5 +1,6 @@
 /*
  * strtab.c: per-generation string table.
+ * May call: batch.c (strings-batch room), arena.c, liburcu's lfht.
  *
  * Ids: interned names get odd ids from the generation's counter (so the
  * first names of a generation have 1-byte ids), log messages get even ids

@@ -1,5 +1,6 @@
 /*
  * cpubuf.c: the two generation-indexed CPU sample buffers.
+ * May call: mmap, cpuprof.h (the buffers); called from the handler.
  *
  * Ownership and publication (see struct cp_buf in cpuprof.h):
  *  - Writers: SIGPROF handlers on any thread, for the generation g they read

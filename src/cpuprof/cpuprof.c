@@ -1,6 +1,9 @@
 /*
  * cpuprof.c: CPU profiling sessions (start, stop, statistics) and the drain
  * of a generation's CPU buffer into its CPUSamples batches.
+ * May call: the other cpuprof files, src/stacks (stack ids, cached symbols),
+ * src/core (chunks, the queue, the registry walk).  Called only through
+ * sampler.h.
  *
  * SIGPROF ownership.  Start refuses (-GOTRACE_EBUSY, with a reason in
  * gotrace_last_error) if the program already has a SIGPROF handler: two

@@ -1,5 +1,7 @@
 /*
  * cpuprof.h: internals of the CPU sampler (src/cpuprof).
+ * May call: src/stacks, src/core (declarations only; the sampler never calls
+ * src/emit or src/session).
  *
  * Data flow.  A SIGPROF handler (handler.c) runs on the interrupted thread,
  * reads the trace generation g under that thread's seqlock (or, on a thread

@@ -1,5 +1,7 @@
 /*
  * handler.c: the SIGPROF handler.
+ * May call: cpubuf.c, src/core (clock, thread record: reads), src/seqlock;
+ * async-signal-safe only.
  *
  * Async-signal safety.  Everything reachable from cp_handler is listed
  * here: atomics on static or TLS data, gt_now() (rdtsc or the vDSO

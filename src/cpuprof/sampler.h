@@ -2,6 +2,7 @@
  * sampler.h: the CPU sampler as a generation source -- the functions the
  * session layer's source table lists (src/session/sources.c).  Nothing
  * below the session layer includes this header.
+ * May call: nothing (declarations).
  */
 #ifndef GT_CPUPROF_SAMPLER_H
 #define GT_CPUPROF_SAMPLER_H

@@ -1,5 +1,6 @@
 /*
  * timers.c: what delivers SIGPROF.
+ * May call: cpuprof.h (cp_ctl), timer syscalls, perf_event_open.
  *
  *   GOTRACE_CPU_SETITIMER     setitimer(ITIMER_PROF): process CPU time, the
  *                             signal goes to whichever thread is running.

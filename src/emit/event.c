@@ -3,6 +3,8 @@
  * thread's seqlock, read the generation, write into that generation's
  * buffers (thread-local), leave.  Slow paths (new chunk, status, interning
  * misses) are out of line.
+ * May call: sched.c, goroutine.c (statuses), src/stacks (event stacks),
+ * src/core.
  */
 #include "emit.h"
 #include "../core/arena.h"

@@ -3,6 +3,7 @@
  * create / start / stop / block / unblock / destroy of a goroutine that is
  * not a thread, so that coroutines, fibers and event-loop tasks get Go's
  * goroutine analysis.
+ * May call: event.c, sched.c, src/stacks, src/core.
  *
  * Model (shared docs §5.3, §7.5).  A thread T is an M holding its own P and
  * running its own G0.  gotrace_go_start(X) on T takes the running G off the

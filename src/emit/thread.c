@@ -2,6 +2,8 @@
  * thread.c: the thread registry.  Threads register on their first traced
  * call; their record lives until the thread exits (then the advancer reaps
  * it once its last events are collected).
+ * May call: event.c, sched.c (exit events), src/core -- and the registry
+ * hooks (core.h), which the session layer installs; it names no layer above.
  */
 #include "emit.h"
 #include "../core/registry.h"

@@ -1,5 +1,7 @@
 /*
  * advance.c: generation advance (flusher context).
+ * May call: the generation sources (sources.h), src/emit, src/stacks,
+ * src/core.
  *
  *   1. snapshot each thread's state and status generation (before the bump:
  *      a thread that writes nothing in g afterwards keeps exactly this state
@@ -7,6 +9,8 @@
  *   2. read the clock (end), then bump the generation (gt_seq_sync makes
  *      the store visible to writers);
  *   3. wait until every thread's seqlock shows it left g;
+ *   3b. every generation source (sources.h: the CPU sampler) quiesces and
+ *      queues its data of g, before the threads' buffers;
  *   4. collect each thread's open chunks of g, state the threads that wrote
  *      nothing in g (a batch under their own M id: they provably cannot
  *      write into g any more), write owed exits;

@@ -3,6 +3,8 @@
  * calls gotrace_crash_flush), the current generation is ended and written,
  * so the trace ends with a complete generation holding every event emitted
  * up to the crash; then the program dies exactly as it would have.
+ * May call: the sources' crash drains (sources.h), src/emit, src/stacks,
+ * src/core; async-signal-safe only.
  *
  * Everything here runs in a signal handler (on the thread's alternate signal
  * stack, so a stack overflow is covered): async-signal-safe calls only, no

@@ -1,5 +1,6 @@
 /*
  * session.c: start, stop, flush, the flusher thread, statistics, fork.
+ * May call: advance.c, crash.c, the sources (sources.h), src/emit, src/core.
  */
 #include "session.h"
 

@@ -1,5 +1,7 @@
 /*
  * evstack.c: stacks on events (gotrace_options.event_stacks).
+ * May call: stacktab.c (ids), symbolize.c, src/core (strings, chunks,
+ * arenas).
  *
  * The calling thread walks its own frame pointers (bounded by its stack's
  * bounds, read once per thread with pthread_getattr_np), drops the frames

@@ -1,5 +1,6 @@
 /*
  * stacktab.c: the stack table of a generation.
+ * May call: symbolize.c, src/core (strings, chunks, the registry walk).
  *
  * Flusher-private: stacks are interned by the flusher (CPU samples, drained
  * after every thread left the generation) and written, symbolised, at the

@@ -3,6 +3,7 @@
  * only).  elfutils libdw reads ELF symbol tables (static functions too) and
  * DWARF line tables of the executable and every loaded library; results are
  * cached per PC for the process lifetime.
+ * May call: libdw, src/core.
  */
 #include "stacks.h"
 
