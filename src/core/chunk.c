@@ -89,18 +89,28 @@ void gt_chunk_release(struct gt_chunk *c)
 		free(c);
 }
 
+/* The next pooled chunk, out of the pool (unpoisoned, its bytes no longer
+ * counted), or NULL if the pool is empty. */
+static struct gt_chunk *pool_pop(void)
+{
+	uint32_t slot;
+	if (!slot_pop(&pool_full, &slot))
+		return NULL;
+	struct gt_chunk *c = pool_chunk[slot];
+	slot_push(&pool_free, slot);
+	/* The header is poisoned too: cap is read after unpoisoning. */
+	POOL_UNPOISON(c, sizeof *c);
+	size_t size = chunk_size(c);
+	__atomic_sub_fetch(&pool_bytes, size, __ATOMIC_RELAXED);
+	POOL_UNPOISON(c, size);
+	return c;
+}
+
 /* A pooled chunk of cap bytes, or NULL. */
 static struct gt_chunk *pool_take(uint32_t cap)
 {
-	uint32_t slot;
-	while (slot_pop(&pool_full, &slot)) {
-		struct gt_chunk *c = pool_chunk[slot];
-		slot_push(&pool_free, slot);
-		/* The header is poisoned too: cap is read after unpoisoning. */
-		POOL_UNPOISON(c, sizeof *c);
-		size_t size = chunk_size(c);
-		__atomic_sub_fetch(&pool_bytes, size, __ATOMIC_RELAXED);
-		POOL_UNPOISON(c, size);
+	struct gt_chunk *c;
+	while ((c = pool_pop()) != NULL) {
 		if (c->cap == cap)
 			return c;
 		/* Pooled with another size: cannot happen within a session
@@ -147,16 +157,9 @@ void gt_chunk_free(struct gt_chunk *c)
 
 void gt_chunk_pool_drain(void)
 {
-	uint32_t slot;
-	while (slot_pop(&pool_full, &slot)) {
-		struct gt_chunk *c = pool_chunk[slot];
-		slot_push(&pool_free, slot);
-		POOL_UNPOISON(c, sizeof *c);
-		size_t size = chunk_size(c);
-		__atomic_sub_fetch(&pool_bytes, size, __ATOMIC_RELAXED);
-		POOL_UNPOISON(c, size);
+	struct gt_chunk *c;
+	while ((c = pool_pop()) != NULL)
 		gt_chunk_release(c);
-	}
 }
 
 size_t gt_chunk_pool_bytes(void)

@@ -655,12 +655,7 @@ static int cr_pcs_of(const struct cp_rec *r, uint64_t *pcs)
  * once per crash (identical stacks share an id). */
 static uint64_t cr_stack(struct crw *x, const uint64_t *pcs, int n)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
-	for (int i = 0; i < n; i++) {
-		h ^= pcs[i];
-		h *= 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-	}
+	uint64_t h = gt_hash_pcs(pcs, n);
 	/* A 64-bit hash stands for the PCs: a collision (2^-64 per pair)
 	 * would only show one sample with another's stack. */
 	size_t j = (size_t)(h >> 52) & (CR_STACKS - 1);

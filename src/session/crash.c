@@ -235,6 +235,20 @@ struct evs_ctx {
 	bool ok;
 };
 
+/* Room for need bytes in the scratch Stacks batch, writing it out and
+ * opening the next one when it is full; NULL if the write failed. */
+static uint8_t *stacks_room(struct evs_ctx *x, uint32_t need)
+{
+	uint8_t *p = scratch_room(need);
+	if (!p) { /* stacks batch full */
+		if (!write_chunk(scratch))
+			return NULL;
+		scratch_open(x->g, GT_NO_ID, x->now, GT_EV_STACKS);
+		p = scratch_room(need);
+	}
+	return p;
+}
+
 static bool write_event_stack(void *arg, uint64_t id, const uint64_t *pcs, int n)
 {
 	struct evs_ctx *x = arg;
@@ -253,13 +267,9 @@ static bool write_event_stack(void *arg, uint64_t id, const uint64_t *pcs, int n
 			return x->ok = false;
 	}
 	uint32_t need = (uint32_t)(1 + 2 * GT_UVARINT_MAX + n * 4 * GT_UVARINT_MAX);
-	uint8_t *p = scratch_room(need);
-	if (!p) { /* stacks batch full */
-		if (!write_chunk(scratch))
-			return x->ok = false;
-		scratch_open(x->g, GT_NO_ID, x->now, GT_EV_STACKS);
-		p = scratch_room(need);
-	}
+	uint8_t *p = stacks_room(x, need);
+	if (!p)
+		return x->ok = false;
 	*p++ = GT_EV_STACK;
 	p = gt_put_uvarint(p, id);
 	p = gt_put_uvarint(p, (uint64_t)n);
@@ -279,13 +289,9 @@ static bool write_xg_stack(void *arg, uint64_t id, uint64_t pc, const char *name
 	if (!fid || !lid)
 		return x->ok = false;
 	uint32_t need = 1 + 6 * GT_UVARINT_MAX;
-	uint8_t *p = scratch_room(need);
-	if (!p) { /* stacks batch full */
-		if (!write_chunk(scratch))
-			return x->ok = false;
-		scratch_open(x->g, GT_NO_ID, x->now, GT_EV_STACKS);
-		p = scratch_room(need);
-	}
+	uint8_t *p = stacks_room(x, need);
+	if (!p)
+		return x->ok = false;
 	*p++ = GT_EV_STACK;
 	p = gt_put_uvarint(p, id);
 	p = gt_put_uvarint(p, 1);

@@ -145,16 +145,6 @@ static void stack_bounds(void)
 	pthread_mutex_unlock(&gt_session.reg_lock);
 }
 
-static uint64_t hash_pcs(const uint64_t *pcs, int n)
-{
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
-	for (int i = 0; i < n; i++) {
-		h ^= pcs[i];
-		h *= 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-	}
-	return h;
-}
 
 static int es_match(struct cds_lfht_node *n, const void *key)
 {
@@ -216,7 +206,7 @@ uint64_t gt_evstack_intern(struct gt_emit *e, const uint64_t *pcs, int n)
 	if (!ht)
 		return 0;
 	struct es_key key = { pcs, n };
-	uint64_t h = hash_pcs(pcs, n), id = 0;
+	uint64_t h = gt_hash_pcs(pcs, n), id = 0;
 	struct cds_lfht_iter it;
 	rcu_read_lock();
 	cds_lfht_lookup(ht, h, es_match, &key, &it);

@@ -55,4 +55,17 @@ GT_HIDDEN void gt_evstack_crash_walk(uint64_t gen, gt_evstack_fn fn, void *arg);
 GT_HIDDEN bool gt_evstack_crash_frame(uint64_t pc, struct gt_frame *fr, char *buf, size_t len);
 static inline uint64_t gt_entry_stack_id(const struct gt_thread *t) { return t->goid * 2; }
 
+/* The hash of a stack's PCs (the stack tables' and the crash drain's key).
+ * Pure: AS-safe. */
+static inline uint64_t gt_hash_pcs(const uint64_t *pcs, int n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
+	for (int i = 0; i < n; i++) {
+		h ^= pcs[i];
+		h *= 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	return h;
+}
+
 #endif

@@ -37,16 +37,6 @@ uint64_t gt_stack_id_new(uint64_t gen)
 	return 2 * __atomic_fetch_add(&tabs[gen & 1].next_id, 1, __ATOMIC_RELAXED) + 1;
 }
 
-static uint64_t hash_pcs(const uint64_t *pcs, int n)
-{
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
-	for (int i = 0; i < n; i++) {
-		h ^= pcs[i];
-		h *= 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-	}
-	return h;
-}
 
 static bool grow(struct stack_table *t)
 {
@@ -78,7 +68,7 @@ uint64_t gt_stack_intern(uint64_t gen, const uint64_t *pcs, int n)
 	struct stack_table *t = &tabs[gen & 1];
 	if ((t->n + 1) * 2 > t->cap && !grow(t))
 		return 0;
-	uint64_t h = hash_pcs(pcs, n);
+	uint64_t h = gt_hash_pcs(pcs, n);
 	size_t j = h & (t->cap - 1);
 	for (struct stk *s; (s = t->slot[j]) != NULL; j = (j + 1) & (t->cap - 1))
 		if (s->hash == h && s->n == n && memcmp(s->pcs, pcs, (size_t)n * sizeof *pcs) == 0)
