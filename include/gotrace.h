@@ -143,8 +143,9 @@ typedef struct gotrace_stats {
 	uint64_t buffered_peak;    /* peak buffered-but-unwritten bytes */
 	uint64_t cpu_samples;      /* CPU samples written into the trace */
 	uint64_t cpu_samples_lost; /* CPU samples lost (sample buffer full) */
-	/* CPU samples taken on the library's own thread (the flusher,
-	 * named "gotrace-flush"): the library's own CPU time.
+	/* CPU samples taken on the library's own threads (the flusher,
+	 * named "gotrace-flush", and the line resolver, "gotrace-sym"):
+	 * the library's own CPU time.
 	 * Included in cpu_samples; in the trace they carry that thread's own
 	 * M (its kernel thread id), no P and no goroutine, and a stack in
 	 * libgotrace -- never another thread's.  Only setitimer samples our
@@ -200,7 +201,21 @@ GOTRACE_API int gotrace_start_path(const char *path, const gotrace_options *opt)
 GOTRACE_API int gotrace_stop(void);
 
 /* End the current generation now and write it out before returning.
- * Returns 0, -GOTRACE_ENOTON, -GOTRACE_EIO.  MT-safe, AS-unsafe. */
+ * Returns 0, -GOTRACE_ENOTON, -GOTRACE_EIO.  MT-safe, AS-unsafe.
+ *
+ * How long it takes: the wait for threads inside a traced call to leave it
+ * (microseconds each), the encoding of the generation (proportional to its
+ * events, CPU samples and new stacks), at most 10 ms of waiting for source
+ * lines, and the write (bounded by stop_timeout_ns for a stalled output);
+ * on a loaded machine add the time the library's thread waits for a CPU.
+ * Loading debug information never runs inside it: function names come
+ * from the ELF symbol tables; source lines of a module whose DWARF is
+ * small and in its own file (a program's own objects, typically) are read
+ * at once, others (libc with its separate debug information: ~100 ms) on a
+ * thread of the library's own ("gotrace-sym").  A frame whose line is not
+ * known when its generation ends is written with its module's path as the
+ * file and line 1, and with its line in later generations.  gotrace_stop
+ * waits up to 200 ms for lines. */
 GOTRACE_API int gotrace_flush(void);
 
 /* End the current generation now and write everything out, for a

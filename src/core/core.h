@@ -449,7 +449,7 @@ GT_HIDDEN void gt_wake_flusher(void);
 extern char gt_last_error_text[256];
 GT_HIDDEN void gt_set_start_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Registry hooks: what other layers do when a thread joins or leaves the
+/* Thread hooks: what other layers do when a thread joins or leaves the
  * registry (thread.c calls them; the session layer installs them, see
  * src/session/sources.c, so that the registry names no layer above it).
  *   registering: reg_lock held, before the record is published;
@@ -457,18 +457,29 @@ GT_HIDDEN void gt_set_start_error(const char *fmt, ...) __attribute__((format(pr
  *                section (may allocate and lock);
  *   exiting:     first thing of the thread's exit (its key destructor);
  *   left:        after the thread left its last critical section, before
- *                its record is unlinked or freed.
- * Written once by gt_registry_hooks_set (session start, before tracing is
+ *                its record is unlinked or freed;
+ *   library_thread: on a thread of the library's own (the flusher, the
+ *                line resolver), at each iteration of its loop (the CPU
+ *                sampler's own_thread: SIGPROF unblocked while it runs).
+ * Written once by gt_thread_hooks_set (session start, before tracing is
  * on; release), read by registering and exiting threads (acquire); a NULL
  * table or member: nothing to do. */
-struct gt_registry_hooks {
+struct gt_thread_hooks {
 	void (*registering)(struct gt_thread *t);
 	void (*registered)(struct gt_thread *t);
 	void (*exiting)(struct gt_thread *t);
 	void (*left)(struct gt_thread *t);
+	void (*library_thread)(void);
 };
-GT_HIDDEN void gt_registry_hooks_set(const struct gt_registry_hooks *h);
-GT_HIDDEN const struct gt_registry_hooks *gt_registry_hooks_get(void);
+GT_HIDDEN void gt_thread_hooks_set(const struct gt_thread_hooks *h);
+GT_HIDDEN const struct gt_thread_hooks *gt_thread_hooks_get(void);
+/* The library_thread hook, if installed. */
+static inline void gt_library_thread_hook(void)
+{
+	const struct gt_thread_hooks *h = gt_thread_hooks_get();
+	if (h && h->library_thread)
+		h->library_thread();
+}
 
 static inline bool gt_crashing(void) { return __atomic_load_n(&gt_session.crashing, __ATOMIC_SEQ_CST); }
 

@@ -1,7 +1,7 @@
 /*
  * state.c: the definitions of the process-wide shared state declared in
  * core.h (the session state, the thread-local self pointer, the advancer's
- * writer record, the registry hooks) and the two calls every layer may
+ * writer record, the thread hooks) and the two calls every layer may
  * make on it: wake the flusher, record a start error.
  * May call: nothing but libc.
  */
@@ -50,16 +50,16 @@ void gt_wake_flusher(void)
 	gt_futex(&gt_session.wake, FUTEX_WAKE_PRIVATE, 1, NULL);
 }
 
-/* The registry hooks (core.h): written once by the session layer
+/* The thread hooks (core.h): written once by the session layer
  * (release), read by registering and exiting threads (acquire). */
-static const struct gt_registry_hooks *registry_hooks;
+static const struct gt_thread_hooks *thread_hooks;
 
-void gt_registry_hooks_set(const struct gt_registry_hooks *h)
+void gt_thread_hooks_set(const struct gt_thread_hooks *h)
 {
-	__atomic_store_n(&registry_hooks, h, __ATOMIC_RELEASE);
+	__atomic_store_n(&thread_hooks, h, __ATOMIC_RELEASE);
 }
 
-const struct gt_registry_hooks *gt_registry_hooks_get(void)
+const struct gt_thread_hooks *gt_thread_hooks_get(void)
 {
-	return __atomic_load_n(&registry_hooks, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&thread_hooks, __ATOMIC_ACQUIRE);
 }

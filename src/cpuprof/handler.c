@@ -36,15 +36,15 @@
  * acquire pairs with.  Such samples are attributed to m = gettid(), no P
  * (^0) and no goroutine (0).
  *
- * The library's own thread (the flusher) is such a thread.  It unblocks
- * SIGPROF while our profiler runs (gt_cpuprof_own_thread, sampler.h): with
- * setitimer the signal is process-directed and the kernel gives it to the
- * running thread when that thread does not block it, but to another
- * thread -- one blocked in gotrace_flush, or asleep -- when it does, which
- * would put our CPU time on a stack that was not running.  Its samples
- * carry its own M (visible in the trace as a
- * thread with no P and no goroutine, its stack in libgotrace) and are
- * counted in gotrace_stats.cpu_samples_tracer.
+ * The library's own threads (the flusher, the line resolver) are such
+ * threads.  Each unblocks SIGPROF while our profiler runs
+ * (gt_cpuprof_own_thread, sampler.h): with setitimer the signal is
+ * process-directed and the kernel gives it to the running thread when that
+ * thread does not block it, but to another thread -- one blocked in
+ * gotrace_flush, or asleep -- when it does, which would put our CPU time on
+ * a stack that was not running.  Their samples carry their own M (visible
+ * in the trace as threads with no P and no goroutine, their stacks in
+ * libgotrace) and are counted in gotrace_stats.cpu_samples_tracer.
  *
  * Stacks.  With the thread's stack bounds known (recorded at registration,
  * pthread_getattr_np, outside the handler), the handler walks the frame

@@ -203,7 +203,7 @@ struct gt_thread *gt_thread_self_slow(void)
 	snprintf(t->name, sizeof t->name, "%s", tls_name);
 	t->name_dirty = t->name[0] != 0;
 	gt_entry_capture(t);
-	const struct gt_registry_hooks *hooks = gt_registry_hooks_get();
+	const struct gt_thread_hooks *hooks = gt_thread_hooks_get();
 	if (hooks && hooks->registering)
 		hooks->registering(t);
 	t->linked = true;
@@ -266,7 +266,7 @@ static void write_exit(struct gt_emit *e)
 static void thread_exit(void *arg)
 {
 	struct gt_thread *t = arg;
-	const struct gt_registry_hooks *hooks = gt_registry_hooks_get();
+	const struct gt_thread_hooks *hooks = gt_thread_hooks_get();
 	if (hooks && hooks->exiting)
 		hooks->exiting(t);
 	if (gt_tls_self != t)

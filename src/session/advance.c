@@ -14,7 +14,8 @@
  *   4. collect each thread's open chunks of g, state the threads that wrote
  *      nothing in g (a batch under their own M id: they provably cannot
  *      write into g any more), write owed exits;
- *   5. the stack table, then the string table and the frequency of g;
+ *   5. the stack table (its lines waited for a bounded time, symbolize.c),
+ *      then the string table and the frequency of g;
  *      every event the advancer writes into g is stamped end (below);
  *   6. empty g's string table; reap exited threads.
  * The caller then writes out the whole queue of g before any byte of g+1.
@@ -262,6 +263,12 @@ void gt_advance(bool final)
 	/* Explicit goroutines nobody stated in g (after the threads: a thread
 	 * states the one it runs), their creation stacks (adds strings). */
 	gt_xg_advance(g, end, final);
+	/* Symbols: every PC of g's stack tables is looked up (names now),
+	 * then the advance waits a bounded time for the lines that DWARF
+	 * loading on the resolver thread may still owe (symbolize.c). */
+	gt_stacktab_prefetch(g);
+	gt_evstack_prefetch(g);
+	gt_sym_settle(final ? GT_SYM_FINAL_WAIT_NS : GT_SYM_WAIT_NS);
 	gt_stacktab_write(g, end);
 	gt_evstack_write(g, end);
 	gt_thread_collect(&gt_advancer, g);

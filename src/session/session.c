@@ -3,6 +3,7 @@
  * May call: advance.c, crash.c, the sources (sources.h), src/emit, src/core.
  */
 #include "session.h"
+#include "../stacks/symlines.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -321,6 +322,7 @@ static void atfork_child(void)
 	/* Held by this thread since atfork_prepare: nobody else exists to
 	 * hold it; a fresh mutex is the simplest free one. */
 	pthread_mutex_init(&gt_session.reg_lock, NULL);
+	gt_symlines_atfork_child();
 	gt_tls_self = NULL;
 	gt_tls_session = 0;
 	gt_session.session++;
@@ -348,6 +350,13 @@ static void on_registered(struct gt_thread *t)
 			s->thread_start(t);
 }
 
+static void on_library_thread(void)
+{
+	gt_for_each_source(s)
+		if (s->own_thread)
+			s->own_thread();
+}
+
 static void on_exiting(struct gt_thread *t)
 {
 	gt_for_each_source(s)
@@ -355,17 +364,18 @@ static void on_exiting(struct gt_thread *t)
 			s->thread_exit(t);
 }
 
-static const struct gt_registry_hooks registry_hooks = {
+static const struct gt_thread_hooks thread_hooks = {
 	.registering = gt_crash_thread_init,
 	.registered = on_registered,
 	.exiting = on_exiting,
 	.left = gt_crash_thread_exit,
+	.library_thread = on_library_thread,
 };
 
 static void init_once(void)
 {
 	gt_seq_init();
-	gt_registry_hooks_set(&registry_hooks);
+	gt_thread_hooks_set(&thread_hooks);
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	atexit(at_exit);
 }
@@ -590,6 +600,9 @@ int gotrace_stop(void)
 	gt_wake_flusher();
 	pthread_join(gt_session.flusher, NULL);
 	gt_session.flusher_running = false;
+	/* The line resolver the flusher started (symlines.c), after the
+	 * final advance took what it answered. */
+	gt_symlines_stop();
 	/* Every thread left its critical section during the final advance;
 	 * late callers see gen 0 and write nothing. */
 	gt_threads_release_all();

@@ -34,7 +34,8 @@ struct gt_source_ops {
 	void (*thread_start)(struct gt_thread *t);
 	/* A thread is exiting (first thing of its exit). */
 	void (*thread_exit)(struct gt_thread *t);
-	/* On the flusher, at each iteration of its loop. */
+	/* On a thread of the library's own (the flusher, the line resolver),
+	 * at each iteration of its loop. */
 	void (*own_thread)(void);
 	/* The advance of g, after the bump and the seqlock wait: wait until
 	 * nothing can still write g's data ... */

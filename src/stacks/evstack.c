@@ -378,6 +378,19 @@ void gt_evstack_crash_walk(uint64_t g, gt_evstack_fn fn, void *arg)
  * the flusher on its way to the crash flush's park point).  The list head
  * is taken with an exchange; pushes for this parity resume only in g + 2.
  */
+void gt_evstack_prefetch(uint64_t g)
+{
+	/* No thread pushes onto g's list any more (all left g); nodes are
+	 * freed only by gt_evstack_write. */
+	struct gt_frame fr;
+	for (const struct es_node *sn = __atomic_load_n(&es_all[g & 1], __ATOMIC_ACQUIRE); sn; sn = sn->all) {
+		if (__atomic_load_n(&sn->lost, __ATOMIC_RELAXED))
+			continue;
+		for (int k = 0; k < sn->n; k++)
+			gt_sym_lookup(sn->pcs[k], &fr);
+	}
+}
+
 void gt_evstack_write(uint64_t g, uint64_t now)
 {
 	struct cds_lfht *ht = __atomic_load_n(&es_ht[g & 1], __ATOMIC_ACQUIRE);

@@ -19,9 +19,21 @@ struct gt_frame {
 };
 GT_HIDDEN void gt_entry_frame(struct gt_thread *t, struct gt_frame *fr);
 /* Symbolise pc (flusher only; cached).  Unknown parts become the module
- * name and offset, never empty. */
+ * name and offset, never empty.  A line not known yet is asked of the line
+ * resolver (symlines.c); until gt_sym_settle takes its answer the frame
+ * has the module's path as file and line 1. */
 GT_HIDDEN void gt_sym_lookup(uint64_t pc, struct gt_frame *fr);
-GT_HIDDEN void gt_sym_reset(void);
+/* Wait at most wait_ns for the lines asked so far, and take the answers
+ * into the cache.  The advance calls it once, between looking up every PC
+ * of g's stack tables (gt_stacktab_prefetch, gt_evstack_prefetch) and
+ * writing them. */
+GT_HIDDEN void gt_sym_settle(uint64_t wait_ns);
+/* How long an advance waits for source lines: a generation's end is never
+ * held up longer by DWARF loading (issue 10).  The final generation (stop)
+ * waits longer, so that a finished trace has its lines when they can be
+ * had. */
+#define GT_SYM_WAIT_NS 10000000ull
+#define GT_SYM_FINAL_WAIT_NS 200000000ull
 /* Cached symbol only, no allocation (crash path).  false if not cached. */
 GT_HIDDEN bool gt_sym_peek(uint64_t pc, struct gt_frame *fr);
 
@@ -32,6 +44,9 @@ GT_HIDDEN bool gt_sym_peek(uint64_t pc, struct gt_frame *fr);
  * GT_MAX_FRAMES, and returns the id in generation gen (0 if none). */
 GT_HIDDEN uint64_t gt_stack_intern(uint64_t gen, const uint64_t *pcs, int n);
 GT_HIDDEN void gt_stacktab_write(uint64_t gen, uint64_t now);
+/* Look up (gt_sym_lookup) every PC that gt_stacktab_write(gen) will write,
+ * entry frames included, so that their lines are asked early. */
+GT_HIDDEN void gt_stacktab_prefetch(uint64_t gen);
 /* A fresh odd stack id of generation gen (any thread inside gen, or the
  * flusher; the counter is atomic and reset by gt_stacktab_write). */
 GT_HIDDEN uint64_t gt_stack_id_new(uint64_t gen);
@@ -40,6 +55,9 @@ GT_HIDDEN uint64_t gt_stack_id_new(uint64_t gen);
  * section, AS-unsafe.  gt_evstack_write: advancer, after all left gen. */
 GT_HIDDEN uint64_t gt_event_stack(struct gt_emit *e, int cls);
 GT_HIDDEN void gt_evstack_write(uint64_t gen, uint64_t now);
+/* The same as gt_stacktab_prefetch for gen's event stacks (advancer, after
+ * all left gen, before gt_evstack_write). */
+GT_HIDDEN void gt_evstack_prefetch(uint64_t gen);
 /* Crash flush (AS-safe, flusher parked, threads out of gen): fn(arg, id,
  * pcs, n) for every event stack whose id may be used in gen, until fn
  * returns false.  gt_evstack_crash_frame describes pc from data prepared in

@@ -127,6 +127,24 @@ static void put_stack(struct writer *w, uint64_t id, const struct gt_frame *fr, 
 	w->c->len = (uint32_t)(p - w->c->data);
 }
 
+void gt_stacktab_prefetch(uint64_t g)
+{
+	struct gt_frame fr;
+	struct gt_thread *t;
+	rcu_read_lock();
+	gt_reg_for_each(t, &gt_session.threads) {
+		if (gt_thread_current(t) && gt_stated_in(t, g))
+			gt_entry_frame(t, &fr);
+	}
+	rcu_read_unlock();
+	const struct stack_table *tab = &tabs[g & 1];
+	for (size_t i = 0; i < tab->cap; i++) {
+		const struct stk *s = tab->slot[i];
+		for (int k = 0; s && k < s->n; k++)
+			gt_sym_lookup(s->pcs[k], &fr);
+	}
+}
+
 void gt_stacktab_write(uint64_t g, uint64_t now)
 {
 	struct writer w = { .e = { .t = &gt_advancer, .gen = g, .tb = &gt_advancer.tb[g & 1], .now = now } };

@@ -26,7 +26,8 @@ mkdir -p "$OUT/corpus" "$OUT/seeds" "$OUT/artifacts"
 OUT=$(cd "$OUT" && pwd)
 
 "$CC" -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-  -I"$ROOT/src/read" "$ROOT"/src/read/*.c "$HERE/fuzz_read.c" -o "$OUT/fuzz_read.tmp"
+  -I"$ROOT/src/read/include" -I"$ROOT/src/read" $(find "$ROOT/src/read" -name '*.c' | sort) \
+  "$HERE/fuzz_read.c" -o "$OUT/fuzz_read.tmp"
 mv -f "$OUT/fuzz_read.tmp" "$OUT/fuzz_read"
 
 # Seeds: Go's test traces, and libgotrace traces.

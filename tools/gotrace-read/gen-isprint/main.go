@@ -1,10 +1,10 @@
-// Command gen-isprint writes src/read/isprint_table.h: the runes for which
+// Command gen-isprint writes src/read/wire/isprint_table.h: the runes for which
 // Go's strconv.IsPrint is true, as sorted inclusive ranges, so that
 // gotrace-read can quote strings exactly like strconv.Quote (and hence
 // print String data exactly like gotraceraw). Run it with the Go toolchain
 // whose output must be matched (Go 1.23):
 //
-//	GOTOOLCHAIN=local /usr/lib/go-1.23/bin/go run . > ../../../src/read/isprint_table.h
+//	GOTOOLCHAIN=local /usr/lib/go-1.23/bin/go run . > ../../../src/read/wire/isprint_table.h
 package main
 
 import (

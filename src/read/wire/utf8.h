@@ -1,6 +1,6 @@
 /*
- * utf8.h: UTF-8 decoding with Go's rules (unicode/utf8.DecodeRune): an
- * invalid or incomplete sequence decodes as U+FFFD of width 1.
+ * wire/utf8.h: UTF-8 decoding with Go's rules (unicode/utf8.DecodeRune): an
+ * invalid or incomplete sequence decodes as U+FFFD of width 1.  No calls.
  */
 #ifndef GTREAD_UTF8_H
 #define GTREAD_UTF8_H

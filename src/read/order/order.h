@@ -1,5 +1,6 @@
 /*
- * order.h: the scheduler state machine of Go's trace reader (internal).
+ * order/order.h: the scheduler state machine of Go's trace reader
+ * (internal).  Calls base/ and wire/ only; used by the reader (reader.c).
  *
  * A port of the rules of Go 1.23's internal/trace/order.go: per thread (M)
  * the proc (P) and goroutine (G) it holds, per G and P a status and a
@@ -12,6 +13,8 @@
  */
 #ifndef GTREAD_ORDER_H
 #define GTREAD_ORDER_H
+
+#include "base/names.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -28,7 +31,10 @@ struct ord_ev {
 	uint32_t size;
 };
 
-/* Go's Event: a baseEvent in a scheduling context (-1 = none). */
+/* Go's Event: a baseEvent in a scheduling context (-1 = none).  Written
+ * by the ordering into its queue; the reader copies it out with ord_next()
+ * (a UserTaskEnd carries its task's type as an index of the name pool in
+ * args[3], which the validator reads). */
 struct ord_out {
 	struct ord_ev ev;
 	int64_t g, p, m;
@@ -40,7 +46,9 @@ typedef bool (*ord_string_fn)(const void *ctx, uint64_t id, const uint8_t **s, s
 
 struct gtr_ord;
 
-struct gtr_ord *ord_new(void);
+/* names: the reader's name pool (base/names.h), which must outlive the
+ * ordering; task types and region names are interned there. */
+struct gtr_ord *ord_new(struct gtr_names *names);
 void ord_free(struct gtr_ord *o);
 
 /* Returns 1 (advanced), 0 (cannot advance yet) or -1 (error in msg, or out
@@ -48,11 +56,6 @@ void ord_free(struct gtr_ord *o);
 int ord_advance(struct gtr_ord *o, struct ord_ev *ev, ord_string_fn str, const void *strctx, uint64_t m,
 		uint64_t gen, char *msg, size_t msgcap, bool *nomem);
 bool ord_next(struct gtr_ord *o, struct ord_out *out);
-
-/* Names (task types, region names) interned for the whole trace: equal
- * strings get equal indices.  UINT32_MAX on allocation failure. */
-uint32_t ord_intern(struct gtr_ord *o, const uint8_t *s, size_t n);
-void ord_name(const struct gtr_ord *o, uint32_t i, const char **s, int *n);
 
 /* Appends Go's dump of the ordering state (after a failed advance). */
 size_t ord_dump(const struct gtr_ord *o, char *out, size_t cap);

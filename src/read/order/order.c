@@ -1,13 +1,18 @@
 /*
- * order.c: the scheduler state machine of Go's trace reader, written after
- * the rules of Go 1.23's internal/trace/order.go (see order.h).  Messages are
- * Go's, word for word, so that both readers can be compared.
+ * order/order.c: the scheduler state machine of Go's trace reader, written
+ * after the rules of Go 1.23's internal/trace/order.go (see order.h).  Calls
+ * base/ (maps, growth, the name pool) and wire/ (event table, states) only.
+ * Messages are Go's, word for word, so that both readers can be compared.
  *
  * IDs are kept as the uint64 of the wire; Go's GoID, ProcID and ThreadID are
  * int64 (none = -1), so they are printed signed.
  */
-#include "order.h"
-#include "internal.h"
+#include "order/order.h"
+#include "base/grow.h"
+#include "base/map.h"
+#include "base/names.h"
+#include "wire/spec.h"
+#include "wire/states.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,16 +21,7 @@
 
 #define NONE UINT64_MAX
 
-/* go122 statuses */
-enum { GO_BAD, GO_RUNNABLE, GO_RUNNING, GO_SYSCALL, GO_WAITING };
-enum { P_BAD, P_RUNNING, P_IDLE, P_SYSCALL, P_ABANDONED };
-/* trace.GoState / trace.ProcState (smuggled "old state") */
-enum { GS_UNDETERMINED, GS_NOTEXIST, GS_RUNNABLE, GS_RUNNING, GS_WAITING, GS_SYSCALL };
-enum { PS_UNDETERMINED, PS_NOTEXIST, PS_RUNNING, PS_IDLE };
 enum { GC_UNDETERMINED, GC_NOTRUNNING, GC_RUNNING };
-
-static const uint8_t go_status_state[5] = { GS_UNDETERMINED, GS_RUNNABLE, GS_RUNNING, GS_SYSCALL, GS_WAITING };
-static const uint8_t proc_status_state[5] = { PS_UNDETERMINED, PS_RUNNING, PS_IDLE, PS_RUNNING, PS_IDLE };
 
 static const char *go_status_str(uint64_t s)
 {
@@ -116,18 +112,6 @@ struct task {
 	uint64_t parent;
 };
 
-/* Interned strings (region and task names outlive their generation). */
-struct pool {
-	uint8_t *data;
-	size_t n, cap;
-	struct pent {
-		size_t off;
-		uint32_t len;
-	} *e;
-	size_t ne, cape;
-	struct gtr_map map; /* hash -> index (probing on collisions) */
-};
-
 struct gtr_ord {
 	struct gtr_map gmap, pmap, mmap, tmap;
 	struct gst *gs;
@@ -141,15 +125,18 @@ struct gtr_ord {
 	uint64_t gcseq;
 	int gcstate;
 	uint64_t initial_gen;
-	struct pool names;
+	struct gtr_names *names; /* the reader's; see base/names.h */
 	struct ord_out q[8];
 	size_t qh, qn;
 	bool nomem;
 };
 
-struct gtr_ord *ord_new(void)
+struct gtr_ord *ord_new(struct gtr_names *names)
 {
-	return calloc(1, sizeof(struct gtr_ord));
+	struct gtr_ord *o = calloc(1, sizeof(struct gtr_ord));
+	if (o)
+		o->names = names;
+	return o;
 }
 
 void ord_free(struct gtr_ord *o)
@@ -170,84 +157,19 @@ void ord_free(struct gtr_ord *o)
 	gtr_map_free(&o->pmap);
 	gtr_map_free(&o->mmap);
 	gtr_map_free(&o->tmap);
-	free(o->names.data);
-	free(o->names.e);
-	gtr_map_free(&o->names.map);
 	free(o);
 }
 
-static uint64_t hash_bytes(const uint8_t *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < n; i++) {
-		h ^= s[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
+/* Interns a task or region name (they outlive their generation); on
+ * allocation failure flags o->nomem and returns 0. */
 static uint32_t intern(struct gtr_ord *o, const uint8_t *s, size_t n)
 {
-	struct pool *p = &o->names;
-	uint64_t h = hash_bytes(s, n);
-	for (;;) {
-		bool added;
-		uint32_t *slot = gtr_map_put(&p->map, h, &added);
-		if (!slot) {
-			o->nomem = true;
-			return 0;
-		}
-		if (!added) {
-			struct pent *e = &p->e[*slot];
-			if (e->len == n && !memcmp(p->data + e->off, s, n))
-				return *slot;
-			h = h * 6364136223846793005ULL + 1442695040888963407ULL; /* probe */
-			continue;
-		}
-		if (!gtr_grow((void **)&p->data, &p->cap, p->n, n + 1, 1) ||
-		    !gtr_grow((void **)&p->e, &p->cape, p->ne, 1, sizeof *p->e)) {
-			o->nomem = true;
-			return 0;
-		}
-		if (n)
-			memcpy(p->data + p->n, s, n);
-		p->e[p->ne] = (struct pent){ p->n, (uint32_t)n };
-		p->n += n;
-		*slot = (uint32_t)p->ne;
-		return (uint32_t)p->ne++;
-	}
-}
-
-uint32_t ord_intern(struct gtr_ord *o, const uint8_t *s, size_t n)
-{
-	uint32_t i = intern(o, s, n);
-	if (o->nomem) {
-		o->nomem = false;
-		return UINT32_MAX;
+	uint32_t i = gtr_names_intern(o->names, s, n);
+	if (i == UINT32_MAX) {
+		o->nomem = true;
+		return 0;
 	}
 	return i;
-}
-
-void ord_name(const struct gtr_ord *o, uint32_t i, const char **s, int *n)
-{
-	if (i >= o->names.ne) {
-		*s = "";
-		*n = 0;
-		return;
-	}
-	*s = (const char *)o->names.data + o->names.e[i].off;
-	*n = (int)o->names.e[i].len;
-}
-
-static void name_of(const struct gtr_ord *o, uint32_t i, const char **s, int *n)
-{
-	if (i >= o->names.ne) {
-		*s = "";
-		*n = 0;
-		return;
-	}
-	*s = (const char *)o->names.data + o->names.e[i].off;
-	*n = (int)o->names.e[i].len;
 }
 
 /* Generic "find or add" over a map and an array of entries whose first
@@ -531,7 +453,7 @@ static int proc_status(struct env *e, struct ctx *cur, struct ctx *nw)
 	uint64_t pid = A(0), status = A(1) & 0xFF;
 	if (status >= 5)
 		return ERR("invalid status for proc %" PRId64 ": %" PRIu64, SID(pid), status);
-	uint8_t old = proc_status_state[status];
+	uint8_t old = gtr_proc_status_state[status];
 	struct pst *s = pget(o, pid);
 	if (s) {
 		if (status == P_ABANDONED && s->status == P_SYSCALL) {
@@ -660,7 +582,7 @@ static int go_status(struct env *e, struct ctx *cur, struct ctx *nw)
 	uint64_t gid = A(0), mid = A(1), status = A(2) & 0xFF;
 	if (status >= 5)
 		return ERR("invalid status for goroutine %" PRId64 ": %" PRIu64, SID(gid), status);
-	uint8_t old = go_status_state[status];
+	uint8_t old = gtr_go_status_state[status];
 	struct gst *s = gget(o, gid);
 	if (s) {
 		if (s->status != status)
@@ -1044,7 +966,7 @@ static int user_region(struct env *e, struct ctx *cur, struct ctx *nw)
 		if (top.task != tid || top.name != name) {
 			const char *tn;
 			int tl;
-			name_of(o, top.name, &tn, &tl);
+			gtr_names_get(o->names, top.name, &tn, &tl);
 			return ERR("misuse of region in goroutine %" PRId64 ": region end {%" PRIu64
 				   " %.*s} when the inner-most active region start event is {%" PRIu64 " %.*s}",
 				   SID(g->id), tid, (int)n, (const char *)s, top.task, tl, tn);

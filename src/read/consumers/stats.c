@@ -1,9 +1,14 @@
 /*
- * stats.c: counts over a whole trace (gotrace-read stats).  Only complete
- * generations count: what a generation delivered before an error is kept
- * apart and dropped.
+ * consumers/stats.c: counts over a whole trace (gotrace-read stats).  Only
+ * complete generations count: what a generation delivered before an error
+ * is kept apart and dropped.
+ *
+ * Calls the public reader API (include/gtread.h) and base/ only.
  */
-#include "internal.h"
+#include "base/error.h"
+#include "base/grow.h"
+#include "base/map.h"
+#include "gtread.h"
 
 #include <stdlib.h>
 #include <string.h>

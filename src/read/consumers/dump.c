@@ -1,5 +1,5 @@
 /*
- * dump.c: the trace as text, byte for byte like Go 1.23's
+ * consumers/dump.c: the trace as text, byte for byte like Go 1.23's
  * `gotraceraw bytes2text` (internal/trace/raw: Reader + TextWriter).
  *
  * That reader sees the file as one flat stream of events: EventBatch is an
@@ -17,125 +17,21 @@
  *  - an event cut off where an argument or the data starts (a plain EOF) ends
  *    gotraceraw's output silently, as if the file ended cleanly; here it is
  *    an error flagged go_sees_eof.
+ *
+ * Calls wire/ (header, event table, uvarints, quoting) and base/error only:
+ * it does not use the batch reader.
  */
-#include "internal.h"
-#include "utf8.h"
+#include "base/error.h"
+#include "gtread.h"
+#include "wire/header.h"
+#include "wire/quote.h"
+#include "wire/spec.h"
+#include "wire/varint.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "isprint_table.h"
-
-static bool go_isprint(uint32_t r)
-{
-	size_t lo = 0, hi = sizeof gtr_isprint_ranges / sizeof gtr_isprint_ranges[0];
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (r < gtr_isprint_ranges[mid][0])
-			hi = mid;
-		else if (r > gtr_isprint_ranges[mid][1])
-			lo = mid + 1;
-		else
-			return true;
-	}
-	return false;
-}
-
-static const char lowerhex[] = "0123456789abcdef";
-
-/* strconv.appendEscapedRune for quote '"' (not ASCII-only, not graphic-only);
- * at most 10 bytes. */
-static size_t escape_rune(uint32_t r, char *o)
-{
-	size_t n = 0;
-	if (r == '"' || r == '\\') {
-		o[n++] = '\\';
-		o[n++] = (char)r;
-		return n;
-	}
-	if (go_isprint(r)) {
-		/* utf8.AppendRune of a valid, printable rune */
-		if (r < 0x80) {
-			o[n++] = (char)r;
-		} else if (r < 0x800) {
-			o[n++] = (char)(0xC0 | r >> 6);
-			o[n++] = (char)(0x80 | (r & 0x3F));
-		} else if (r < 0x10000) {
-			o[n++] = (char)(0xE0 | r >> 12);
-			o[n++] = (char)(0x80 | (r >> 6 & 0x3F));
-			o[n++] = (char)(0x80 | (r & 0x3F));
-		} else {
-			o[n++] = (char)(0xF0 | r >> 18);
-			o[n++] = (char)(0x80 | (r >> 12 & 0x3F));
-			o[n++] = (char)(0x80 | (r >> 6 & 0x3F));
-			o[n++] = (char)(0x80 | (r & 0x3F));
-		}
-		return n;
-	}
-	switch (r) {
-	case '\a':
-		return memcpy(o, "\\a", 2), 2;
-	case '\b':
-		return memcpy(o, "\\b", 2), 2;
-	case '\f':
-		return memcpy(o, "\\f", 2), 2;
-	case '\n':
-		return memcpy(o, "\\n", 2), 2;
-	case '\r':
-		return memcpy(o, "\\r", 2), 2;
-	case '\t':
-		return memcpy(o, "\\t", 2), 2;
-	case '\v':
-		return memcpy(o, "\\v", 2), 2;
-	}
-	if (r < ' ' || r == 0x7f) {
-		o[n++] = '\\';
-		o[n++] = 'x';
-		o[n++] = lowerhex[(r >> 4) & 0xF];
-		o[n++] = lowerhex[r & 0xF];
-		return n;
-	}
-	if (r > 0x10FFFF || (r >= 0xD800 && r <= 0xDFFF))
-		r = 0xFFFD;
-	if (r < 0x10000) {
-		o[n++] = '\\';
-		o[n++] = 'u';
-		for (int s = 12; s >= 0; s -= 4)
-			o[n++] = lowerhex[(r >> s) & 0xF];
-	} else {
-		o[n++] = '\\';
-		o[n++] = 'U';
-		for (int s = 28; s >= 0; s -= 4)
-			o[n++] = lowerhex[(r >> s) & 0xF];
-	}
-	return n;
-}
-
-/* Quotes s[0..len) into o; returns the number of bytes (<= 4*len+2). */
-size_t gtr_go_quote(const uint8_t *s, size_t len, char *o)
-{
-	size_t n = 0;
-	o[n++] = '"';
-	for (size_t i = 0; i < len;) {
-		uint32_t r = s[i];
-		size_t w = 1;
-		if (r >= 0x80)
-			w = gtr_utf8_decode(s + i, len - i, &r);
-		if (w == 1 && r == GTR_RUNE_ERROR) {
-			o[n++] = '\\';
-			o[n++] = 'x';
-			o[n++] = lowerhex[s[i] >> 4];
-			o[n++] = lowerhex[s[i] & 0xF];
-		} else {
-			n += escape_rune(r, o + n);
-		}
-		i += w;
-	}
-	o[n++] = '"';
-	return n;
-}
 
 /* ------------------------------------------------------------ output */
 
@@ -195,21 +91,8 @@ static void out_quote(struct out *o, const uint8_t *s, size_t len)
 	size_t i = 0;
 	while (i < len) {
 		size_t j = i, n = 0;
-		while (j < len && j - i < 64) {
-			uint32_t r = s[j];
-			size_t w = 1;
-			if (r >= 0x80)
-				w = gtr_utf8_decode(s + j, len - j, &r);
-			if (w == 1 && r == GTR_RUNE_ERROR) {
-				t[n++] = '\\';
-				t[n++] = 'x';
-				t[n++] = lowerhex[s[j] >> 4];
-				t[n++] = lowerhex[s[j] & 0xF];
-			} else {
-				n += escape_rune(r, t + n);
-			}
-			j += w;
-		}
+		for (size_t w; j < len && j - i < 64; j += w)
+			n += gtr_quote_rune_at(s, len, j, t + n, &w);
 		out_put(o, t, n);
 		i = j;
 	}
@@ -229,15 +112,8 @@ int gtr_dump(const void *data, size_t len, gtr_write_fn write, void *ctx, struct
 	if (!err)
 		err = &dummy;
 	memset(err, 0, sizeof *err);
-	int hrc = gtr_parse_header(buf, len, &v, &hl);
-	if (hrc == -1) {
-		gtr_seterr(err, GTR_ENOTTRACE, 0, 0, "bad file format: not a Go execution trace?");
+	if (gtr_check_header(buf, len, &v, &hl, err) < 0)
 		return GTR_ERR;
-	}
-	if (hrc == -2) {
-		gtr_seterr(err, GTR_EVERSION, 0, 0, "unknown or unsupported trace version go 1.%u", v);
-		return GTR_ERR;
-	}
 	struct out *o = malloc(sizeof *o);
 	if (!o) {
 		gtr_seterr(err, GTR_ENOMEM, 0, 0, "out of memory");

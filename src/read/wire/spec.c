@@ -1,10 +1,15 @@
 /*
- * spec.c: the event table of the go 1.22/1.23 trace format, as the reader
+ * wire/spec.c: the event table of the go 1.22/1.23 trace format, as the reader
  * sees it: names and argument names exactly as Go's internal/trace spells
  * them (`dump` prints them like gotraceraw does), which events are timed,
- * which carry data or frames, and which arguments are string or stack IDs.
+ * which carry data or frames, and which arguments are string or stack IDs;
+ * and the decoding of one timed event with it.  Calls wire/varint.h only.
  */
-#include "internal.h"
+#include "wire/spec.h"
+#include "gtread.h"
+#include "wire/varint.h"
+
+#include <stdio.h>
 
 #define TIMED GTR_SPEC_TIMED
 #define DATA GTR_SPEC_DATA
@@ -83,7 +88,6 @@ const struct gtr_spec gtr_specs[GTR_NSPECS] = {
 	SPEC(136, "GoroutineStackFree", TIMED, 0, (0), 0, (0), "dt", "id"),
 };
 
-
 const char *gtr_event_name(unsigned type)
 {
 	if (type == GTR_EV_SYNC)
@@ -91,4 +95,38 @@ const char *gtr_event_name(unsigned type)
 	if (type < GTR_NSPECS && gtr_specs[type].name)
 		return gtr_specs[type].name;
 	return NULL;
+}
+
+/* Go's readTimedBaseEvent (see wire/spec.h). */
+int gtr_decode_timed(const uint8_t *p, const uint8_t *end, uint8_t *type, uint64_t *dt, uint64_t args[4],
+		     uint8_t *nargs, char *msg, size_t msgcap)
+{
+	uint8_t t = p[0];
+	if (t >= GTR_NSPECS) {
+		snprintf(msg, msgcap, "found invalid event type: %u", t);
+		return -1;
+	}
+	const struct gtr_spec *s = &gtr_specs[t];
+	if (s->nargs == 0 || !(s->flags & GTR_SPEC_TIMED)) {
+		snprintf(msg, msgcap, "found event without a timestamp: type=%u", t);
+		return -1;
+	}
+	int n = 1;
+	int nb = gtr_uvarint_slice(p + n, end, dt);
+	if (nb <= 0) {
+		snprintf(msg, msgcap, "found invalid uvarint for timestamp");
+		return -1;
+	}
+	n += nb;
+	for (int i = 0; i < s->nargs - 1; i++) {
+		nb = gtr_uvarint_slice(p + n, end, &args[i]);
+		if (nb <= 0) {
+			snprintf(msg, msgcap, "found invalid uvarint");
+			return -1;
+		}
+		n += nb;
+	}
+	*type = t;
+	*nargs = (uint8_t)(s->nargs - 1);
+	return n;
 }

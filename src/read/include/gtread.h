@@ -1,6 +1,9 @@
 /*
  * gtread.h: a small reader of Go execution traces in the "go 1.22" / "go
  * 1.23" format (the format libgotrace writes), independent of the emitter.
+ * The public API of src/read (includes only the C library); implemented by
+ * reader.c, generation/ (table lookups), wire/ (event names, quoting) and
+ * consumers/ (dump, salvage, stats).
  *
  * What it checks, per generation: the framing (batch headers, sizes <= 64
  * KiB, generation numbers 1 apart, contiguous generations), exactly one

@@ -1,5 +1,5 @@
 /*
- * salvage.c: the longest prefix of a trace made of complete generations.
+ * consumers/salvage.c: the longest prefix of a trace made of complete generations.
  *
  * The reader runs with lenient_gen_order, so a batch with an impossible
  * generation number right after a generation ends it like a read error
@@ -8,8 +8,10 @@
  * failed to read is known to belong to it (its gen field was read): Go's
  * reader would deliver it, but it is certainly incomplete.  Generations are
  * contiguous from the header on, so the result is a prefix of the input.
+ *
+ * Calls the public reader API (include/gtread.h) only.
  */
-#include "internal.h"
+#include "gtread.h"
 
 #include <string.h>
 

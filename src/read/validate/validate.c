@@ -1,5 +1,5 @@
 /*
- * validate.c: the checks of Go 1.23's trace validator
+ * validate/validate.c: the checks of Go 1.23's trace validator
  * (internal/trace/testtrace.Validator, what Go's own tests and gotrace's
  * judges run on every event the reader delivers), written after its rules
  * with Go's messages.  On top of the reader it follows, per goroutine and
@@ -11,10 +11,17 @@
  * passes the ordering's uint8 check but indexes past a table, a
  * stop-the-world end whose reason string is missing from its generation):
  * they are errors here, flagged go_panics, with the panic's text.
+ *
+ * Calls base/, wire/ and the generation's table lookups (gtr_string,
+ * gtr_stack: generation/); never the ordering or the reader.
  */
-#include "internal.h"
-#include "order.h"
-#include "validate.h"
+#include "validate/validate.h"
+#include "base/grow.h"
+#include "base/map.h"
+#include "base/names.h"
+#include "wire/quote.h"
+#include "wire/spec.h"
+#include "wire/states.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,10 +29,6 @@
 #include <string.h>
 
 #define NONE UINT64_MAX
-
-/* trace.GoState / trace.ProcState */
-enum { GS_UNDETERMINED, GS_NOTEXIST, GS_RUNNABLE, GS_RUNNING, GS_WAITING, GS_SYSCALL };
-enum { PS_UNDETERMINED, PS_NOTEXIST, PS_RUNNING, PS_IDLE };
 
 static const char *gs_str(unsigned s)
 {
@@ -38,10 +41,6 @@ static const char *ps_str(unsigned s)
 	static const char *const n[] = { "Undetermined", "NotExist", "Running", "Idle" };
 	return s < 4 ? n[s] : "Bad";
 }
-
-/* go122 status -> trace state, as Go's tables (index 0: zero value) */
-static const uint8_t go_status_state[5] = { GS_UNDETERMINED, GS_RUNNABLE, GS_RUNNING, GS_SYSCALL, GS_WAITING };
-static const uint8_t proc_status_state[5] = { PS_UNDETERMINED, PS_RUNNING, PS_IDLE, PS_RUNNING, PS_IDLE };
 
 enum { R_NONE, R_GOROUTINE, R_PROC, R_THREAD };
 
@@ -61,6 +60,7 @@ struct rlist {
 };
 
 struct gtr_val {
+	struct gtr_names *names; /* the reader's (see base/names.h) */
 	struct gtr_map gmap, pmap, mmap, rmap, tmap;
 	struct res *gs, *ps;
 	size_t ngs, capgs, nps, capps;
@@ -80,15 +80,16 @@ struct gtr_val {
 	uint32_t name_gc, name_sweep, name_assist, name_empty;
 };
 
-struct gtr_val *val_new(struct gtr_ord *o)
+struct gtr_val *val_new(struct gtr_names *names)
 {
 	struct gtr_val *v = calloc(1, sizeof *v);
 	if (!v)
 		return NULL;
-	v->name_gc = ord_intern(o, (const uint8_t *)"GC concurrent mark phase", 24);
-	v->name_sweep = ord_intern(o, (const uint8_t *)"GC incremental sweep", 20);
-	v->name_assist = ord_intern(o, (const uint8_t *)"GC mark assist", 14);
-	v->name_empty = ord_intern(o, (const uint8_t *)"", 0);
+	v->names = names;
+	v->name_gc = gtr_names_intern(v->names, (const uint8_t *)"GC concurrent mark phase", 24);
+	v->name_sweep = gtr_names_intern(v->names, (const uint8_t *)"GC incremental sweep", 20);
+	v->name_assist = gtr_names_intern(v->names, (const uint8_t *)"GC mark assist", 14);
+	v->name_empty = gtr_names_intern(v->names, (const uint8_t *)"", 0);
 	if (v->name_gc == UINT32_MAX || v->name_sweep == UINT32_MAX || v->name_assist == UINT32_MAX ||
 	    v->name_empty == UINT32_MAX) {
 		free(v);
@@ -199,11 +200,11 @@ static void res_str(char *out, size_t cap, int kind, int64_t id)
 }
 
 /* Go's %q of a name */
-static void quote_name(const struct gtr_ord *o, uint32_t name, char *out, size_t cap)
+static void quote_name(const struct gtr_val *v, uint32_t name, char *out, size_t cap)
 {
 	const char *s;
 	int n;
-	ord_name(o, name, &s, &n);
+	gtr_names_get(v->names, name, &s, &n);
 	if ((size_t)n * 4 + 3 > cap)
 		n = (int)((cap - 3) / 4);
 	size_t k = gtr_go_quote((const uint8_t *)s, (size_t)n, out);
@@ -289,7 +290,7 @@ static bool strf(const struct gtr_generation *g, uint64_t id, const uint8_t **s,
 	return true;
 }
 
-static int range_ev(struct gtr_val *v, struct gtr_ord *o, const struct gtr_event *ev,
+static int range_ev(struct gtr_val *v, const struct gtr_event *ev,
 		    const struct gtr_generation *gen, char *msg, size_t cap, bool *panics)
 {
 	int kind;
@@ -307,7 +308,7 @@ static int range_ev(struct gtr_val *v, struct gtr_ord *o, const struct gtr_event
 		memcpy(buf, "stop-the-world (", 16);
 		memcpy(buf + 16, s, n);
 		buf[16 + n] = ')';
-		name = ord_intern(o, buf, 17 + n);
+		name = gtr_names_intern(v->names, buf, 17 + n);
 		kind = R_GOROUTINE;
 		id = (int64_t)ev->g;
 		what = ev->type == 26 ? 0 : 2;
@@ -343,7 +344,7 @@ static int range_ev(struct gtr_val *v, struct gtr_ord *o, const struct gtr_event
 	if (what == 2) {
 		if (!has) {
 			char q[1024 * 4 + 64], r[64];
-			quote_name(o, name, q, sizeof q);
+			quote_name(v, name, q, sizeof q);
 			res_str(r, sizeof r, kind, id);
 			return ERR("inactive range %s on %s ended", q, r);
 		}
@@ -360,7 +361,7 @@ static int range_ev(struct gtr_val *v, struct gtr_ord *o, const struct gtr_event
 	if (has) {
 		if (what == 0) {
 			char q[1024 * 4 + 64], r[64];
-			quote_name(o, name, q, sizeof q);
+			quote_name(v, name, q, sizeof q);
 			res_str(r, sizeof r, kind, id);
 			return ERR("already active range %s on %s begun again", q, r);
 		}
@@ -412,7 +413,7 @@ static uint64_t event_stack(const struct gtr_event *ev)
 	return s->nstack ? ev->args[s->stack[0] - 1] : 0;
 }
 
-int val_event(struct gtr_val *v, struct gtr_ord *o, const struct gtr_event *ev,
+int val_event(struct gtr_val *v, const struct gtr_event *ev,
 	      const struct gtr_generation *gen, char *msg, size_t cap, bool *panics, bool *nomem,
 	      bool *go123_accepts)
 {
@@ -458,7 +459,7 @@ int val_event(struct gtr_val *v, struct gtr_ord *o, const struct gtr_event *ev,
 		if (ev->args[1] >= 5)
 			return PANIC("runtime error: index out of range [%" PRIu64 "] with length 5", ev->args[1]);
 		rc = transition(v, true, ev, ev->args[0], (unsigned)(ev->args[2] & 0xFF),
-				proc_status_state[ev->args[1]], msg, cap);
+				gtr_proc_status_state[ev->args[1]], msg, cap);
 		break;
 	case 14: /* GoCreate */
 	case 47: /* GoCreateBlocked */
@@ -502,7 +503,7 @@ int val_event(struct gtr_val *v, struct gtr_ord *o, const struct gtr_event *ev,
 		if (ev->args[2] >= 5)
 			return PANIC("runtime error: index out of range [%" PRIu64 "] with length 5", ev->args[2]);
 		uint64_t old = ev->args[ev->type == 48 ? 4 : 3];
-		rc = transition(v, false, ev, ev->args[0], (unsigned)(old & 0xFF), go_status_state[ev->args[2]],
+		rc = transition(v, false, ev, ev->args[0], (unsigned)(old & 0xFF), gtr_go_status_state[ev->args[2]],
 				msg, cap);
 		break;
 	}
@@ -517,7 +518,7 @@ int val_event(struct gtr_val *v, struct gtr_ord *o, const struct gtr_event *ev,
 	case 34:
 	case 35:
 	case 36:
-		rc = range_ev(v, o, ev, gen, msg, cap, panics);
+		rc = range_ev(v, ev, gen, msg, cap, panics);
 		break;
 	case 40: { /* UserTaskBegin */
 		uint64_t id = ev->args[0];
@@ -531,7 +532,7 @@ int val_event(struct gtr_val *v, struct gtr_ord *o, const struct gtr_event *ev,
 		if (ev->args[1] == 0)
 			return ERR("found background task as the parent for task of type %.*s", (int)n,
 				   (const char *)s);
-		uint32_t type = ord_intern(o, s, n);
+		uint32_t type = gtr_names_intern(v->names, s, n);
 		bool added;
 		uint32_t *slot = gtr_map_put(&v->tmap, id, &added);
 		if (type == UINT32_MAX || !slot ||
@@ -550,8 +551,8 @@ int val_event(struct gtr_val *v, struct gtr_ord *o, const struct gtr_event *ev,
 			uint32_t type = ev->args[3] > UINT32_MAX - 1 ? v->name_empty : (uint32_t)ev->args[3];
 			if (type != v->tasks[*slot].type) {
 				char a[1024 * 4 + 8], b[1024 * 4 + 8];
-				quote_name(o, type, a, sizeof a);
-				quote_name(o, v->tasks[*slot].type, b, sizeof b);
+				quote_name(v, type, a, sizeof a);
+				quote_name(v, v->tasks[*slot].type, b, sizeof b);
 				return ERR("task end type %s doesn't match task start type %s for task %" PRIu64, a, b,
 					   ev->args[0]);
 			}
