@@ -1,8 +1,8 @@
 /*
  * stacks.h: stack tables (stacktab.c), symbolization (symbolize.c, with
- * the line resolver symlines.c) and
- * the stacks on events (evstack.c) -- the part of the substrate that turns
- * PCs into a generation's Stack and String events.
+ * the line resolver symlines.c) and the stacks on events (evstack.c) --
+ * the part of the substrate that turns PCs into a generation's Stack and
+ * String events.
  * May call: src/core.  Called by the event writers, the CPU sampler and
  * the session layer.
  */
