@@ -31,7 +31,7 @@
  * gt_out_drain; also gotrace_stop's last drains); any thread that needs a
  * chunk of that size takes one (gt_chunk_new: writers on the emit path, the
  * advancer) before falling back to malloc.  Not reachable from a signal
- * handler: the SIGPROF handler writes only the CPU buffer (src/cpuprof) and
+ * handler: the SIGPROF handler writes only its own sample buffer and
  * the crash flush builds its batches in static memory and frees nothing.
  * Even so the pool takes no lock and never allocates: it is two lock-free
  * stacks of slot indices over static arrays.
