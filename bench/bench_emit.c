@@ -51,7 +51,7 @@
 #define _GNU_SOURCE 1
 #include <gotrace.h>
 #include "arch/arch.h"  /* gt_arch_cycles: the library's own counter read */
-#include "emit/wire.h"  /* gt_put_uvarint: the library's own encoder */
+#include "core/wire.h"  /* gt_put_uvarint: the library's own encoder */
 
 #include <errno.h>
 #include <fcntl.h>

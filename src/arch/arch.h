@@ -1,6 +1,7 @@
 /*
  * arch.h: everything architecture-specific lives here (timestamp counter,
  * spin hint).  x86-64 first; arm64 reads CNTVCT_EL0 (always invariant).
+ * May call: nothing (inline assembly, compiler builtins).
  */
 #ifndef GT_ARCH_H
 #define GT_ARCH_H
@@ -34,7 +35,7 @@ static inline void gt_arch_relax(void) { }
 #endif
 
 /* Does this machine have a cycle counter usable as a trace clock (invariant,
- * synchronised across CPUs)?  Implemented in emit/clock.c, reads cpuinfo. */
+ * synchronised across CPUs)?  Implemented in core/clock.c, reads cpuinfo. */
 int gt_arch_cycles_invariant(void);
 
 #endif

@@ -1,5 +1,6 @@
 /*
  * cpubuf.c: the two generation-indexed CPU sample buffers.
+ * May call: mmap, cpuprof.h (the buffers); called from the handler.
  *
  * Ownership and publication (see struct cp_buf in cpuprof.h):
  *  - Writers: SIGPROF handlers on any thread, for the generation g they read
@@ -79,7 +80,7 @@ void cp_buf_note_lost(struct cp_buf *b, uint64_t ts, uint64_t m)
 }
 
 /* Flusher, after the drain: the parity is reused by generation g+2, whose
- * writers read gt.gen (acquire) after the advancer's release store of it.
+ * writers read gt_session.gen (acquire) after the advancer's release store of it.
  * A new fill number: the records of the next fill are sealed with it, so
  * the bytes of this fill left in place never pass for sealed ones. */
 void cp_buf_reset(struct cp_buf *b)

@@ -1,6 +1,9 @@
 /*
  * cpuprof.c: CPU profiling sessions (start, stop, statistics) and the drain
  * of a generation's CPU buffer into its CPUSamples batches.
+ * May call: the other cpuprof files, src/stacks (stack ids, cached symbols),
+ * src/core (chunks, the queue, the registry walk).  Called only through
+ * sampler.h.
  *
  * SIGPROF ownership.  Start refuses (-GOTRACE_EBUSY, with a reason in
  * gotrace_last_error) if the program already has a SIGPROF handler: two
@@ -21,8 +24,7 @@
  * holding a P and a G, which the flusher is not.)
  */
 #include "cpuprof.h"
-#include "../emit/registry.h"
-#include "owncpu.h"
+#include "../core/registry.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -45,16 +47,16 @@ __attribute__((noinline, used)) void gotrace_cpu_samples_lost_buffer_full(void)
 }
 
 /* Start lock held.  The text goes to gotrace_last_error(): into the start
- * error, and into gt.err, which stop copies over the start error (start's
+ * error, and into gt_session.err, which stop copies over the start error (start's
  * failure path runs gotrace_stop, and a fallback note should survive the
  * session too). */
 __attribute__((format(printf, 1, 2))) static void cp_msg(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(gt.err, sizeof gt.err, fmt, ap);
+	vsnprintf(gt_session.err, sizeof gt_session.err, fmt, ap);
 	va_end(ap);
-	gt_set_start_error("%s", gt.err);
+	gt_set_start_error("%s", gt_session.err);
 }
 
 /* ----------------------------------------------------------- registration */
@@ -96,10 +98,10 @@ void gt_cpuprof_thread_exit(struct gt_thread *t)
 static void atfork_child(void)
 {
 	/* The child inherits our handler but none of our timers. */
-	__atomic_store_n(&cp.active, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&cp.running, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&cp_ctl.active, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&cp_ctl.running, 0, __ATOMIC_RELAXED);
 	for (int i = 0; i < 2; i++) {
-		cp.inflight[i] = 0;
+		cp_ctl.inflight[i] = 0;
 		cp_bufs[i].head = 0;
 		cp_bufs[i].lost = 0;
 		cp_bufs[i].fill++; /* the parent's records never look sealed */
@@ -128,11 +130,11 @@ static uint64_t buffer_bytes(const gotrace_options *o)
 
 int gt_cpuprof_start(const gotrace_options *o)
 {
-	__atomic_store_n(&cp.samples, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&cp.lost, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&cp.stray, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&cp.merged, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&cp.tracer, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&cp_ctl.samples, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&cp_ctl.lost, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&cp_ctl.stray, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&cp_ctl.merged, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&cp_ctl.tracer, 0, __ATOMIC_RELAXED);
 	if (o->cpu_hz == 0)
 		return 0;
 	if (o->cpu_hz < 0 || o->cpu_hz > 10000) {
@@ -164,7 +166,7 @@ int gt_cpuprof_start(const gotrace_options *o)
 	}
 	record_bounds();
 	for (int i = 0; i < 2; i++)
-		__atomic_store_n(&cp.inflight[i], 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&cp_ctl.inflight[i], 0, __ATOMIC_RELAXED);
 
 	char note[512];
 	cp_timers_start(o->cpu_source, o->cpu_hz, note, sizeof note);
@@ -180,7 +182,7 @@ int gt_cpuprof_start(const gotrace_options *o)
 		return -GOTRACE_ESYS;
 	}
 	installed = true;
-	__atomic_store_n(&cp.active, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&cp_ctl.active, 1, __ATOMIC_SEQ_CST);
 	int e = cp_timers_arm();
 	if (e != 0) {
 		gt_cpuprof_stop();
@@ -197,8 +199,8 @@ void gt_cpuprof_stop(void)
 	if (!installed)
 		return;
 	cp_timers_stop();
-	__atomic_store_n(&cp.active, 0, __ATOMIC_SEQ_CST);
-	while (__atomic_load_n(&cp.running, __ATOMIC_SEQ_CST) != 0)
+	__atomic_store_n(&cp_ctl.active, 0, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&cp_ctl.running, __ATOMIC_SEQ_CST) != 0)
 		sched_yield();
 	struct sigaction ign;
 	memset(&ign, 0, sizeof ign);
@@ -215,7 +217,7 @@ static __thread int own_unblocked;
 
 void gt_cpuprof_own_thread(void)
 {
-	int want = __atomic_load_n(&cp.active, __ATOMIC_ACQUIRE) != 0;
+	int want = __atomic_load_n(&cp_ctl.active, __ATOMIC_ACQUIRE) != 0;
 	if (want == own_unblocked)
 		return;
 	if (want && !cp_self.tracer) {
@@ -232,20 +234,20 @@ void gt_cpuprof_own_thread(void)
 
 uint64_t gt_cpuprof_tracer_samples(void)
 {
-	return __atomic_load_n(&cp.tracer, __ATOMIC_RELAXED);
+	return __atomic_load_n(&cp_ctl.tracer, __ATOMIC_RELAXED);
 }
 
 void gt_cpuprof_stats(uint64_t *samples, uint64_t *lost)
 {
-	*samples = __atomic_load_n(&cp.samples, __ATOMIC_RELAXED);
-	*lost = __atomic_load_n(&cp.lost, __ATOMIC_RELAXED);
+	*samples = __atomic_load_n(&cp_ctl.samples, __ATOMIC_RELAXED);
+	*lost = __atomic_load_n(&cp_ctl.lost, __ATOMIC_RELAXED);
 }
 
 /* ------------------------------------------------------------------ drain */
 
 void gt_cpuprof_quiesce(uint64_t gen)
 {
-	for (int spins = 0; __atomic_load_n(&cp.inflight[gen & 1], __ATOMIC_SEQ_CST) != 0; spins++) {
+	for (int spins = 0; __atomic_load_n(&cp_ctl.inflight[gen & 1], __ATOMIC_SEQ_CST) != 0; spins++) {
 		if (spins < 100) {
 			gt_arch_relax();
 		} else if (spins < 200) {
@@ -351,7 +353,7 @@ static uint64_t events_end(uint64_t gen)
 	uint64_t end = 0;
 	struct gt_thread *t;
 	rcu_read_lock();
-	gt_reg_for_each(t, &gt.threads) {
+	gt_reg_for_each(t, &gt_session.threads) {
 		if (!gt_thread_current(t))
 			continue;
 		const struct gt_tbuf *tb = &t->tb[gen & 1];
@@ -420,7 +422,7 @@ void gt_cpuprof_flush(uint64_t gen, uint64_t now)
 	 * completeness argument); nothing to do, no registry walk, when both
 	 * buffers are empty (CPU profiling off). */
 	uint64_t end = 0, nused = 0, nfill = 0;
-	bool next_runs = __atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE) == gen + 1 &&
+	bool next_runs = __atomic_load_n(&gt_session.gen, __ATOMIC_ACQUIRE) == gen + 1 &&
 	                 __atomic_load_n(&nb->mem, __ATOMIC_ACQUIRE);
 	if (next_runs) {
 		nused = __atomic_load_n(&nb->head, __ATOMIC_ACQUIRE);
@@ -478,8 +480,8 @@ void gt_cpuprof_flush(uint64_t gen, uint64_t now)
 	if (w.c)
 		gt_queue_push(w.c);
 	cp_buf_reset(b);
-	__atomic_add_fetch(&cp.samples, real, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&cp.lost, lost, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&cp_ctl.samples, real, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&cp_ctl.lost, lost, __ATOMIC_RELAXED);
 }
 
 /* ------------------------------------------------------------ crash drain */
@@ -568,7 +570,7 @@ static uint64_t cr_string(struct crw *x, const char *s)
 {
 	size_t len = strnlen(s, GT_MAX_STRING);
 	uint8_t *p = cr_room(x, x->str, (uint32_t)(1 + 2 * GT_UVARINT_MAX + len), GT_EV_STRINGS);
-	uint64_t id = 2 * __atomic_add_fetch(&gt.strtab[x->gen & 1].next_id, 1, __ATOMIC_RELAXED) - 1;
+	uint64_t id = 2 * __atomic_add_fetch(&gt_session.strtab[x->gen & 1].next_id, 1, __ATOMIC_RELAXED) - 1;
 	*p++ = GT_EV_STRING;
 	p = gt_put_uvarint(p, id);
 	p = gt_put_uvarint(p, len);
@@ -653,12 +655,7 @@ static int cr_pcs_of(const struct cp_rec *r, uint64_t *pcs)
  * once per crash (identical stacks share an id). */
 static uint64_t cr_stack(struct crw *x, const uint64_t *pcs, int n)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
-	for (int i = 0; i < n; i++) {
-		h ^= pcs[i];
-		h *= 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-	}
+	uint64_t h = gt_hash_pcs(pcs, n);
 	/* A 64-bit hash stands for the PCs: a collision (2^-64 per pair)
 	 * would only show one sample with another's stack. */
 	size_t j = (size_t)(h >> 52) & (CR_STACKS - 1);
@@ -718,7 +715,7 @@ bool gt_cpuprof_crash_drain(uint64_t gen, uint64_t now, bool (*write)(struct gt_
 	/* The registered writers of gen were waited for by the caller (their
 	 * seqlocks); the others are counted in flight. */
 	uint64_t end = gt_mono_ns() + CR_INFLIGHT_WAIT_NS;
-	while (__atomic_load_n(&cp.inflight[gen & 1], __ATOMIC_SEQ_CST) != 0 && gt_mono_ns() < end) {
+	while (__atomic_load_n(&cp_ctl.inflight[gen & 1], __ATOMIC_SEQ_CST) != 0 && gt_mono_ns() < end) {
 		struct timespec d = { 0, 100000 };
 		nanosleep(&d, NULL);
 	}

@@ -1,5 +1,7 @@
 /*
  * cpuprof.h: internals of the CPU sampler (src/cpuprof).
+ * May call: src/stacks, src/core (declarations only; the sampler never calls
+ * src/emit or src/session).
  *
  * Data flow.  A SIGPROF handler (handler.c) runs on the interrupted thread,
  * reads the trace generation g under that thread's seqlock (or, on a thread
@@ -30,7 +32,8 @@
 #ifndef GT_CPUPROF_H
 #define GT_CPUPROF_H
 
-#include "../emit/internal.h"
+#include "../core/core.h"
+#include "../stacks/stacks.h"
 
 #include <signal.h>
 #include <sys/types.h>
@@ -87,7 +90,7 @@ struct cp_rec {
  *    thread) reserve with a CAS loop that never passes cap: lock-free,
  *    never blocking; the flusher resets it to 0 after draining g, before
  *    the generation g+2 that reuses the parity can begin (ordered by the
- *    release store of gt.gen and the writers' acquire load of it).
+ *    release store of gt_session.gen and the writers' acquire load of it).
  *  - lost: samples dropped because the buffer was full (atomic add by
  *    writers; exchanged to 0 by the drain).  lost_ts: time of the latest
  *    drop (relaxed store by writers, read by the drain).
@@ -138,7 +141,7 @@ struct cp_ctl {
 	uint64_t samples;      /* CPU samples written into the trace (flusher) */
 	uint64_t lost;         /* samples lost, total (flusher) */
 };
-extern struct cp_ctl cp;
+extern struct cp_ctl cp_ctl;
 
 /* Per-thread stack bounds, TLS of each thread: written by the thread itself
  * outside any handler (registration hook, or gt_cpuprof_own_thread on the
@@ -189,6 +192,6 @@ GT_HIDDEN bool cp_module_of(uint64_t pc, const char **name, const char **path, u
 /* The frame shown for samples lost because a CPU buffer was full. */
 GT_HIDDEN void gotrace_cpu_samples_lost_buffer_full(void);
 
-#include "hooks.h"
+#include "sampler.h"
 
 #endif

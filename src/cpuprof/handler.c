@@ -1,5 +1,7 @@
 /*
  * handler.c: the SIGPROF handler.
+ * May call: cpubuf.c, src/core (clock, thread record: reads), src/seqlock;
+ * async-signal-safe only.
  *
  * Async-signal safety.  Everything reachable from cp_handler is listed
  * here: atomics on static or TLS data, gt_now() (rdtsc or the vDSO
@@ -13,11 +15,11 @@
  * restored.  TLS is initial-exec (no lazy allocation on first access).
  *
  * Which generation.  A registered thread takes its own seqlock and reads
- * gt.gen inside it, exactly like an emit: the advancer waits for the
+ * gt_session.gen inside it, exactly like an emit: the advancer waits for the
  * seqlock before draining that generation.  If the signal interrupted the
  * thread's own critical section, gt_seq_enter returns false: the seqlock is
  * already odd and stays odd until we return, so the advancer is waiting for
- * this thread anyway; we read gt.gen and must not release the seqlock.
+ * this thread anyway; we read gt_session.gen and must not release the seqlock.
  * (That section may have read the previous generation and stamp its event
  * after our sample: the drain sorts that out by time, see take_sample.)
  *
@@ -36,7 +38,7 @@
  *
  * The library's own threads (the flusher, the line resolver) are such
  * threads.  Each unblocks SIGPROF while our profiler runs
- * (gt_cpuprof_own_thread, owncpu.h): with setitimer the signal is
+ * (gt_cpuprof_own_thread, sampler.h): with setitimer the signal is
  * process-directed and the kernel gives it to the running thread when that
  * thread does not block it, but to another thread -- one blocked in
  * gotrace_flush, or asleep -- when it does, which would put our CPU time on
@@ -64,7 +66,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-struct cp_ctl cp;
+struct cp_ctl cp_ctl;
 __thread struct cp_tls cp_self __attribute__((tls_model("initial-exec")));
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -166,13 +168,13 @@ static size_t copy_safe(void *dst, uint64_t src, size_t len)
 static uint64_t inflight_enter(void)
 {
 	for (;;) {
-		uint64_t g = __atomic_load_n(&gt.gen, __ATOMIC_SEQ_CST);
+		uint64_t g = __atomic_load_n(&gt_session.gen, __ATOMIC_SEQ_CST);
 		if (g == 0)
 			return 0;
-		__atomic_add_fetch(&cp.inflight[g & 1], 1, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&gt.gen, __ATOMIC_SEQ_CST) == g)
+		__atomic_add_fetch(&cp_ctl.inflight[g & 1], 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&gt_session.gen, __ATOMIC_SEQ_CST) == g)
 			return g;
-		__atomic_sub_fetch(&cp.inflight[g & 1], 1, __ATOMIC_RELEASE);
+		__atomic_sub_fetch(&cp_ctl.inflight[g & 1], 1, __ATOMIC_RELEASE);
 	}
 }
 
@@ -186,8 +188,8 @@ static uint64_t inflight_enter(void)
  *    weight is 1 + si_overrun;
  *  - setitimer: no overrun count, so the handler reads the process CPU
  *    clock and claims every whole period boundary passed since the last
- *    claim (CAS on cp.next_cpu_ns); a signal that finds no unclaimed
- *    boundary writes nothing (counted in cp.merged);
+ *    claim (CAS on cp_ctl.next_cpu_ns); a signal that finds no unclaimed
+ *    boundary writes nothing (counted in cp_ctl.merged);
  *  - perf events: hrtimer-driven, one signal per period: weight 1.
  * The drain writes a sample of weight k as k CPUSample events with the same
  * time, thread and stack (the trace format has no weight field).
@@ -204,13 +206,13 @@ static uint32_t weigh(int source, const siginfo_t *si)
 	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
 		return 1;
 	uint64_t c = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	uint64_t period = cp.period_ns, k;
-	uint64_t e = __atomic_load_n(&cp.next_cpu_ns, __ATOMIC_RELAXED);
+	uint64_t period = cp_ctl.period_ns, k;
+	uint64_t e = __atomic_load_n(&cp_ctl.next_cpu_ns, __ATOMIC_RELAXED);
 	do {
 		if (c < e)
 			return 0;
 		k = (c - e) / period + 1;
-	} while (!__atomic_compare_exchange_n(&cp.next_cpu_ns, &e, e + k * period, true,
+	} while (!__atomic_compare_exchange_n(&cp_ctl.next_cpu_ns, &e, e + k * period, true,
 	                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
 	return k < 10000 ? (uint32_t)k : 10000;
 }
@@ -276,12 +278,12 @@ static void take_sample(const ucontext_t *uc, uint32_t weight)
 	uint32_t size = (uint32_t)(sizeof(struct cp_rec) + (size_t)nfp * 16 + copy);
 
 	struct gt_thread *t = gt_tls_self;
-	bool registered = t != NULL && gt_tls_session == __atomic_load_n(&gt.session, __ATOMIC_RELAXED);
+	bool registered = t != NULL && gt_tls_session == __atomic_load_n(&gt_session.session, __ATOMIC_RELAXED);
 	bool took = false;
 	uint64_t g;
 	if (registered) {
 		took = gt_seq_enter(&t->seq);
-		g = __atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE);
+		g = __atomic_load_n(&gt_session.gen, __ATOMIC_ACQUIRE);
 	} else {
 		g = inflight_enter();
 	}
@@ -307,7 +309,7 @@ static void take_sample(const ucontext_t *uc, uint32_t weight)
 	r->weight = weight;
 	r->m = m;
 	if (!registered && cp_self.tracer)
-		__atomic_add_fetch(&cp.tracer, weight, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&cp_ctl.tracer, weight, __ATOMIC_RELAXED);
 	r->p = registered ? t->p : GT_NO_ID;
 	r->g = registered ? t->goid : 0;
 	for (int i = 0; i < CP_NREGS; i++)
@@ -331,7 +333,7 @@ out:
 		if (took)
 			gt_seq_leave(&t->seq);
 	} else if (g != 0) {
-		__atomic_sub_fetch(&cp.inflight[g & 1], 1, __ATOMIC_RELEASE);
+		__atomic_sub_fetch(&cp_ctl.inflight[g & 1], 1, __ATOMIC_RELEASE);
 	}
 }
 
@@ -339,19 +341,19 @@ void cp_handler(int sig, siginfo_t *si, void *uc)
 {
 	(void)sig;
 	int saved = errno;
-	__atomic_add_fetch(&cp.running, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&cp.active, __ATOMIC_SEQ_CST)) {
-		int source = __atomic_load_n(&cp.source, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&cp_ctl.running, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&cp_ctl.active, __ATOMIC_SEQ_CST)) {
+		int source = __atomic_load_n(&cp_ctl.source, __ATOMIC_RELAXED);
 		if (!source_accepts(source, si)) {
-			__atomic_add_fetch(&cp.stray, 1, __ATOMIC_RELAXED);
+			__atomic_add_fetch(&cp_ctl.stray, 1, __ATOMIC_RELAXED);
 		} else {
 			uint32_t w = weigh(source, si);
 			if (w)
 				take_sample(uc, w);
 			else
-				__atomic_add_fetch(&cp.merged, 1, __ATOMIC_RELAXED);
+				__atomic_add_fetch(&cp_ctl.merged, 1, __ATOMIC_RELAXED);
 		}
 	}
-	__atomic_sub_fetch(&cp.running, 1, __ATOMIC_RELEASE);
+	__atomic_sub_fetch(&cp_ctl.running, 1, __ATOMIC_RELEASE);
 	errno = saved;
 }

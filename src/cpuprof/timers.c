@@ -1,5 +1,6 @@
 /*
  * timers.c: what delivers SIGPROF.
+ * May call: cpuprof.h (cp_ctl), timer syscalls, perf_event_open.
  *
  *   GOTRACE_CPU_SETITIMER     setitimer(ITIMER_PROF): process CPU time, the
  *                             signal goes to whichever thread is running.
@@ -296,9 +297,9 @@ static const char *source_name(int s)
 	       : s == GOTRACE_CPU_THREAD_TIMER ? "per-thread CPU timers" : "setitimer(ITIMER_PROF)";
 }
 
-/* Start lock held; the handler is installed and cp.active is still 0.
+/* Start lock held; the handler is installed and cp_ctl.active is still 0.
  * Chooses the source (falling back as documented), publishes it in
- * cp.source, and returns it (>= 0) or -1 with the reason in note. */
+ * cp_ctl.source, and returns it (>= 0) or -1 with the reason in note. */
 int cp_timers_start(int source, int hz, char *note, size_t note_len)
 {
 	char why[200] = "", why2[200] = "";
@@ -319,13 +320,13 @@ int cp_timers_start(int source, int hz, char *note, size_t note_len)
 		snprintf(note, note_len, "cpu profiling: perf events count user time only "
 		         "(kernel.perf_event_paranoid=%d)", read_paranoid());
 	cur_source = s;
-	__atomic_store_n(&cp.source, s, __ATOMIC_RELAXED);
-	__atomic_store_n(&cp.period_ns, 1000000000ull / (uint64_t)hz, __ATOMIC_RELAXED);
+	__atomic_store_n(&cp_ctl.source, s, __ATOMIC_RELAXED);
+	__atomic_store_n(&cp_ctl.period_ns, 1000000000ull / (uint64_t)hz, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&cp_lock);
 	return s;
 }
 
-/* Start lock held, cp.active set: arm the timers.  0 or an errno value. */
+/* Start lock held, cp_ctl.active set: arm the timers.  0 or an errno value. */
 int cp_timers_arm(void)
 {
 	pthread_mutex_lock(&cp_lock);
@@ -340,7 +341,7 @@ int cp_timers_arm(void)
 		it.it_value = it.it_interval;
 		struct timespec ts;
 		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-		__atomic_store_n(&cp.next_cpu_ns,
+		__atomic_store_n(&cp_ctl.next_cpu_ns,
 		                 (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + period,
 		                 __ATOMIC_RELAXED);
 		if (setitimer(ITIMER_PROF, &it, &old_itimer) != 0)

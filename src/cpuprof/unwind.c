@@ -1,5 +1,6 @@
 /*
  * unwind.c: offline unwinding of CPU samples (flusher context only).
+ * May call: libdw (CFI), cpuprof.h, src/core.
  *
  * A sample carries the registers of the interrupted context and a copy of
  * the raw stack from the stack pointer up (at most CP_STACK_COPY bytes,

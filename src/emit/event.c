@@ -3,9 +3,11 @@
  * thread's seqlock, read the generation, write into that generation's
  * buffers (thread-local), leave.  Slow paths (new chunk, status, interning
  * misses) are out of line.
+ * May call: sched.c, goroutine.c (statuses), src/stacks (event stacks),
+ * src/core.
  */
-#include "internal.h"
-#include "arena.h"
+#include "emit.h"
+#include "../core/arena.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +30,7 @@ static bool prologue(struct gt_emit *e);
 static inline struct gt_thread *emit_self(void)
 {
 	struct gt_thread *t = gt_tls_self;
-	if (unlikely(t == NULL || gt_tls_session != __atomic_load_n(&gt.session, __ATOMIC_RELAXED)))
+	if (unlikely(t == NULL || gt_tls_session != __atomic_load_n(&gt_session.session, __ATOMIC_RELAXED)))
 		t = gt_thread_self_slow();
 	return t;
 }
@@ -52,7 +54,7 @@ bool gt_emit_begin(struct gt_emit *e)
 	if (!t)
 		return false;
 	gt_seq_enter(&t->seq);
-	uint64_t gen = __atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE);
+	uint64_t gen = __atomic_load_n(&gt_session.gen, __ATOMIC_ACQUIRE);
 	/* EXITED, SYSCALL (annotations inside a syscall bracket are not
 	 * traced: the P may be gone) and BLOCKED (resumed first) are slow. */
 	if (unlikely(gen == 0 || t->state >= GT_TS_EXITED)) {
@@ -84,7 +86,7 @@ bool gt_emit_enter(struct gt_emit *e)
 	if (!t)
 		return false;
 	gt_seq_enter(&t->seq);
-	uint64_t gen = __atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE);
+	uint64_t gen = __atomic_load_n(&gt_session.gen, __ATOMIC_ACQUIRE);
 	if (unlikely(gen == 0 || t->state == GT_TS_EXITED)) {
 		gt_seq_leave(&t->seq);
 		return false;
@@ -101,86 +103,6 @@ bool gt_emit_prologue(struct gt_emit *e)
 	if (t->status_gen != e->gen || t->owed_n != 0 || t->name_dirty || t->drop_note != 0)
 		return prologue(e);
 	return true;
-}
-
-void gt_count_drop(struct gt_emit *e)
-{
-	e->tb->dropped++;
-	e->t->drop_note++;
-	__atomic_add_fetch(&e->t->dropped_total, 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&gt.dropped_total, 1, __ATOMIC_RELAXED);
-}
-
-/* Hand the full chunk c to the flusher if the memory bound allows it. */
-static bool try_handoff(struct gt_thread *t, struct gt_chunk *c)
-{
-	if (t->unbounded) {
-		gt_queue_push(c);
-		return true;
-	}
-	uint64_t b = __atomic_load_n(&gt.buffered, __ATOMIC_RELAXED);
-	uint32_t len = c->len; /* c belongs to the flusher once pushed */
-	if (b + len > gt.opt.max_buffered) {
-		gt_wake_flusher();
-		return false;
-	}
-	gt_queue_push(c);
-	if (b + len > gt.opt.max_buffered / 4)
-		gt_wake_flusher();
-	return true;
-}
-
-/* Get an open chunk for *slot (event or strings batch).  m: batch owner. */
-static struct gt_chunk *slot_chunk(struct gt_emit *e, struct gt_chunk **slot, uint32_t cap,
-                                   uint64_t m, uint32_t need, bool must)
-{
-	struct gt_chunk *c = *slot;
-	if (c && c->len != 0 && c->gen != e->gen) {
-		/* A batch of a generation that is over, never collected (only
-		 * possible after a failed advance): its events can no longer be
-		 * written in order, and generations never mix in one batch.
-		 * Its buffer is reused for e->gen below (dropping it from the
-		 * slot without freeing it would leak it). */
-		c->len = 0;
-	}
-	if (c && c->len != 0 && c->len + need > c->limit) {
-		if (try_handoff(e->t, c)) {
-			c = *slot = NULL;
-		} else if (must && c->len + need <= c->cap) {
-			return c;
-		} else {
-			return NULL;
-		}
-	}
-	if (!c) {
-		c = gt_chunk_new(cap, GT_RESERVE);
-		if (!c)
-			return NULL;
-		*slot = c;
-	}
-	if (c->len == 0) {
-		gt_chunk_open(c, e->gen, m, e->now);
-		if (m == GT_NO_ID)
-			c->data[c->len++] = GT_EV_STRINGS;
-	}
-	if (c->len + need > (must ? c->cap : c->limit))
-		return NULL;
-	return c;
-}
-
-uint8_t *gt_ev_reserve_slow(struct gt_emit *e, uint32_t need, bool must)
-{
-	struct gt_chunk *c = slot_chunk(e, &e->tb->ev, gt.chunk_cap, e->t->tid, need, must);
-	return c ? c->data + c->len : NULL;
-}
-
-uint8_t *gt_str_reserve(struct gt_emit *e, uint32_t need, bool must)
-{
-	struct gt_chunk *c = e->tb->str;
-	if (likely(c && c->len != 0 && c->gen == e->gen && c->len + need <= c->limit))
-		return c->data + c->len;
-	c = slot_chunk(e, &e->tb->str, gt.chunk_cap, GT_NO_ID, need, must);
-	return c ? c->data + c->len : NULL;
 }
 
 /* ----------------------------------------------------------- status events */
@@ -367,7 +289,7 @@ uint64_t gotrace_task_begin_(uint64_t parent, const char *name)
 	struct gt_emit e;
 	if (!gt_emit_begin(&e))
 		return 0;
-	uint64_t id = __atomic_add_fetch(&gt.task_next, 1, __ATOMIC_RELAXED);
+	uint64_t id = __atomic_add_fetch(&gt_session.task_next, 1, __ATOMIC_RELAXED);
 	size_t len;
 	uint64_t nid = name_id(&e, name, &len, false);
 	uint64_t stk = gt_event_stack(&e, GOTRACE_STACK_GOROUTINE);
@@ -388,7 +310,7 @@ uint64_t gotrace_task_begin_(uint64_t parent, const char *name)
 
 void gotrace_task_end_(uint64_t task)
 {
-	if (task == 0 || task > __atomic_load_n(&gt.task_next, __ATOMIC_RELAXED))
+	if (task == 0 || task > __atomic_load_n(&gt_session.task_next, __ATOMIC_RELAXED))
 		return;
 	struct gt_emit e;
 	if (!gt_emit_begin(&e))

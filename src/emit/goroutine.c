@@ -3,6 +3,7 @@
  * create / start / stop / block / unblock / destroy of a goroutine that is
  * not a thread, so that coroutines, fibers and event-loop tasks get Go's
  * goroutine analysis.
+ * May call: event.c, sched.c, src/stacks, src/core.
  *
  * Model (shared docs §5.3, §7.5).  A thread T is an M holding its own P and
  * running its own G0.  gotrace_go_start(X) on T takes the running G off the
@@ -69,9 +70,9 @@
  * The hot path (start / stop) touches the thread's own record and buffer,
  * the goroutine's record (one CAS, a few stores) and nothing shared else.
  */
-#include "internal.h"
-#include "registry.h"
-#include "arena.h"
+#include "emit.h"
+#include "../core/registry.h"
+#include "../core/arena.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,7 +115,7 @@ static struct gt_xg *xg_get(gotrace_goroutine_t h)
 	if (!G || h.id_ == 0 || !G->xg)
 		return NULL;
 	struct gt_xg *X = xg_of(G);
-	if (X->session != __atomic_load_n(&gt.session, __ATOMIC_RELAXED) || gid_of(G) != h.id_)
+	if (X->session != __atomic_load_n(&gt_session.session, __ATOMIC_RELAXED) || gid_of(G) != h.id_)
 		return NULL;
 	return X;
 }
@@ -134,9 +135,9 @@ static inline uint64_t xg_pc(struct gt_xg *X)
  */
 static void *xg_malloc(size_t n, bool zero)
 {
-	pthread_mutex_lock(&gt.reg_lock);
+	pthread_mutex_lock(&gt_session.reg_lock);
 	void *p = zero ? calloc(1, n) : malloc(n);
-	pthread_mutex_unlock(&gt.reg_lock);
+	pthread_mutex_unlock(&gt_session.reg_lock);
 	return p;
 }
 
@@ -144,9 +145,9 @@ static void xg_mfree(void *p)
 {
 	if (!p)
 		return;
-	pthread_mutex_lock(&gt.reg_lock);
+	pthread_mutex_lock(&gt_session.reg_lock);
 	free(p);
-	pthread_mutex_unlock(&gt.reg_lock);
+	pthread_mutex_unlock(&gt_session.reg_lock);
 }
 
 static void xg_free(struct gt_xg *X)
@@ -422,9 +423,9 @@ gotrace_goroutine_t gotrace_go_create(const char *name)
 	X->g.word = GT_GW_RUNNABLE;
 	X->refs = 2;
 	/* Ids from the threads' goroutine counter: they never collide. */
-	pthread_mutex_lock(&gt.reg_lock);
-	uint64_t id = ++gt.next_goid;
-	pthread_mutex_unlock(&gt.reg_lock);
+	pthread_mutex_lock(&gt_session.reg_lock);
+	uint64_t id = ++gt_session.next_goid;
+	pthread_mutex_unlock(&gt_session.reg_lock);
 	X->g.id = id;
 
 	struct gt_emit e;
@@ -644,7 +645,7 @@ void gotrace_go_destroy(gotrace_goroutine_t h)
 	    __atomic_load_n(&X->g.word, __ATOMIC_ACQUIRE) != GT_GW_RUNNING) {
 		/* Tracing off, or a record of an ended session: the list lets
 		 * go of it at the session's end (or its next advance). */
-		uint64_t g = __atomic_load_n(&gt.gen, __ATOMIC_RELAXED);
+		uint64_t g = __atomic_load_n(&gt_session.gen, __ATOMIC_RELAXED);
 		__atomic_store_n(&X->dead, g ? g : 1, __ATOMIC_RELAXED);
 	}
 	xg_unref(X);
@@ -666,7 +667,7 @@ void gt_xg_snapshot(uint64_t g)
 void gt_xg_crash_walk(uint64_t g, bool (*cb)(void *arg, uint64_t id, uint64_t pc, const char *name),
                       void *arg)
 {
-	uint64_t sess = __atomic_load_n(&gt.session, __ATOMIC_RELAXED);
+	uint64_t sess = __atomic_load_n(&gt_session.session, __ATOMIC_RELAXED);
 	for (struct cds_list_head *n = gt_reg_next(&xg_list); n != &xg_list; n = gt_reg_next(n)) {
 		struct gt_xg *X = caa_container_of(n, struct gt_xg, node);
 		if (X->session != sess || __atomic_load_n(&X->stk_gen, __ATOMIC_ACQUIRE) != g)
@@ -698,8 +699,8 @@ static uint8_t *batch_room(struct gt_chunk **cp, uint64_t g, uint64_t now, uint8
 
 void gt_xg_advance(uint64_t g, uint64_t now, bool final)
 {
-	uint64_t sess = __atomic_load_n(&gt.session, __ATOMIC_RELAXED);
-	struct gt_emit se = { .t = &gt_adv, .gen = g, .tb = &gt_adv.tb[g & 1], .now = now };
+	uint64_t sess = __atomic_load_n(&gt_session.session, __ATOMIC_RELAXED);
+	struct gt_emit se = { .t = &gt_advancer, .gen = g, .tb = &gt_advancer.tb[g & 1], .now = now };
 	if (se.tb->gen != g) {
 		se.tb->gen = g;
 		se.tb->str_next = se.tb->str_end = 0;

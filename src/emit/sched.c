@@ -2,12 +2,13 @@
  * sched.c: scheduling events of C threads (issue 5): syscall brackets,
  * blocking and unblocking, instrumented pthread mutexes and condition
  * variables.
+ * May call: event.c, goroutine.c, src/stacks, src/core.
  *
  * Model (shared docs §7.5): thread = M + its own P + its own G.
  *
  * Syscalls.  gotrace_syscall_begin writes GoSyscallBegin with the P's next
  * sequence number; the thread is then SYSCALL and publishes IN|bg in its
- * syscall word (internal.h).  At the start of every generation h the
+ * syscall word (core.h).  At the start of every generation h the
  * advancer takes the P of each thread still inside a call begun before h,
  * the way the Go runtime does at a generation advance (Strategy 2 of §7.5):
  * a batch of h under the advancer's own M id (the flusher thread: a bare M
@@ -36,8 +37,8 @@
  * parked own G stated by its thread, a goroutine stated by the advancer)
  * needs no write to seq.
  */
-#include "internal.h"
-#include "registry.h"
+#include "emit.h"
+#include "../core/registry.h"
 
 #include <errno.h>
 #include <string.h>
@@ -56,7 +57,7 @@ static inline uint8_t *ev2(struct gt_emit *e, uint8_t *p, uint8_t type, uint64_t
 static inline struct gt_thread *self_current(void)
 {
 	struct gt_thread *t = gt_tls_self;
-	if (t && gt_tls_session == __atomic_load_n(&gt.session, __ATOMIC_RELAXED))
+	if (t && gt_tls_session == __atomic_load_n(&gt_session.session, __ATOMIC_RELAXED))
 		return t;
 	return NULL;
 }
@@ -224,7 +225,7 @@ void gt_steal_syscall_ps(uint64_t h, uint64_t now)
 	struct gt_chunk *c = NULL;
 	struct gt_thread *t;
 	rcu_read_lock();
-	gt_reg_for_each(t, &gt.threads) {
+	gt_reg_for_each(t, &gt_session.threads) {
 		if (!gt_thread_current(t))
 			continue;
 		uint64_t w = __atomic_load_n(&t->sys, __ATOMIC_ACQUIRE);

@@ -2,11 +2,12 @@
  * thread.c: the thread registry.  Threads register on their first traced
  * call; their record lives until the thread exits (then the advancer reaps
  * it once its last events are collected).
+ * May call: event.c, sched.c (exit events), src/core -- and the registry
+ * hooks (core.h), which the session layer installs; it names no layer above.
  */
-#include "internal.h"
-#include "registry.h"
-#include "arena.h"
-#include "../cpuprof/hooks.h"
+#include "emit.h"
+#include "../core/registry.h"
+#include "../core/arena.h"
 
 #include <execinfo.h>
 #include <dlfcn.h>
@@ -16,8 +17,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-__thread struct gt_thread *gt_tls_self __attribute__((tls_model("initial-exec")));
-__thread uint64_t gt_tls_session __attribute__((tls_model("initial-exec")));
 /* The thread's name survives sessions (gotrace_thread_name may be called
  * before start). */
 static __thread char tls_name[64] __attribute__((tls_model("initial-exec")));
@@ -38,36 +37,36 @@ static void make_key(void)
  * the parser has long seen its ProcStop when a new thread states it Idle. */
 uint64_t gt_p_alloc(void)
 {
-	uint64_t gen = __atomic_load_n(&gt.gen, __ATOMIC_RELAXED);
-	for (size_t i = 0; i < gt.free_p_n; i++) {
-		if (gt.free_p_gen[i] + 2 <= gen) {
-			uint64_t p = gt.free_p[i];
-			gt.free_p[i] = gt.free_p[gt.free_p_n - 1];
-			gt.free_p_gen[i] = gt.free_p_gen[gt.free_p_n - 1];
-			gt.free_p_n--;
+	uint64_t gen = __atomic_load_n(&gt_session.gen, __ATOMIC_RELAXED);
+	for (size_t i = 0; i < gt_session.free_p_n; i++) {
+		if (gt_session.free_p_gen[i] + 2 <= gen) {
+			uint64_t p = gt_session.free_p[i];
+			gt_session.free_p[i] = gt_session.free_p[gt_session.free_p_n - 1];
+			gt_session.free_p_gen[i] = gt_session.free_p_gen[gt_session.free_p_n - 1];
+			gt_session.free_p_n--;
 			return p;
 		}
 	}
-	return gt.next_p++;
+	return gt_session.next_p++;
 }
 
 void gt_p_free(uint64_t p, uint64_t gen)
 {
-	if (gt.free_p_n == gt.free_p_cap) {
-		size_t cap = gt.free_p_cap ? 2 * gt.free_p_cap : 64;
-		uint64_t *a = realloc(gt.free_p, cap * sizeof *a);
+	if (gt_session.free_p_n == gt_session.free_p_cap) {
+		size_t cap = gt_session.free_p_cap ? 2 * gt_session.free_p_cap : 64;
+		uint64_t *a = realloc(gt_session.free_p, cap * sizeof *a);
 		if (!a)
 			return; /* the id is simply not reused */
-		gt.free_p = a;
-		uint64_t *b = realloc(gt.free_p_gen, cap * sizeof *b);
+		gt_session.free_p = a;
+		uint64_t *b = realloc(gt_session.free_p_gen, cap * sizeof *b);
 		if (!b)
 			return;
-		gt.free_p_gen = b;
-		gt.free_p_cap = cap;
+		gt_session.free_p_gen = b;
+		gt_session.free_p_cap = cap;
 	}
-	gt.free_p[gt.free_p_n] = p;
-	gt.free_p_gen[gt.free_p_n] = gen;
-	gt.free_p_n++;
+	gt_session.free_p[gt_session.free_p_n] = p;
+	gt_session.free_p_gen[gt_session.free_p_n] = gen;
+	gt_session.free_p_n++;
 }
 
 /* ----------------------------------------------------------- registration */
@@ -141,7 +140,7 @@ static struct gt_thread *record_new(void)
 static void record_reset(struct gt_thread *t)
 {
 	/* Generation tags need no reset: generation numbers are never reused
-	 * (gt.gen).  The advancer's snapshot is taken only of threads that are
+	 * (gt_session.gen).  The advancer's snapshot is taken only of threads that are
 	 * current at the snapshot: a thread that registers between a snapshot
 	 * and the advancer's statements must not be stated from a snapshot of
 	 * an earlier session (or generation), so it starts as NEW. */
@@ -177,43 +176,46 @@ struct gt_thread *gt_thread_self_slow(void)
 	rcu_read_lock();
 	rcu_read_unlock();
 
-	pthread_mutex_lock(&gt.reg_lock);
+	pthread_mutex_lock(&gt_session.reg_lock);
 	struct gt_thread *t = gt_tls_self;
 	if (!t) {
 		t = record_new();
 		if (!t) {
-			pthread_mutex_unlock(&gt.reg_lock);
+			pthread_mutex_unlock(&gt_session.reg_lock);
 			return NULL;
 		}
 		gt_tls_self = t;
 		pthread_setspecific(exit_key, t);
 	}
-	uint64_t session = __atomic_load_n(&gt.session, __ATOMIC_RELAXED);
+	uint64_t session = __atomic_load_n(&gt_session.session, __ATOMIC_RELAXED);
 	if (!__atomic_load_n(&gotrace_on_, __ATOMIC_RELAXED)) {
-		pthread_mutex_unlock(&gt.reg_lock);
+		pthread_mutex_unlock(&gt_session.reg_lock);
 		return NULL;
 	}
 	if (t->linked) { /* still linked from an earlier session: cannot be */
-		pthread_mutex_unlock(&gt.reg_lock);
+		pthread_mutex_unlock(&gt_session.reg_lock);
 		return NULL;
 	}
 	record_reset(t);
-	t->goid = ++gt.next_goid;
+	t->goid = ++gt_session.next_goid;
 	t->own.id = t->goid; /* published with the record (session release) */
 	t->p = gt_p_alloc();
 	snprintf(t->name, sizeof t->name, "%s", tls_name);
 	t->name_dirty = t->name[0] != 0;
 	gt_entry_capture(t);
-	gt_crash_thread_init(t);
+	const struct gt_thread_hooks *hooks = gt_thread_hooks_get();
+	if (hooks && hooks->registering)
+		hooks->registering(t);
 	t->linked = true;
 	/* Publish: walkers acquire t->session before reading the record (the
 	 * RCU list orders this too; the explicit pair is what TSan can see). */
 	__atomic_store_n(&t->session, session, __ATOMIC_RELEASE);
-	gt_reg_add_tail(&t->node, &gt.threads);
-	__atomic_add_fetch(&gt.threads_seen, 1, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&gt.reg_lock);
+	gt_reg_add_tail(&t->node, &gt_session.threads);
+	__atomic_add_fetch(&gt_session.threads_seen, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&gt_session.reg_lock);
 	gt_tls_session = session;
-	gt_cpuprof_thread_start(t);
+	if (hooks && hooks->registered)
+		hooks->registered(t);
 	return t;
 }
 
@@ -223,8 +225,8 @@ struct gt_thread *gt_thread_self_slow(void)
 void gt_threads_release_all(void)
 {
 	struct gt_thread *t, *tmp, *dead = NULL;
-	pthread_mutex_lock(&gt.reg_lock);
-	cds_list_for_each_entry_safe(t, tmp, &gt.threads, node) {
+	pthread_mutex_lock(&gt_session.reg_lock);
+	cds_list_for_each_entry_safe(t, tmp, &gt_session.threads, node) {
 		gt_reg_del(&t->node);
 		t->linked = false;
 		if (t->zombie) {
@@ -232,7 +234,7 @@ void gt_threads_release_all(void)
 			dead = t;
 		}
 	}
-	pthread_mutex_unlock(&gt.reg_lock);
+	pthread_mutex_unlock(&gt_session.reg_lock);
 	synchronize_rcu();
 	for (t = dead; t; t = tmp) {
 		tmp = t->dead_next;
@@ -264,7 +266,9 @@ static void write_exit(struct gt_emit *e)
 static void thread_exit(void *arg)
 {
 	struct gt_thread *t = arg;
-	gt_cpuprof_thread_exit(t);
+	const struct gt_thread_hooks *hooks = gt_thread_hooks_get();
+	if (hooks && hooks->exiting)
+		hooks->exiting(t);
 	if (gt_tls_self != t)
 		return;
 	gt_tls_self = NULL;
@@ -272,10 +276,10 @@ static void thread_exit(void *arg)
 	bool keep = false;
 
 	gt_seq_enter(&t->seq);
-	uint64_t gen = __atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE);
-	pthread_mutex_lock(&gt.reg_lock);
-	bool mine = t->linked && t->session == __atomic_load_n(&gt.session, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&gt.reg_lock);
+	uint64_t gen = __atomic_load_n(&gt_session.gen, __ATOMIC_ACQUIRE);
+	pthread_mutex_lock(&gt_session.reg_lock);
+	bool mine = t->linked && t->session == __atomic_load_n(&gt_session.session, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&gt_session.reg_lock);
 	if (gen != 0 && mine && t->state != GT_TS_EXITED) {
 		struct gt_emit e = { .t = t, .gen = gen, .tb = &t->tb[gen & 1], .now = gt_now() };
 		if (e.tb->gen != gen) {
@@ -299,14 +303,15 @@ static void thread_exit(void *arg)
 		__atomic_store_n(&t->state, GT_TS_EXITED, __ATOMIC_RELEASE); /* publishes exit_* */
 	}
 	gt_seq_leave(&t->seq);
-	gt_crash_thread_exit(t);
+	if (hooks && hooks->left)
+		hooks->left(t);
 
-	pthread_mutex_lock(&gt.reg_lock);
+	pthread_mutex_lock(&gt_session.reg_lock);
 	if (t->linked) {
 		t->zombie = true; /* the advancer collects and frees it */
 		keep = true;
 	}
-	pthread_mutex_unlock(&gt.reg_lock);
+	pthread_mutex_unlock(&gt_session.reg_lock);
 	if (!keep)
 		gt_thread_free(t);
 }
@@ -315,7 +320,7 @@ void gotrace_thread_name(const char *name)
 {
 	snprintf(tls_name, sizeof tls_name, "%s", name ? name : "");
 	struct gt_thread *t = gt_tls_self;
-	if (!t || gt_tls_session != __atomic_load_n(&gt.session, __ATOMIC_RELAXED))
+	if (!t || gt_tls_session != __atomic_load_n(&gt_session.session, __ATOMIC_RELAXED))
 		return;
 	/* Owner-private fields, changed inside the critical section so that
 	 * the label is written in a consistent generation. */

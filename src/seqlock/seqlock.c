@@ -1,3 +1,8 @@
+/*
+ * seqlock.c: the per-thread seqlocks' process-wide part (seqlock.h): the
+ * membarrier registration and gt_seq_sync.
+ * May call: membarrier(2); nothing else of the library.
+ */
 #include "seqlock.h"
 
 #include <linux/membarrier.h>

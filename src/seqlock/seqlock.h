@@ -1,5 +1,6 @@
 /*
  * Per-thread seqlocks guarding generation advance.
+ * May call: membarrier(2); nothing else of the library.
  *
  * Each traced thread owns one gt_seqlock.  Who writes: only the owning
  * thread, and signal handlers running on that thread (which nest: a handler

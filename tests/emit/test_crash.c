@@ -236,7 +236,7 @@ static void test_raise_other_thread(void **s) { (void)s; scenario(RAISE_OTHER_TH
 static void test_in_region(void **s) { (void)s; scenario(IN_REGION, false); }
 
 /* Event stacks (GOTRACE_STACK_ALL): block, unblock and syscall events carry
- * ids of the generation's event-stack table (src/emit/evstack.c).  The
+ * ids of the generation's event-stack table (src/stacks/evstack.c).  The
  * child blocks and syscalls in every generation (their stacks symbolised
  * by the flusher), then, in the crash generation, from call paths never
  * seen before (no cached symbols: the crash flush can only describe them

@@ -1,7 +1,7 @@
 /*
  * fork() while tracing.
  *
- * What a child gets (src/emit/session.c, atfork_child): tracing is OFF in the
+ * What a child gets (src/session/session.c, atfork_child): tracing is OFF in the
  * child (gotrace_enabled() == 0, every annotation returns at once,
  * gotrace_task_begin returns 0, gotrace_flush and gotrace_stop return
  * -GOTRACE_ENOTON); it has no flusher, and the trace file descriptor that

@@ -1,5 +1,5 @@
 /*
- * test_chunk.c: the pool of written chunks (src/emit/chunk.c): reuse, the
+ * test_chunk.c: the pool of written chunks (src/core/chunk.c): reuse, the
  * size it serves, its memory bound (max_buffered / 4, and queued data plus
  * pool within max_buffered), draining, and many threads putting and taking
  * at once (each chunk owned by one thread at a time; under ASan a pooled
@@ -17,7 +17,7 @@
 #include <pthread.h>
 #include <cmocka.h>
 
-#include "emit/internal.h"
+#include "core/core.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -29,10 +29,10 @@ static const size_t CSIZE = sizeof(struct gt_chunk) + CAP;
 static int setup(void **state)
 {
 	(void)state;
-	gotrace_options_init(&gt.opt);
-	gt.opt.max_buffered = 4u << 20; /* pool bound: 1 MiB, ~250 chunks */
-	gt.chunk_cap = CAP;
-	gt.buffered = 0;
+	gotrace_options_init(&gt_session.opt);
+	gt_session.opt.max_buffered = 4u << 20; /* pool bound: 1 MiB, ~250 chunks */
+	gt_session.chunk_cap = CAP;
+	gt_session.buffered = 0;
 	gt_chunk_pool_drain();
 	assert_int_equal(gt_chunk_pool_bytes(), 0);
 	return 0;
@@ -43,7 +43,7 @@ static int teardown(void **state)
 	(void)state;
 	gt_chunk_pool_drain();
 	assert_int_equal(gt_chunk_pool_bytes(), 0);
-	gt.buffered = 0;
+	gt_session.buffered = 0;
 	return 0;
 }
 
@@ -104,14 +104,14 @@ static void test_size_change(void **state)
 	for (int i = 0; i < 4; i++)
 		gt_chunk_free(c[i]);
 	assert_int_equal(gt_chunk_pool_bytes(), 4 * CSIZE);
-	gt.chunk_cap = 2 * CAP;
+	gt_session.chunk_cap = 2 * CAP;
 	struct gt_chunk *d = gt_chunk_new(2 * CAP, 0);
 	assert_fresh(d, 2 * CAP, 0);
 	assert_int_equal(gt_chunk_pool_bytes(), 0); /* the old ones were freed */
 	d->data[2 * CAP - 1] = 1;
 	gt_chunk_free(d);
 	assert_int_equal(gt_chunk_pool_bytes(), sizeof(struct gt_chunk) + 2 * CAP);
-	gt.chunk_cap = CAP;
+	gt_session.chunk_cap = CAP;
 }
 
 /* The pool holds at most max_buffered / 4, and only while the data queued
@@ -125,7 +125,7 @@ static void test_bound(void **state)
 		c[i] = gt_chunk_new(CAP, 0);
 	for (int i = 0; i < N; i++)
 		gt_chunk_free(c[i]);
-	size_t limit = gt.opt.max_buffered / 4;
+	size_t limit = gt_session.opt.max_buffered / 4;
 	size_t pooled = gt_chunk_pool_bytes();
 	printf("# %d written chunks of %zu bytes: %zu bytes pooled (bound %zu)\n", N, CSIZE, pooled, limit);
 	assert_true(pooled <= limit);
@@ -134,7 +134,7 @@ static void test_bound(void **state)
 	assert_int_equal(gt_chunk_pool_bytes(), 0);
 
 	/* Queued data counts: with 3.5 MiB queued, only 0.5 MiB may be pooled. */
-	gt.buffered = gt.opt.max_buffered - (512u << 10);
+	gt_session.buffered = gt_session.opt.max_buffered - (512u << 10);
 	for (int i = 0; i < N; i++)
 		c[i] = gt_chunk_new(CAP, 0);
 	for (int i = 0; i < N; i++)
@@ -142,13 +142,13 @@ static void test_bound(void **state)
 	pooled = gt_chunk_pool_bytes();
 	assert_true(pooled <= (512u << 10));
 	assert_true(pooled > (512u << 10) - CSIZE);
-	gt.buffered = gt.opt.max_buffered;
+	gt_session.buffered = gt_session.opt.max_buffered;
 	struct gt_chunk *x = gt_chunk_new(CAP, 0), *y = gt_chunk_new(CAP, 0);
 	assert_int_equal(gt_chunk_pool_bytes(), pooled - 2 * CSIZE);
 	gt_chunk_free(x); /* taken from the pool, but no room to go back */
 	gt_chunk_free(y);
 	assert_int_equal(gt_chunk_pool_bytes(), pooled - 2 * CSIZE);
-	gt.buffered = 0;
+	gt_session.buffered = 0;
 }
 
 /* Threads take, own, write and put chunks at once.  A chunk is owned by
@@ -219,7 +219,7 @@ static void test_concurrent(void **state)
 	printf("# %d threads x %d operations: %llu takes found a used chunk\n", THR, ITERS,
 	       (unsigned long long)reused);
 	assert_true(reused > 0);
-	assert_true(gt_chunk_pool_bytes() <= gt.opt.max_buffered / 4);
+	assert_true(gt_chunk_pool_bytes() <= gt_session.opt.max_buffered / 4);
 	gt_chunk_pool_drain();
 	assert_int_equal(gt_chunk_pool_bytes(), 0);
 }

@@ -1,5 +1,5 @@
 /*
- * test_evstack.c: the per-generation event-stack table (src/emit/evstack.c):
+ * test_evstack.c: the per-generation event-stack table (src/stacks/evstack.c):
  * interning, what the advancer writes and empties (gt_evstack_write), what
  * the crash flush sees (gt_evstack_crash_walk, gt_evstack_crash_frame), and
  * the reset racing a read-side walker (the discipline of liburcu's lfht
@@ -25,7 +25,7 @@
 #include <malloc.h>
 #include <cmocka.h>
 
-#include "emit/internal.h"
+#include "session/session.h" /* the advance, the event writers and everything below */
 #include <urcu/rculfhash.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -55,25 +55,25 @@ const char *__tsan_default_suppressions(void)
 static int setup(void **state)
 {
 	(void)state;
-	gotrace_options_init(&gt.opt);
-	gt.opt.event_stacks = GOTRACE_STACK_ALL;
-	gt.chunk_cap = 32768;
-	gt.buffered = gt.buffered_peak = 0;
+	gotrace_options_init(&gt_session.opt);
+	gt_session.opt.event_stacks = GOTRACE_STACK_ALL;
+	gt_session.chunk_cap = 32768;
+	gt_session.buffered = gt_session.buffered_peak = 0;
 	for (int i = 0; i < 2; i++) {
-		__cds_wfcq_init(&gt.qhead[i], &gt.qtail[i]);
-		gt.msg_next[i] = 0;
-		assert_int_equal(gt_strtab_init(&gt.strtab[i]), 0);
+		__cds_wfcq_init(&gt_session.qhead[i], &gt_session.qtail[i]);
+		gt_session.msg_next[i] = 0;
+		assert_int_equal(gt_strtab_init(&gt_session.strtab[i]), 0);
 	}
-	__atomic_store_n(&gt.gen, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&gt_session.gen, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
 static void queue_free(int parity)
 {
 	struct cds_wfcq_node *n;
-	while ((n = __cds_wfcq_dequeue_blocking(&gt.qhead[parity], &gt.qtail[parity])) != NULL) {
+	while ((n = __cds_wfcq_dequeue_blocking(&gt_session.qhead[parity], &gt_session.qtail[parity])) != NULL) {
 		struct gt_chunk *c = caa_container_of(n, struct gt_chunk, qnode);
-		__atomic_sub_fetch(&gt.buffered, c->len, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&gt_session.buffered, c->len, __ATOMIC_RELAXED);
 		gt_chunk_release(c);
 	}
 }
@@ -83,11 +83,11 @@ static int teardown(void **state)
 	(void)state;
 	for (int i = 0; i < 2; i++) {
 		gt_evstack_write((uint64_t)i + 100, 1); /* empty both tables */
-		gt_thread_collect(&gt_adv, (uint64_t)i + 100);
+		gt_thread_collect(&gt_advancer, (uint64_t)i + 100);
 		queue_free(i);
-		gt_strtab_destroy(&gt.strtab[i]);
+		gt_strtab_destroy(&gt_session.strtab[i]);
 	}
-	__atomic_store_n(&gt.gen, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&gt_session.gen, 0, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -176,9 +176,9 @@ static uint64_t get(const uint8_t **p, const uint8_t *end)
 /* Collect the advancer's strings, decode every batch queued for gen. */
 static void drain_written(uint64_t gen, struct written *w)
 {
-	gt_thread_collect(&gt_adv, gen);
+	gt_thread_collect(&gt_advancer, gen);
 	struct cds_wfcq_node *nd;
-	while ((nd = __cds_wfcq_dequeue_blocking(&gt.qhead[gen & 1], &gt.qtail[gen & 1])) != NULL) {
+	while ((nd = __cds_wfcq_dequeue_blocking(&gt_session.qhead[gen & 1], &gt_session.qtail[gen & 1])) != NULL) {
 		struct gt_chunk *c = caa_container_of(nd, struct gt_chunk, qnode);
 		const uint8_t *p = c->data, *end = c->data + c->len;
 		assert_int_equal(*p++, GT_EV_BATCH);
@@ -213,7 +213,7 @@ static void drain_written(uint64_t gen, struct written *w)
 			}
 		}
 		assert_true(p == end);
-		__atomic_sub_fetch(&gt.buffered, c->len, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&gt_session.buffered, c->len, __ATOMIC_RELAXED);
 		gt_chunk_release(c);
 	}
 }
@@ -324,7 +324,7 @@ static void test_intern_write_empty(void **state)
 	assert_string_equal(fr.func, "0x10");
 	assert_string_equal(fr.file, "?");
 	gt_evstack_write(g + 1, 9);
-	gt_thread_collect(&gt_adv, g + 1);
+	gt_thread_collect(&gt_advancer, g + 1);
 	queue_free((int)((g + 1) & 1));
 	free(t);
 }
@@ -439,7 +439,7 @@ static void test_reset_with_walker(void **state)
 		if (r == 0)
 			printf("# %d stacks written while the walker passed %llu times (%llu nodes)\n",
 			       WALK_STK, (unsigned long long)w.passes, (unsigned long long)w.visits);
-		gt_thread_collect(&gt_adv, g);
+		gt_thread_collect(&gt_advancer, g);
 		queue_free((int)(g & 1));
 		assert_true(table_count(g) == 0);
 	}

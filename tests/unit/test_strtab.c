@@ -1,5 +1,5 @@
 /*
- * test_strtab.c: the per-generation string table (src/emit/strtab.c).
+ * test_strtab.c: the per-generation string table (src/core/strtab.c).
  *
  * The minimum global state of a session is set up by hand (options, chunk
  * size, the two tables, the two full queues, the generation) and synthetic
@@ -23,7 +23,7 @@
 #include <time.h>
 #include <cmocka.h>
 
-#include "emit/internal.h"
+#include "session/session.h" /* the advance, the event writers and everything below */
 #include <urcu/rculfhash.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -57,26 +57,26 @@ const char *__tsan_default_suppressions(void)
 
 static void state_init(uint32_t chunk_cap)
 {
-	gotrace_options_init(&gt.opt);
-	gt.chunk_cap = chunk_cap;
-	gt.buffered = gt.buffered_peak = 0;
+	gotrace_options_init(&gt_session.opt);
+	gt_session.chunk_cap = chunk_cap;
+	gt_session.buffered = gt_session.buffered_peak = 0;
 	for (int i = 0; i < 2; i++) {
-		__cds_wfcq_init(&gt.qhead[i], &gt.qtail[i]);
-		gt.msg_next[i] = 0;
-		assert_int_equal(gt_strtab_init(&gt.strtab[i]), 0);
-		assert_non_null(gt.strtab[i].ht);
-		assert_true(gt.strtab[i].next_id == 0);
+		__cds_wfcq_init(&gt_session.qhead[i], &gt_session.qtail[i]);
+		gt_session.msg_next[i] = 0;
+		assert_int_equal(gt_strtab_init(&gt_session.strtab[i]), 0);
+		assert_non_null(gt_session.strtab[i].ht);
+		assert_true(gt_session.strtab[i].next_id == 0);
 	}
-	__atomic_store_n(&gt.gen, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&gt_session.gen, 1, __ATOMIC_RELEASE);
 }
 
 /* Free whatever is still queued (the flusher's job). */
 static void queue_free(int parity)
 {
 	struct cds_wfcq_node *n;
-	while ((n = __cds_wfcq_dequeue_blocking(&gt.qhead[parity], &gt.qtail[parity])) != NULL) {
+	while ((n = __cds_wfcq_dequeue_blocking(&gt_session.qhead[parity], &gt_session.qtail[parity])) != NULL) {
 		struct gt_chunk *c = caa_container_of(n, struct gt_chunk, qnode);
-		__atomic_sub_fetch(&gt.buffered, c->len, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&gt_session.buffered, c->len, __ATOMIC_RELAXED);
 		gt_chunk_release(c);
 	}
 }
@@ -85,10 +85,10 @@ static void state_destroy(void)
 {
 	for (int i = 0; i < 2; i++) {
 		queue_free(i);
-		gt_strtab_destroy(&gt.strtab[i]);
-		assert_null(gt.strtab[i].ht);
+		gt_strtab_destroy(&gt_session.strtab[i]);
+		assert_null(gt_session.strtab[i].ht);
 	}
-	__atomic_store_n(&gt.gen, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&gt_session.gen, 0, __ATOMIC_RELEASE);
 }
 
 static int setup_big(void **state)
@@ -236,7 +236,7 @@ static void drain_decode(uint64_t gen, struct defs *d)
 {
 	struct cds_wfcq_node *nd;
 	uint64_t bytes = 0;
-	while ((nd = __cds_wfcq_dequeue_blocking(&gt.qhead[gen & 1], &gt.qtail[gen & 1])) != NULL) {
+	while ((nd = __cds_wfcq_dequeue_blocking(&gt_session.qhead[gen & 1], &gt_session.qtail[gen & 1])) != NULL) {
 		struct gt_chunk *c = caa_container_of(nd, struct gt_chunk, qnode);
 		/* gt_queue_push flags the chunk before the enqueue */
 		assert_int_equal(__atomic_load_n(&c->queued, __ATOMIC_ACQUIRE), 1);
@@ -247,8 +247,8 @@ static void drain_decode(uint64_t gen, struct defs *d)
 		decode_strings_batch(c, gen, d);
 		gt_chunk_release(c);
 	}
-	assert_true(__atomic_load_n(&gt.buffered, __ATOMIC_RELAXED) == bytes);
-	__atomic_sub_fetch(&gt.buffered, bytes, __ATOMIC_RELAXED);
+	assert_true(__atomic_load_n(&gt_session.buffered, __ATOMIC_RELAXED) == bytes);
+	__atomic_sub_fetch(&gt_session.buffered, bytes, __ATOMIC_RELAXED);
 }
 
 /* Number of definitions of id, and whether all have text s (len bytes). */
@@ -313,9 +313,9 @@ static void test_intern_ids(void **state)
 	/* empty text: id 0, nothing defined, no id consumed */
 	assert_true(gt_intern(&e, "", 0, false) == 0);
 	assert_true(gt_intern(&e, "zzz", 0, true) == 0);
-	assert_true(gt.strtab[1].next_id == 6);
+	assert_true(gt_session.strtab[1].next_id == 6);
 	/* the other parity's table is untouched */
-	assert_true(gt.strtab[0].next_id == 0);
+	assert_true(gt_session.strtab[0].next_id == 0);
 
 	/* the definitions: exactly one per id, in t's strings batch of gen 1 */
 	assert_non_null(t->tb[1].str);
@@ -433,12 +433,12 @@ static void test_parity_and_reset(void **state)
 	assert_true(gt_intern(&e, "a", 1, false) == 1);
 	assert_true(gt_intern(&e, "b", 1, false) == 3);
 	assert_true(gt_intern(&e, "c", 1, false) == 5);
-	__atomic_store_n(&gt.gen, 2, __ATOMIC_RELEASE);
+	__atomic_store_n(&gt_session.gen, 2, __ATOMIC_RELEASE);
 	emit_at(&e, t, 2, 200);
 	assert_true(gt_intern(&e, "q", 1, false) == 1);
 	assert_true(gt_intern(&e, "b", 1, false) == 3);
-	assert_true(gt.strtab[0].next_id == 2);
-	assert_true(gt.strtab[1].next_id == 3);
+	assert_true(gt_session.strtab[0].next_id == 2);
+	assert_true(gt_session.strtab[1].next_id == 3);
 
 	/* the advancer finishing gen 1: collect, write out, empty the table */
 	gt_thread_collect(t, 1);
@@ -449,15 +449,15 @@ static void test_parity_and_reset(void **state)
 	assert_defined_once(&d1, 3, "b", 1);
 	assert_defined_once(&d1, 5, "c", 1);
 	defs_free(&d1);
-	gt_strtab_reset(&gt.strtab[1]);
-	assert_true(gt.strtab[1].next_id == 0);
+	gt_strtab_reset(&gt_session.strtab[1]);
+	assert_true(gt_session.strtab[1].next_id == 0);
 	/* the other table is intact */
-	assert_true(gt.strtab[0].next_id == 2);
+	assert_true(gt_session.strtab[0].next_id == 2);
 	assert_true(gt_intern(&e, "b", 1, false) == 3);
 
 	/* gen 3 reuses parity 1: empty table, counter restarted, old texts
 	 * get new definitions */
-	__atomic_store_n(&gt.gen, 3, __ATOMIC_RELEASE);
+	__atomic_store_n(&gt_session.gen, 3, __ATOMIC_RELEASE);
 	emit_at(&e, t, 3, 300);
 	assert_true(gt_intern(&e, "c", 1, false) == 1);
 	assert_true(gt_intern(&e, "a", 1, false) == 3);
@@ -489,18 +489,18 @@ static void test_parity_and_reset(void **state)
 	drain_decode(3, &d4);
 	assert_int_equal(d4.n, 3000);
 	defs_free(&d4);
-	gt_strtab_reset(&gt.strtab[1]);
+	gt_strtab_reset(&gt_session.strtab[1]);
 	unsigned long cnt_before, cnt_after;
 	long split;
 	rcu_read_lock();
-	cds_lfht_count_nodes(gt.strtab[1].ht, &split, &cnt_before, &split);
+	cds_lfht_count_nodes(gt_session.strtab[1].ht, &split, &cnt_before, &split);
 	rcu_read_unlock();
 	assert_int_equal(cnt_before, 0);
-	__atomic_store_n(&gt.gen, 5, __ATOMIC_RELEASE);
+	__atomic_store_n(&gt_session.gen, 5, __ATOMIC_RELEASE);
 	emit_at(&e, t, 5, 500);
 	assert_true(gt_intern(&e, "n5", 2, false) == 1);
 	rcu_read_lock();
-	cds_lfht_count_nodes(gt.strtab[1].ht, &split, &cnt_after, &split);
+	cds_lfht_count_nodes(gt_session.strtab[1].ht, &split, &cnt_after, &split);
 	rcu_read_unlock();
 	assert_int_equal(cnt_after, 1);
 	thr_free(t);
@@ -526,10 +526,10 @@ static void test_many_names_handoff(void **state)
 		assert_true(ids[i] == 2u * (uint64_t)i + 1);
 	}
 	/* again: no new ids, no new definitions */
-	uint64_t before = __atomic_load_n(&gt.strtab[1].next_id, __ATOMIC_RELAXED);
+	uint64_t before = __atomic_load_n(&gt_session.strtab[1].next_id, __ATOMIC_RELAXED);
 	for (int i = N - 1; i >= 0; i--)
 		assert_true(gt_intern(&e, names[i], strlen(names[i]), false) == ids[i]);
-	assert_true(__atomic_load_n(&gt.strtab[1].next_id, __ATOMIC_RELAXED) == before);
+	assert_true(__atomic_load_n(&gt_session.strtab[1].next_id, __ATOMIC_RELAXED) == before);
 	gt_thread_collect(t, 1);
 	struct defs d = { 0 };
 	drain_decode(1, &d);
@@ -546,7 +546,7 @@ static void test_many_names_handoff(void **state)
 static void test_memory_bound(void **state)
 {
 	(void)state;
-	gt.opt.max_buffered = 1; /* no hand-off is ever allowed */
+	gt_session.opt.max_buffered = 1; /* no hand-off is ever allowed */
 	struct gt_thread *t = thr_new(12);
 	struct gt_emit e;
 	emit_at(&e, t, 1, 42);
@@ -564,7 +564,7 @@ static void test_memory_bound(void **state)
 	}
 	assert_true(first_fail > 0);
 	/* nothing was queued */
-	assert_true(__atomic_load_n(&gt.buffered, __ATOMIC_RELAXED) == 0);
+	assert_true(__atomic_load_n(&gt_session.buffered, __ATOMIC_RELAXED) == 0);
 	/* a failed name was not published: it fails again, not an id */
 	assert_true(gt_intern(&e, names[first_fail], strlen(names[first_fail]), false) == 0);
 	static const char msg[] = "a message at least as long as the names";
@@ -664,7 +664,7 @@ static void concurrent_round(uint64_t gen, unsigned seed)
 	pthread_t th[NTHR];
 	pthread_barrier_t bar;
 	assert_int_equal(pthread_barrier_init(&bar, NULL, NTHR), 0);
-	__atomic_store_n(&gt.gen, gen, __ATOMIC_RELEASE);
+	__atomic_store_n(&gt_session.gen, gen, __ATOMIC_RELEASE);
 	for (int k = 0; k < NTHR; k++) {
 		memset(&w[k], 0, sizeof w[k]);
 		w[k].t = thr_new(100 + (uint64_t)k);
@@ -704,7 +704,7 @@ static void concurrent_round(uint64_t gen, unsigned seed)
 	for (int i = 1; i < NNAMES; i++)
 		assert_true(sorted[i] != sorted[i - 1]);
 	/* ids stay small: at most one wasted id per lost race */
-	uint64_t next = __atomic_load_n(&gt.strtab[gen & 1].next_id, __ATOMIC_RELAXED);
+	uint64_t next = __atomic_load_n(&gt_session.strtab[gen & 1].next_id, __ATOMIC_RELAXED);
 	assert_true(next >= NNAMES);
 	assert_true(next <= (uint64_t)NNAMES * NTHR);
 	assert_true(sorted[NNAMES - 1] <= 2 * next - 1);
@@ -758,8 +758,8 @@ static void concurrent_round(uint64_t gen, unsigned seed)
 		thr_free(w[k].t);
 
 	/* end of the generation for the table */
-	gt_strtab_reset(&gt.strtab[gen & 1]);
-	__atomic_store_n(&gt.msg_next[gen & 1], 0, __ATOMIC_RELAXED);
+	gt_strtab_reset(&gt_session.strtab[gen & 1]);
+	__atomic_store_n(&gt_session.msg_next[gen & 1], 0, __ATOMIC_RELAXED);
 }
 
 static void test_concurrent_intern(void **state)
@@ -820,7 +820,7 @@ static void test_reset_while_resizing(void **state)
 	struct gt_thread *t = thr_new(21);
 	for (int r = 0; r < RESIZE_ROUNDS; r++) {
 		uint64_t gen = 1 + 2 * (uint64_t)r;
-		__atomic_store_n(&gt.gen, gen, __ATOMIC_RELEASE);
+		__atomic_store_n(&gt_session.gen, gen, __ATOMIC_RELEASE);
 		struct gt_emit e;
 		emit_at(&e, t, gen, 7);
 		for (int i = 0; i < RESIZE_NAMES; i++) {
@@ -835,8 +835,8 @@ static void test_reset_while_resizing(void **state)
 		 * with a read-side walker on it */
 		gt_thread_collect(t, gen);
 		queue_free(1);
-		struct walker w = { .ht = gt.strtab[1].ht };
-		struct staller st = { .ht = gt.strtab[1].ht };
+		struct walker w = { .ht = gt_session.strtab[1].ht };
+		struct staller st = { .ht = gt_session.strtab[1].ht };
 		pthread_t th, sth;
 		/* One at a time: a thread's first rcu_read_lock registers it
 		 * with urcu-bp, which waits for a grace period in progress,
@@ -847,7 +847,7 @@ static void test_reset_while_resizing(void **state)
 		assert_int_equal(pthread_create(&sth, NULL, staller_main, &st), 0);
 		while (!__atomic_load_n(&st.go, __ATOMIC_ACQUIRE))
 			sched_yield();
-		gt_strtab_reset(&gt.strtab[1]);
+		gt_strtab_reset(&gt_session.strtab[1]);
 		__atomic_store_n(&st.done, 1, __ATOMIC_RELEASE);
 		__atomic_store_n(&w.stop, 1, __ATOMIC_RELEASE);
 		assert_int_equal(pthread_join(th, NULL), 0);
@@ -856,11 +856,11 @@ static void test_reset_while_resizing(void **state)
 		if (r == 0)
 			fprintf(stderr, "# round 0: the walker passed %llu times, %llu nodes\n",
 			        (unsigned long long)w.passes, (unsigned long long)w.visits);
-		assert_true(gt.strtab[1].next_id == 0);
+		assert_true(gt_session.strtab[1].next_id == 0);
 		unsigned long cnt;
 		long before, after;
 		rcu_read_lock();
-		cds_lfht_count_nodes(gt.strtab[1].ht, &before, &cnt, &after);
+		cds_lfht_count_nodes(gt_session.strtab[1].ht, &before, &cnt, &after);
 		rcu_read_unlock();
 		assert_int_equal(cnt, 0);
 	}

@@ -1,17 +1,19 @@
 /*
  * Symbolization never holds up a generation's end (issue 10, part 4;
- * src/emit/symbolize.c, symlines.c).
+ * src/stacks/symbolize.c, symlines.c).
  *
  * The line resolver is made to stand still for 5 s before each batch (the
  * test hook gt_symlines_stall_ns), standing for a library whose DWARF takes
  * that long to load.  With CPU sampling on, the main thread sorts with
  * qsort (samples in libc, whose lines go to the resolver, and in this
  * file, whose small DWARF is read by the flusher itself), then calls
- * gotrace_flush.  Checks:
+ * gotrace_flush; every 4096th comparison writes a region with an event
+ * stack through qsort.  Checks:
  *  - gotrace_flush returns 0 within 1 s (the advance waits GT_SYM_WAIT_NS
  *    for lines, not for the resolver); the library before this change read
  *    every frame's DWARF inside the advance;
- *  - in the flushed generation, the samples' stacks carry their function
+ *  - in the flushed generation (not under TSan, whose signal delivery
+ *    moves samples), the samples' stacks carry their function
  *    names (cmp_int <- ... <- burn_sort), this file's frames their file and
  *    line, and libc's frames their module's path as the file (their line
  *    was not known yet: written without it, not waited for);
@@ -30,8 +32,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "emit/internal.h"
-#include "emit/symlines.h"
+#include "stacks/stacks.h"
+#include "stacks/symlines.h"
 #include "tracecheck.h"
 #include "../cpuprof/cpuprof_test.h"
 
@@ -49,8 +51,17 @@ static double thread_cpu(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Every 4096th comparison opens and closes a region: with event stacks on,
+ * its stack runs through qsort's frames in libc, so the resolver is asked
+ * for libc's lines whatever the sampler's stacks hold (under TSan signals
+ * arrive at the runtime's safe points, and samples may miss qsort). */
 __attribute__((noinline)) static int cmp_int(const void *a, const void *b)
 {
+	static unsigned n;
+	if ((++n & 4095) == 0) {
+		gotrace_region_begin(0, "cmp");
+		gotrace_region_end(0, "cmp");
+	}
 	int x = *(const int *)a, y = *(const int *)b;
 	return (x > y) - (x < y);
 }
@@ -78,6 +89,7 @@ static void flush_does_not_wait_for_lines(void **st)
 	o.cpu_hz = 1000;
 	o.cpu_source = GOTRACE_CPU_SETITIMER;
 	o.advance_period_ns = 60ull * 1000000000ull; /* only our flush ends gen 1 */
+	o.event_stacks = GOTRACE_STACK_ALL;
 	__atomic_store_n(&gt_symlines_stall_ns, 5ull * 1000000000ull, __ATOMIC_RELAXED);
 	assert_int_equal(gotrace_start_path(path, &o), 0);
 	burn_sort(0.3);
@@ -125,6 +137,16 @@ static void flush_does_not_wait_for_lines(void **st)
 	printf("FIGURE symlines: generation 1: %ld samples, %ld in cmp_int (%ld with its line), "
 	       "%ld reached burn_sort with its line; %ld libc frames, %ld without a line yet\n",
 	       gen1, with_cmp, cmp_ok, burn_ok, libc_frames, libc_unresolved);
+#if defined(__SANITIZE_THREAD__)
+	/* TSan delivers SIGPROF at its own safe points: the samples' stacks
+	 * need not run through qsort (test_cpuhot.c, ACCURACY).  The bound on
+	 * the flush above is what holds there. */
+	(void)cmp_ok;
+	(void)burn_ok;
+	(void)libc_unresolved;
+	free(path);
+	return;
+#endif
 	assert_true(with_cmp > 0);
 	assert_int_equal(cmp_ok, with_cmp);
 	assert_true(burn_ok > 0);

@@ -1,6 +1,6 @@
 /*
- * test_wire.c: the wire encoder (src/emit/wire.h) and batch framing
- * (src/emit/chunk.c), checked against the format (shared docs §2-§3):
+ * test_wire.c: the wire encoder (src/core/wire.h) and batch framing
+ * (src/core/chunk.c), checked against the format (shared docs §2-§3):
  * LEB128 uvarints, padded size fields, batch headers whose size counts only
  * the payload after the size field.
  */
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "emit/internal.h"
+#include "core/core.h"
 
 /* Reference encoder written from the format description (§2.1), used only
  * for values whose exact bytes are not spelled out below. */

@@ -15,8 +15,9 @@
  * is not known yet is written with its module's path as the file and line
  * 1, the same as a frame that has no line at all, and gets its line in a
  * later generation.
+ * May call: symlines.c (the line resolver), libdw, src/core.
  */
-#include "internal.h"
+#include "stacks.h"
 #include "symlines.h"
 
 #include <elfutils/libdwfl.h>

@@ -1,8 +1,9 @@
 /*
  * arena.c: allocation without the allocator for application threads (see
  * arena.h for why and for the protocols).
+ * May call: idxstack.h, mmap, liburcu (call_rcu); nothing above src/core.
  */
-#include "internal.h"
+#include "core.h"
 #include "arena.h"
 #include "idxstack.h"
 

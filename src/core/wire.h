@@ -1,6 +1,7 @@
 /*
  * wire.h: the Go 1.23 trace wire encoding (see shared docs §2-§5).
  * Pure functions on caller-owned memory: AS-safe.
+ * May call: nothing.
  */
 #ifndef GT_WIRE_H
 #define GT_WIRE_H

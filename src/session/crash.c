@@ -3,6 +3,8 @@
  * calls gotrace_crash_flush), the current generation is ended and written,
  * so the trace ends with a complete generation holding every event emitted
  * up to the crash; then the program dies exactly as it would have.
+ * May call: the sources' crash drains (sources.h), src/emit, src/stacks,
+ * src/core; async-signal-safe only.
  *
  * Everything here runs in a signal handler (on the thread's alternate signal
  * stack, so a stack overflow is covered): async-signal-safe calls only, no
@@ -27,9 +29,8 @@
  * If a step cannot complete in time, what was written stays readable: every
  * earlier generation is complete, and Go's reader keeps those.
  */
-#include "internal.h"
-#include "registry.h"
-#include "../cpuprof/hooks.h"
+#include "session.h"
+#include "../core/registry.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -65,7 +66,7 @@ static bool crash_write(const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 	while (len > 0) {
-		struct pollfd pfd = { .fd = gt.fd, .events = POLLOUT };
+		struct pollfd pfd = { .fd = gt_session.fd, .events = POLLOUT };
 		int r = poll(&pfd, 1, 50);
 		if (r < 0 && errno != EINTR)
 			return false;
@@ -74,7 +75,7 @@ static bool crash_write(const void *buf, size_t len)
 				return false;
 			continue;
 		}
-		ssize_t w = write(gt.fd, p, len > 4096 ? 4096 : len);
+		ssize_t w = write(gt_session.fd, p, len > 4096 ? 4096 : len);
 		if (w < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
@@ -82,7 +83,7 @@ static bool crash_write(const void *buf, size_t len)
 		}
 		p += w;
 		len -= (size_t)w;
-		__atomic_add_fetch(&gt.bytes_written, (uint64_t)w, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&gt_session.bytes_written, (uint64_t)w, __ATOMIC_RELAXED);
 	}
 	return true;
 }
@@ -100,7 +101,7 @@ static bool write_queue(uint64_t gen)
 	for (;;) {
 		enum cds_wfcq_ret st;
 		struct cds_wfcq_node *n = __cds_wfcq_dequeue_with_state_nonblocking(
-			&gt.qhead[gen & 1], &gt.qtail[gen & 1], &st);
+			&gt_session.qhead[gen & 1], &gt_session.qtail[gen & 1], &st);
 		if (n == NULL || n == CDS_WFCQ_WOULDBLOCK)
 			return n == NULL;
 		struct gt_chunk *c = caa_container_of(n, struct gt_chunk, qnode);
@@ -184,7 +185,7 @@ static uint64_t crash_string(uint64_t g, const char *s)
 		len = GT_MAX_STRING;
 	if (strb->len + 1 + 2 * GT_UVARINT_MAX + len > strb->cap)
 		return 0;
-	uint64_t id = 2 * __atomic_add_fetch(&gt.strtab[g & 1].next_id, 1, __ATOMIC_RELAXED) - 1;
+	uint64_t id = 2 * __atomic_add_fetch(&gt_session.strtab[g & 1].next_id, 1, __ATOMIC_RELAXED) - 1;
 	uint8_t *p = strb->data + strb->len;
 	*p++ = GT_EV_STRING;
 	p = gt_put_uvarint(p, id);
@@ -234,6 +235,20 @@ struct evs_ctx {
 	bool ok;
 };
 
+/* Room for need bytes in the scratch Stacks batch, writing it out and
+ * opening the next one when it is full; NULL if the write failed. */
+static uint8_t *stacks_room(struct evs_ctx *x, uint32_t need)
+{
+	uint8_t *p = scratch_room(need);
+	if (!p) { /* stacks batch full */
+		if (!write_chunk(scratch))
+			return NULL;
+		scratch_open(x->g, GT_NO_ID, x->now, GT_EV_STACKS);
+		p = scratch_room(need);
+	}
+	return p;
+}
+
 static bool write_event_stack(void *arg, uint64_t id, const uint64_t *pcs, int n)
 {
 	struct evs_ctx *x = arg;
@@ -252,13 +267,9 @@ static bool write_event_stack(void *arg, uint64_t id, const uint64_t *pcs, int n
 			return x->ok = false;
 	}
 	uint32_t need = (uint32_t)(1 + 2 * GT_UVARINT_MAX + n * 4 * GT_UVARINT_MAX);
-	uint8_t *p = scratch_room(need);
-	if (!p) { /* stacks batch full */
-		if (!write_chunk(scratch))
-			return x->ok = false;
-		scratch_open(x->g, GT_NO_ID, x->now, GT_EV_STACKS);
-		p = scratch_room(need);
-	}
+	uint8_t *p = stacks_room(x, need);
+	if (!p)
+		return x->ok = false;
 	*p++ = GT_EV_STACK;
 	p = gt_put_uvarint(p, id);
 	p = gt_put_uvarint(p, (uint64_t)n);
@@ -278,13 +289,9 @@ static bool write_xg_stack(void *arg, uint64_t id, uint64_t pc, const char *name
 	if (!fid || !lid)
 		return x->ok = false;
 	uint32_t need = 1 + 6 * GT_UVARINT_MAX;
-	uint8_t *p = scratch_room(need);
-	if (!p) { /* stacks batch full */
-		if (!write_chunk(scratch))
-			return x->ok = false;
-		scratch_open(x->g, GT_NO_ID, x->now, GT_EV_STACKS);
-		p = scratch_room(need);
-	}
+	uint8_t *p = stacks_room(x, need);
+	if (!p)
+		return x->ok = false;
 	*p++ = GT_EV_STACK;
 	p = gt_put_uvarint(p, id);
 	p = gt_put_uvarint(p, 1);
@@ -304,7 +311,7 @@ static bool write_tables(uint64_t g, uint64_t now)
 	strb->data[strb->len++] = GT_EV_STRINGS;
 	scratch_open(g, GT_NO_ID, now, GT_EV_STACKS);
 	struct gt_thread *t;
-	gt_reg_for_each(t, &gt.threads) {
+	gt_reg_for_each(t, &gt_session.threads) {
 		if (!gt_thread_current(t) || !gt_stated_in(t, g))
 			continue;
 		struct gt_frame fr;
@@ -334,37 +341,38 @@ static bool write_tables(uint64_t g, uint64_t now)
 	if (!evs.ok || !write_chunk(scratch) || !write_chunk(strb))
 		return false;
 	scratch_open(g, GT_NO_ID, now, GT_EV_FREQUENCY);
-	scratch->len = (uint32_t)(gt_put_uvarint(scratch->data + scratch->len, gt_clk.freq) - scratch->data);
+	scratch->len = (uint32_t)(gt_put_uvarint(scratch->data + scratch->len, gt_clock.freq) - scratch->data);
 	return write_chunk(scratch);
 }
 
 static bool crash_advance(struct gt_thread *self)
 {
-	uint64_t g = __atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE);
+	uint64_t g = __atomic_load_n(&gt_session.gen, __ATOMIC_ACQUIRE);
 	if (g == 0)
 		return true; /* tracing already off: everything is written */
 	/* The flusher queued g-1 completely but may not have written it all. */
-	if (__atomic_load_n(&gt.gens_written, __ATOMIC_ACQUIRE) + gt.gen_first < g) {
+	if (__atomic_load_n(&gt_session.gens_written, __ATOMIC_ACQUIRE) + gt_session.gen_first < g) {
 		if (!write_queue(g - 1))
 			return false;
-		__atomic_add_fetch(&gt.gens_written, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&gt_session.gens_written, 1, __ATOMIC_RELAXED);
 	}
 	__atomic_store_n(&gotrace_on_, 0, __ATOMIC_RELEASE);
-	gt.gen_last = g;
-	__atomic_store_n(&gt.gen, 0, __ATOMIC_RELEASE);
+	gt_session.gen_last = g;
+	__atomic_store_n(&gt_session.gen, 0, __ATOMIC_RELEASE);
 	gt_seq_sync();
 	uint64_t now = gt_now();
 	struct gt_thread *t;
-	gt_reg_for_each(t, &gt.threads)
+	gt_reg_for_each(t, &gt_session.threads)
 		if (gt_thread_current(t))
 			t->crash_skip = !wait_left_bounded(t, self);
 	/* The CPU samples of g first, as the flusher's advance does. */
-	if (!gt_cpuprof_crash_drain(g, now, write_chunk))
-		return false;
+	gt_for_each_source(s)
+		if (s->crash_drain && !s->crash_drain(g, now, write_chunk))
+			return false;
 	if (!write_queue(g))
 		return false;
 	bool any = false;
-	gt_reg_for_each(t, &gt.threads) {
+	gt_reg_for_each(t, &gt_session.threads) {
 		if (!gt_thread_current(t) || t->crash_skip)
 			continue;
 		struct gt_tbuf *tb = &t->tb[g & 1];
@@ -381,7 +389,7 @@ static bool crash_advance(struct gt_thread *self)
 		uint8_t *p = scratch->data + scratch->len;
 		*p++ = GT_EV_PROC_STATUS;
 		*p++ = 0;
-		p = gt_put_uvarint(p, gt.filler_p != GT_NO_ID ? gt.filler_p : gt.next_p);
+		p = gt_put_uvarint(p, gt_session.filler_p != GT_NO_ID ? gt_session.filler_p : gt_session.next_p);
 		p = gt_put_uvarint(p, GT_P_IDLE);
 		scratch->len = (uint32_t)(p - scratch->data);
 		if (!write_chunk(scratch))
@@ -389,19 +397,19 @@ static bool crash_advance(struct gt_thread *self)
 	}
 	if (!write_tables(g, now))
 		return false;
-	__atomic_add_fetch(&gt.gens_written, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&gt_session.gens_written, 1, __ATOMIC_RELAXED);
 	return true;
 }
 
-/* Wait for the flusher to park (it checks gt.crashing between writes and
+/* Wait for the flusher to park (it checks gt_session.crashing between writes and
  * after each advance). */
 static bool park_flusher(void)
 {
-	__atomic_store_n(&gt.crash_tid, crash_owner, __ATOMIC_RELAXED);
-	__atomic_store_n(&gt.crashing, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&gt_session.crash_tid, crash_owner, __ATOMIC_RELAXED);
+	__atomic_store_n(&gt_session.crashing, 1, __ATOMIC_SEQ_CST);
 	gt_wake_flusher(); /* futex wake: async-signal-safe */
 	uint64_t end = gt_mono_ns() + CRASH_FLUSHER_WAIT_NS;
-	while (__atomic_load_n(&gt.flusher_busy, __ATOMIC_ACQUIRE)) {
+	while (__atomic_load_n(&gt_session.flusher_busy, __ATOMIC_ACQUIRE)) {
 		if (gt_mono_ns() > end)
 			return false;
 		struct timespec d = { 0, 200000 };
@@ -416,7 +424,7 @@ static int crash_flush(void)
 {
 	int tid = (int)syscall(SYS_gettid);
 	int zero = 0;
-	__atomic_store_n(&gt.crash_tid, tid, __ATOMIC_RELAXED);
+	__atomic_store_n(&gt_session.crash_tid, tid, __ATOMIC_RELAXED);
 	if (!__atomic_compare_exchange_n(&crash_owner, &zero, tid, false, __ATOMIC_ACQ_REL,
 	                                 __ATOMIC_ACQUIRE)) {
 		/* Another thread is flushing (or did): let it finish, bounded. */
@@ -428,14 +436,14 @@ static int crash_flush(void)
 		return -1;
 	}
 	int rc = -1;
-	if (__atomic_load_n(&gt.flusher_running, __ATOMIC_ACQUIRE) && park_flusher()) {
+	if (__atomic_load_n(&gt_session.flusher_running, __ATOMIC_ACQUIRE) && park_flusher()) {
 		deadline_write = gt_mono_ns() + CRASH_WRITE_WAIT_NS;
 		struct gt_thread *self = gt_tls_self;
-		if (self && __atomic_load_n(&self->session, __ATOMIC_RELAXED) != gt.session)
+		if (self && __atomic_load_n(&self->session, __ATOMIC_RELAXED) != gt_session.session)
 			self = NULL;
 		rc = crash_advance(self) ? 0 : -1;
-		if (gt.own_fd)
-			fsync(gt.fd);
+		if (gt_session.own_fd)
+			fsync(gt_session.fd);
 	}
 	__atomic_store_n(&crash_done, 1, __ATOMIC_RELEASE);
 	return rc;
@@ -480,8 +488,8 @@ int gt_crash_install(const gotrace_options *o)
 {
 	__atomic_store_n(&crash_owner, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&crash_done, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&gt.crashing, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&gt.crash_tid, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&gt_session.crashing, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&gt_session.crash_tid, 0, __ATOMIC_RELAXED);
 	if (o->crash_flags & GOTRACE_CRASH_NO_SIGNALS)
 		return 0;
 	struct sigaction sa;
@@ -543,7 +551,7 @@ void gt_crash_thread_exit(struct gt_thread *t)
 
 int gotrace_crash_flush(void)
 {
-	if (!__atomic_load_n(&gt.flusher_running, __ATOMIC_ACQUIRE))
+	if (!__atomic_load_n(&gt_session.flusher_running, __ATOMIC_ACQUIRE))
 		return -GOTRACE_ENOTON;
 	sigset_t all, old;
 	sigfillset(&all);

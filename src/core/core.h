@@ -1,9 +1,13 @@
 /*
- * internal.h: shared state of the emitter.  Every shared structure says who
- * writes it, who reads it and how it is published.
+ * core.h: the substrate every layer writes through -- chunks (batches) and
+ * the flusher's queue, a thread's record and its open batches, the string
+ * table, the session state, the emit context -- and the few calls on them
+ * that every layer may make.  Every shared structure says who writes it,
+ * who reads it and how it is published.
+ * May call: src/seqlock, src/arch (through clock.h), liburcu.
  */
-#ifndef GT_INTERNAL_H
-#define GT_INTERNAL_H
+#ifndef GT_CORE_H
+#define GT_CORE_H
 
 #define _GNU_SOURCE 1
 #include <stdint.h>
@@ -16,6 +20,10 @@
 #include <urcu/rculist.h>
 #include <urcu/wfcqueue.h>
 
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "gotrace.h"
 #include "../seqlock/seqlock.h"
 #include "clock.h"
@@ -24,6 +32,12 @@
 #define GT_HIDDEN __attribute__((visibility("hidden")))
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* futex(2) on a 32-bit word (the flusher's wake word, flush_done). */
+static inline long gt_futex(uint32_t *w, int op, uint32_t val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, w, op, val, ts, NULL, 0);
+}
 
 /* ------------------------------------------------------------------ chunk */
 /*
@@ -257,7 +271,7 @@ struct gt_thread {
 	int8_t entry_chosen;     /* index of the entry frame (flusher writes) */
 	struct gt_sym *entry_sym; /* flusher-private cache: the root frame */
 
-	/* Registry link: modified under gt.reg_lock with the RCU list
+	/* Registry link: modified under gt_session.reg_lock with the RCU list
 	 * primitives; walked by the advancer (the only thread that unlinks
 	 * and frees, so it needs no read-side section against itself) and by
 	 * the crash path under rcu_read_lock. */
@@ -383,7 +397,7 @@ struct gt_state {
 	int flusher_busy;
 	char err[256];           /* last error text (start lock or flusher) */
 };
-extern struct gt_state gt;
+extern struct gt_state gt_session;
 
 /* The emit context: one critical section of one thread. */
 struct gt_emit {
@@ -393,9 +407,6 @@ struct gt_emit {
 	uint64_t now;
 };
 
-GT_HIDDEN bool gt_emit_begin(struct gt_emit *e);
-GT_HIDDEN bool gt_emit_enter(struct gt_emit *e);
-GT_HIDDEN bool gt_emit_prologue(struct gt_emit *e);
 static inline void gt_emit_end(struct gt_emit *e) { gt_seq_leave(&e->t->seq); }
 /* Room for need bytes in the event chunk; NULL if the event is dropped. */
 GT_HIDDEN uint8_t *gt_ev_reserve_slow(struct gt_emit *e, uint32_t need, bool must);
@@ -423,88 +434,8 @@ static inline void gt_ev_commit(struct gt_emit *e, uint8_t *end)
 }
 GT_HIDDEN void gt_count_drop(struct gt_emit *e);
 
-/* Write this thread's status (or creation) into gen e->gen.  false if it
- * could not be written (the caller then drops its event). */
-GT_HIDDEN bool gt_write_status(struct gt_emit *e);
 /* Strings-batch room (must: may use the chunk's reserve). */
 GT_HIDDEN uint8_t *gt_str_reserve(struct gt_emit *e, uint32_t need, bool must);
-
-/* Scheduling events (sched.c). */
-/* Mark g's status of the thread's own goroutine as written in gen. */
-static inline void gt_own_traced(struct gt_thread *t, uint64_t gen)
-{
-	__atomic_store_n(&t->own.traced[gen % 3], gen, __ATOMIC_RELAXED);
-}
-/* Resume a BLOCKED thread inside its critical section (state RUNNING
- * after); false if its events could not be written. */
-GT_HIDDEN bool gt_resume_locked(struct gt_emit *e);
-/* End the thread's syscall bracket inside its critical section (state
- * SYSCALL -> RUNNING, or XG if it was an explicit goroutine's). */
-GT_HIDDEN bool gt_finish_syscall(struct gt_emit *e);
-/* Bring a thread in SYSCALL, BLOCKED or XG back to RUNNING (thread exit). */
-GT_HIDDEN bool gt_sched_settle(struct gt_emit *e);
-/* Statuses of thread t, silent in generation g, whose state at the end of
- * g was (state, sys, gword; cur and its word read now: the crash path):
- * `own` gets the events for a batch under t's M id, `anon` those for an
- * m=^0 batch (each returned advanced past what was written, at most
- * GT_SILENT_MAX bytes each).  Writes no memory but
- * the two buffers and t's status bookkeeping: AS-safe (crash path). */
-#define GT_SILENT_MAX 128
-GT_HIDDEN void gt_silent_status(struct gt_thread *t, uint64_t g, int state, uint64_t sys,
-                                uint64_t gword, uint8_t **own, uint8_t **anon);
-/* As gt_silent_status with the thread's explicit goroutine cur (NULL: none)
- * and cur's word, both from the same snapshot as state (advance.c). */
-GT_HIDDEN void gt_silent_status_cur(struct gt_thread *t, uint64_t g, int state, uint64_t sys,
-                                    uint64_t gword, struct gt_gor *cur, uint64_t cword,
-                                    uint8_t **own, uint8_t **anon);
-/* The goroutine the thread runs (or blocks, or syscalls in): cur or own. */
-static inline struct gt_gor *gt_cur_g(struct gt_thread *t)
-{
-	return t->cur ? t->cur : &t->own;
-}
-/* Stack id for a status of G: the entry stack of a thread's own G, none for
- * an explicit one. */
-static inline uint64_t gt_g_stack(struct gt_thread *t, struct gt_gor *G)
-{
-	return G == &t->own ? t->goid * 2 /* gt_entry_stack_id */ : 0;
-}
-/* The own G's status in e->gen while it is parked (cur set), if nobody
- * wrote it yet in e->gen (claim on own.traced).  At most GT_UVARINT_MAX*4+2
- * bytes at p. */
-GT_HIDDEN uint8_t *gt_parked_own_status(struct gt_emit *e, uint8_t *p);
-/* Claim the status of G in generation g (true: the caller must write it). */
-GT_HIDDEN bool gt_claim_status(struct gt_gor *G, uint64_t g);
-
-/* Explicit goroutines (goroutine.c). */
-/* Statuses of a thread in state XG in e->gen (from gt_write_status). */
-GT_HIDDEN bool gt_xg_write_status(struct gt_emit *e);
-/* Thread exit in state XG: stop cur (GoStop), resume the own G. */
-GT_HIDDEN bool gt_xg_settle(struct gt_emit *e);
-/* Advancer: snapshot of every explicit goroutine before the bump of g;
- * after every thread left g and the threads were stated: statuses of the
- * goroutines nobody stated in g, their stacks, reaping; final: detach all. */
-GT_HIDDEN void gt_xg_snapshot(uint64_t g);
-GT_HIDDEN void gt_xg_advance(uint64_t g, uint64_t now, bool final);
-/* Crash path (flusher excluded): cb for each goroutine whose GoCreate in g
- * names a stack the advancer has not written: its id, one frame pc and
- * name.  AS-safe; stops when cb returns false. */
-GT_HIDDEN void gt_xg_crash_walk(uint64_t g,
-                                bool (*cb)(void *arg, uint64_t id, uint64_t pc, const char *name),
-                                void *arg);
-
-/* At the start of generation h (advancer): take the P of every thread
- * sitting in a syscall begun before h (ProcStatus Abandoned + ProcSteal in
- * a batch of h under the advancer's own M id). */
-GT_HIDDEN void gt_steal_syscall_ps(uint64_t h, uint64_t now);
-
-/* Advance (flusher context). final: switch tracing off (gen 0). */
-GT_HIDDEN void gt_advance(bool final);
-GT_HIDDEN void gt_thread_collect(struct gt_thread *t, uint64_t gen);
-GT_HIDDEN void gt_threads_reap(uint64_t gen);
-GT_HIDDEN void gt_threads_release_all(void);
-GT_HIDDEN void gt_thread_free(struct gt_thread *t);
-GT_HIDDEN uint64_t gt_p_alloc(void);
-GT_HIDDEN void gt_p_free(uint64_t p, uint64_t gen);
 
 /* Output (flusher context). */
 GT_HIDDEN void gt_out_init(int fd);
@@ -513,98 +444,68 @@ GT_HIDDEN void gt_out_drain(uint64_t gen);
 GT_HIDDEN void gt_set_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 GT_HIDDEN void gt_wake_flusher(void);
 /* Flusher only, inside an advance, before long allocating work: waits
- * while a fork is being made (session.c). */
+ * while a fork is being made (state.c; gt_fork_park is set by the session
+ * layer's fork handlers, gt_fork_midway says the flusher waits there). */
 GT_HIDDEN void gt_flusher_fork_point(void);
+GT_HIDDEN extern int gt_fork_park;
+GT_HIDDEN extern int gt_fork_midway;
 
-/* Entry stacks (flusher context). */
-struct gt_frame {
-	uint64_t pc;
-	const char *func;   /* never NULL or empty */
-	const char *file;   /* never NULL or empty */
-	uint64_t line;
-};
-GT_HIDDEN void gt_entry_frame(struct gt_thread *t, struct gt_frame *fr);
-/* Symbolise pc (flusher only; cached).  Unknown parts become the module
- * name and offset, never empty.  A line not known yet is asked of the line
- * resolver (symlines.c); until gt_sym_settle takes its answer the frame
- * has the module's path as file and line 1. */
-GT_HIDDEN void gt_sym_lookup(uint64_t pc, struct gt_frame *fr);
-/* Wait at most wait_ns for the lines asked so far, and take the answers
- * into the cache.  The advance calls it once, between looking up every PC
- * of g's stack tables (gt_stacktab_prefetch, gt_evstack_prefetch) and
- * writing them. */
-GT_HIDDEN void gt_sym_settle(uint64_t wait_ns);
-/* How long an advance waits for source lines: a generation's end is never
- * held up longer by DWARF loading (issue 10).  The final generation (stop)
- * waits longer, so that a finished trace has its lines when they can be
- * had. */
-#define GT_SYM_WAIT_NS 10000000ull
-#define GT_SYM_FINAL_WAIT_NS 200000000ull
-/* Cached symbol only, no allocation (crash path).  false if not cached. */
-GT_HIDDEN bool gt_sym_peek(uint64_t pc, struct gt_frame *fr);
-
-/* Crash handling (crash.c). */
-GT_HIDDEN int gt_crash_install(const gotrace_options *o);
-GT_HIDDEN void gt_crash_uninstall(void);
-GT_HIDDEN void gt_crash_thread_init(struct gt_thread *t);
-GT_HIDDEN void gt_crash_thread_exit(struct gt_thread *t);
-static inline bool gt_crashing(void) { return __atomic_load_n(&gt.crashing, __ATOMIC_SEQ_CST); }
-GT_HIDDEN void gt_entry_capture(struct gt_thread *t);
-/* Stack table of a generation (flusher context).  Entry stacks of threads
- * use even ids (2 * goid); interned stacks odd ids.  gt_stack_intern takes
- * PCs leaf first (already adjusted: a return address minus one), at most
- * GT_MAX_FRAMES, and returns the id in generation gen (0 if none). */
-GT_HIDDEN uint64_t gt_stack_intern(uint64_t gen, const uint64_t *pcs, int n);
-GT_HIDDEN void gt_stacktab_write(uint64_t gen, uint64_t now);
-/* Look up (gt_sym_lookup) every PC that gt_stacktab_write(gen) will write,
- * entry frames included, so that their lines are asked early. */
-GT_HIDDEN void gt_stacktab_prefetch(uint64_t gen);
-/* A fresh odd stack id of generation gen (any thread inside gen, or the
- * flusher; the counter is atomic and reset by gt_stacktab_write). */
-GT_HIDDEN uint64_t gt_stack_id_new(uint64_t gen);
-/* Stacks on events (evstack.c): the caller's stack id in e->gen if class
- * cls (GOTRACE_STACK_*) is enabled, else 0.  Threads, inside a critical
- * section, AS-unsafe.  gt_evstack_write: advancer, after all left gen. */
-GT_HIDDEN uint64_t gt_event_stack(struct gt_emit *e, int cls);
-GT_HIDDEN void gt_evstack_write(uint64_t gen, uint64_t now);
-/* The same as gt_stacktab_prefetch for gen's event stacks (advancer, after
- * all left gen, before gt_evstack_write). */
-GT_HIDDEN void gt_evstack_prefetch(uint64_t gen);
-/* Crash flush (AS-safe, flusher parked, threads out of gen): fn(arg, id,
- * pcs, n) for every event stack whose id may be used in gen, until fn
- * returns false.  gt_evstack_crash_frame describes pc from data prepared in
- * advance (the flusher's symbol cache, else "module+0xoff" or the bare
- * address formatted into buf); true if the strings are the cache's (stable
- * pointers), false if func points into buf. */
-/* The interning behind gt_event_stack, for PCs already walked (leaf first),
- * and generation gen's table (unit tests). */
-GT_HIDDEN uint64_t gt_evstack_intern(struct gt_emit *e, const uint64_t *pcs, int n);
-GT_HIDDEN struct cds_lfht *gt_evstack_ht(uint64_t gen);
-typedef bool (*gt_evstack_fn)(void *arg, uint64_t id, const uint64_t *pcs, int n);
-GT_HIDDEN void gt_evstack_crash_walk(uint64_t gen, gt_evstack_fn fn, void *arg);
-GT_HIDDEN bool gt_evstack_crash_frame(uint64_t pc, struct gt_frame *fr, char *buf, size_t len);
-static inline uint64_t gt_entry_stack_id(const struct gt_thread *t) { return t->goid * 2; }
-/* Strings of the generation's tables, written by the flusher. */
-extern struct gt_thread gt_adv;
-GT_HIDDEN bool gt_stated_in(struct gt_thread *t, uint64_t g);
-GT_HIDDEN bool gt_thread_current(struct gt_thread *t);
-
-/* CPU profile (src/cpuprof): drain generation gen's samples into CPUSample
- * batches of gen (flusher context, after every thread left gen).  now: the
- * time of the advancer's own events of gen, read before the bump (a lower
- * bound of gen's last event, see gt_advance).  A no-op when CPU profiling
- * is off. */
-GT_HIDDEN void gt_cpuprof_flush(uint64_t gen, uint64_t now);
-/* Start sampling per o (start lock held, flusher running); 0 or a negative
- * gotrace_err with gt_set_start_error() text.  Stop: timers off, previous
- * handler and timers restored, no handler running any more. */
-GT_HIDDEN int gt_cpuprof_start(const gotrace_options *o);
-GT_HIDDEN void gt_cpuprof_stop(void);
-GT_HIDDEN void gt_cpuprof_stats(uint64_t *samples, uint64_t *lost);
-/* Wait until no signal handler can still write generation gen's CPU
- * buffer (called by the advancer after the bump, before draining). */
-GT_HIDDEN void gt_cpuprof_quiesce(uint64_t gen);
-/* Error text for a failed start (start lock held). */
+/* Error text for a failed start (start lock held), kept in
+ * gt_last_error_text (state.c) for gotrace_last_error(). */
+extern char gt_last_error_text[256];
 GT_HIDDEN void gt_set_start_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Thread hooks: what other layers do when a thread joins or leaves the
+ * registry (thread.c calls them; the session layer installs them, see
+ * src/session/sources.c, so that the registry names no layer above it).
+ *   registering: reg_lock held, before the record is published;
+ *   registered:  after publication, no lock held, outside any critical
+ *                section (may allocate and lock);
+ *   exiting:     first thing of the thread's exit (its key destructor);
+ *   left:        after the thread left its last critical section, before
+ *                its record is unlinked or freed;
+ *   library_thread: on a thread of the library's own (the flusher, the
+ *                line resolver), at each iteration of its loop (the CPU
+ *                sampler's own_thread: SIGPROF unblocked while it runs).
+ * Written once by gt_thread_hooks_set (session start, before tracing is
+ * on; release), read by registering and exiting threads (acquire); a NULL
+ * table or member: nothing to do. */
+struct gt_thread_hooks {
+	void (*registering)(struct gt_thread *t);
+	void (*registered)(struct gt_thread *t);
+	void (*exiting)(struct gt_thread *t);
+	void (*left)(struct gt_thread *t);
+	void (*library_thread)(void);
+};
+GT_HIDDEN void gt_thread_hooks_set(const struct gt_thread_hooks *h);
+GT_HIDDEN const struct gt_thread_hooks *gt_thread_hooks_get(void);
+/* The library_thread hook, if installed. */
+static inline void gt_library_thread_hook(void)
+{
+	const struct gt_thread_hooks *h = gt_thread_hooks_get();
+	if (h && h->library_thread)
+		h->library_thread();
+}
+
+static inline bool gt_crashing(void) { return __atomic_load_n(&gt_session.crashing, __ATOMIC_SEQ_CST); }
+
+/* The advancer's own writer state (state.c): the strings of a
+ * generation's tables.  Flusher-private (the crash path uses it only once
+ * the flusher is excluded). */
+extern struct gt_thread gt_advancer;
+
+/* Is t registered in this session?  Acquire pairs with the registration's
+ * release: the record's identity fields are then visible. */
+static inline bool gt_thread_current(struct gt_thread *t)
+{
+	return __atomic_load_n(&t->session, __ATOMIC_ACQUIRE) == gt_session.session;
+}
+
+/* Did the thread write its status in g?  Read from the parity slot of g,
+ * which the thread cannot touch again before g+2. */
+static inline bool gt_stated_in(struct gt_thread *t, uint64_t g)
+{
+	return (t->tb[g & 1].gen == g && t->tb[g & 1].stated) || t->adv_status_gen == g;
+}
 
 #endif

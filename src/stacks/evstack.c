@@ -1,5 +1,7 @@
 /*
  * evstack.c: stacks on events (gotrace_options.event_stacks).
+ * May call: stacktab.c (ids), symbolize.c, src/core (strings, chunks,
+ * arenas).
  *
  * The calling thread walks its own frame pointers (bounded by its stack's
  * bounds, read once per thread with pthread_getattr_np), drops the frames
@@ -18,8 +20,8 @@
  * from the generation's stack id counter shared with stacktab.c
  * (gt_stack_id_new).
  */
-#include "internal.h"
-#include "arena.h"
+#include "stacks.h"
+#include "../core/arena.h"
 
 #include <link.h>
 #include <stdio.h>
@@ -131,7 +133,7 @@ static void stack_bounds(void)
 	pthread_attr_t a;
 	void *addr;
 	size_t size;
-	pthread_mutex_lock(&gt.reg_lock);
+	pthread_mutex_lock(&gt_session.reg_lock);
 	stk_hi = 1; /* tried */
 	if (pthread_getattr_np(pthread_self(), &a) == 0) {
 		if (pthread_attr_getstack(&a, &addr, &size) == 0) {
@@ -140,19 +142,9 @@ static void stack_bounds(void)
 		}
 		pthread_attr_destroy(&a);
 	}
-	pthread_mutex_unlock(&gt.reg_lock);
+	pthread_mutex_unlock(&gt_session.reg_lock);
 }
 
-static uint64_t hash_pcs(const uint64_t *pcs, int n)
-{
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
-	for (int i = 0; i < n; i++) {
-		h ^= pcs[i];
-		h *= 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-	}
-	return h;
-}
 
 static int es_match(struct cds_lfht_node *n, const void *key)
 {
@@ -189,7 +181,7 @@ static __attribute__((noinline)) int fp_walk(uint64_t *pcs, int max)
 
 uint64_t gt_event_stack(struct gt_emit *e, int cls)
 {
-	if (!(gt.opt.event_stacks & cls))
+	if (!(gt_session.opt.event_stacks & cls))
 		return 0;
 	pthread_once(&es_once, es_init);
 	uint64_t pcs[ES_MAX];
@@ -214,7 +206,7 @@ uint64_t gt_evstack_intern(struct gt_emit *e, const uint64_t *pcs, int n)
 	if (!ht)
 		return 0;
 	struct es_key key = { pcs, n };
-	uint64_t h = hash_pcs(pcs, n), id = 0;
+	uint64_t h = gt_hash_pcs(pcs, n), id = 0;
 	struct cds_lfht_iter it;
 	rcu_read_lock();
 	cds_lfht_lookup(ht, h, es_match, &key, &it);
@@ -406,7 +398,7 @@ void gt_evstack_write(uint64_t g, uint64_t now)
 		return;
 	es_mods_refresh();
 	struct es_node *list = __atomic_exchange_n(&es_all[g & 1], NULL, __ATOMIC_ACQUIRE);
-	struct gt_emit e = { .t = &gt_adv, .gen = g, .tb = &gt_adv.tb[g & 1], .now = now };
+	struct gt_emit e = { .t = &gt_advancer, .gen = g, .tb = &gt_advancer.tb[g & 1], .now = now };
 	if (e.tb->gen != g) {
 		e.tb->gen = g;
 		e.tb->str_next = e.tb->str_end = 0;

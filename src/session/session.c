@@ -1,9 +1,9 @@
 /*
  * session.c: start, stop, flush, the flusher thread, statistics, fork.
+ * May call: advance.c, crash.c, the sources (sources.h), src/emit, src/core.
  */
-#include "internal.h"
-#include "../cpuprof/owncpu.h"
-#include "symlines.h"
+#include "session.h"
+#include "../stacks/symlines.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -18,65 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-int gotrace_on_;
-struct gt_state gt = {
-	.reg_lock = PTHREAD_MUTEX_INITIALIZER,
-	.threads = CDS_LIST_HEAD_INIT(gt.threads),
-};
-
 /* Serialises start and stop (never taken on an emit path). */
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static char last_err[256]; /* copy of gt.err kept after stop */
-/* Set (seq_cst) by atfork_prepare while a fork is being made: the flusher
- * parks at its next park point (flusher_busy 0) until it is cleared, or at
- * a fork point inside an advance (gt_flusher_fork_point: fork_midway 1). */
-static int fork_park;
-static int fork_midway;
-
-static long futex(uint32_t *w, int op, uint32_t val, const struct timespec *ts)
-{
-	return syscall(SYS_futex, w, op, val, ts, NULL, 0);
-}
-
-void gt_set_start_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(last_err, sizeof last_err, fmt, ap);
-	va_end(ap);
-}
-
-void gt_wake_flusher(void)
-{
-	__atomic_add_fetch(&gt.wake, 1, __ATOMIC_RELEASE);
-	futex(&gt.wake, FUTEX_WAKE_PRIVATE, 1, NULL);
-}
-
-/* Flusher, inside an advance, before work that allocates for long (loading
- * a module's symbols or unwind tables): if a fork is being made, wait here,
- * holding no lock and in no allocator, until it is done.  Why: allocators
- * without fork handlers of their own (AddressSanitizer's) leave a lock held
- * by a thread inside malloc held for good in the child; the park point at
- * the top of the flusher's loop is reached only after the advance, which
- * can take longer than a fork may wait (FORK_PARK_NS).  Not a crash park:
- * flusher_busy stays 1 (the crash flush must not take the output over in
- * the middle of an advance). */
-void gt_flusher_fork_point(void)
-{
-	if (!__atomic_load_n(&fork_park, __ATOMIC_SEQ_CST))
-		return;
-	__atomic_store_n(&fork_midway, 1, __ATOMIC_SEQ_CST);
-	for (;;) {
-		uint32_t w0 = __atomic_load_n(&gt.wake, __ATOMIC_ACQUIRE);
-		if (!__atomic_load_n(&fork_park, __ATOMIC_SEQ_CST) || gt_crashing())
-			break;
-		struct timespec ts = { 0, 10 * 1000 * 1000 };
-		futex(&gt.wake, FUTEX_WAIT_PRIVATE, w0, &ts);
-	}
-	__atomic_store_n(&fork_midway, 0, __ATOMIC_SEQ_CST);
-}
-
 void gotrace_options_init(gotrace_options *o)
 {
 	memset(o, 0, sizeof *o);
@@ -161,77 +105,80 @@ static void *flusher_main(void *arg)
 	rcu_read_lock(); /* register with urcu-bp now */
 	rcu_read_unlock();
 	pthread_setname_np(pthread_self(), "gotrace-flush");
-	gt_out_init(gt.fd);
-	uint64_t period = gt.opt.advance_period_ns;
+	gt_out_init(gt_session.fd);
+	uint64_t period = gt_session.opt.advance_period_ns;
 	uint64_t next = gt_mono_ns() + period;
-	uint64_t size_bound = gt.opt.max_buffered / 4;
+	uint64_t size_bound = gt_session.opt.max_buffered / 4;
 	for (;;) {
 		/* Park point: a crash flush takes over the output from here. */
-		__atomic_store_n(&gt.flusher_busy, 1, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&gt_session.flusher_busy, 1, __ATOMIC_SEQ_CST);
 		if (gt_crashing())
 			break;
-		/* Our own CPU time is sampled on this thread (owncpu.h). */
-		gt_cpuprof_own_thread();
-		if (__atomic_load_n(&fork_park, __ATOMIC_SEQ_CST)) {
+		/* Our own CPU time is sampled on this thread (the CPU
+		 * sampler's own_thread hook, sampler.h). */
+		gt_for_each_source(s)
+			if (s->own_thread)
+				s->own_thread();
+		if (__atomic_load_n(&gt_fork_park, __ATOMIC_SEQ_CST)) {
 			/* A fork is being made: stay out of the allocator (and
 			 * libdw, the output) until it is done (atfork_prepare). */
-			uint32_t w0 = __atomic_load_n(&gt.wake, __ATOMIC_ACQUIRE);
-			__atomic_store_n(&gt.flusher_busy, 0, __ATOMIC_SEQ_CST);
+			uint32_t w0 = __atomic_load_n(&gt_session.wake, __ATOMIC_ACQUIRE);
+			__atomic_store_n(&gt_session.flusher_busy, 0, __ATOMIC_SEQ_CST);
 			struct timespec ts = { 0, 10 * 1000 * 1000 };
-			if (__atomic_load_n(&fork_park, __ATOMIC_SEQ_CST))
-				futex(&gt.wake, FUTEX_WAIT_PRIVATE, w0, &ts);
+			if (__atomic_load_n(&gt_fork_park, __ATOMIC_SEQ_CST))
+				gt_futex(&gt_session.wake, FUTEX_WAIT_PRIVATE, w0, &ts);
 			continue;
 		}
-		uint32_t w = __atomic_load_n(&gt.wake, __ATOMIC_ACQUIRE);
-		bool stopping = __atomic_load_n(&gt.stopping, __ATOMIC_ACQUIRE);
-		uint64_t req = __atomic_load_n(&gt.flush_req, __ATOMIC_ACQUIRE);
+		uint32_t w = __atomic_load_n(&gt_session.wake, __ATOMIC_ACQUIRE);
+		bool stopping = __atomic_load_n(&gt_session.stopping, __ATOMIC_ACQUIRE);
+		uint64_t req = __atomic_load_n(&gt_session.flush_req, __ATOMIC_ACQUIRE);
 		uint64_t now = gt_mono_ns();
-		uint64_t g = __atomic_load_n(&gt.gen, __ATOMIC_RELAXED);
+		uint64_t g = __atomic_load_n(&gt_session.gen, __ATOMIC_RELAXED);
 		if (g == 0 && stopping)
 			break; /* off after an output error, and stop asked: nothing
 			        * is left to advance (stop frees what is queued) */
 		if (g == 0) {
 			/* Stopped after an output error: wait for gotrace_stop. */
 			struct timespec ts = { 0, 100 * 1000 * 1000 };
-			__atomic_store_n(&gt.flusher_busy, 0, __ATOMIC_SEQ_CST);
-			futex(&gt.wake, FUTEX_WAIT_PRIVATE, w, &ts);
+			__atomic_store_n(&gt_session.flusher_busy, 0, __ATOMIC_SEQ_CST);
+			gt_futex(&gt_session.wake, FUTEX_WAIT_PRIVATE, w, &ts);
 			continue;
 		}
 		/* Write what is queued for the current generation early: it
 		 * frees memory; the order of generations is unaffected. */
 		gt_out_drain(g);
-		bool due = now >= next || req != __atomic_load_n(&gt.flush_done, __ATOMIC_RELAXED) ||
-		           __atomic_load_n(&gt.buffered, __ATOMIC_RELAXED) > size_bound || stopping;
+		bool due = now >= next || req != __atomic_load_n(&gt_session.flush_done, __ATOMIC_RELAXED) ||
+		           __atomic_load_n(&gt_session.buffered, __ATOMIC_RELAXED) > size_bound || stopping;
 		if (due && g != 0) {
-			bool final = stopping || __atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE);
+			bool final = stopping || __atomic_load_n(&gt_session.out_err, __ATOMIC_ACQUIRE);
 			gt_advance(final);
 			gt_out_drain(g);
 			if (gt_crashing())
 				break; /* g is queued; the crash flush writes it */
-			if (!__atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE))
-				__atomic_add_fetch(&gt.gens_written, 1, __ATOMIC_RELAXED);
+			if (!__atomic_load_n(&gt_session.out_err, __ATOMIC_ACQUIRE))
+				__atomic_add_fetch(&gt_session.gens_written, 1, __ATOMIC_RELAXED);
 			if (final && !stopping) {
 				set_off_after_error();
 				gt_out_drain(g + 1); /* nothing should be there: free it */
 			}
-			__atomic_store_n(&gt.flush_done, req, __ATOMIC_RELEASE);
-			futex((uint32_t *)&gt.flush_done, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL);
+			__atomic_store_n(&gt_session.flush_done, req, __ATOMIC_RELEASE);
+			gt_futex((uint32_t *)&gt_session.flush_done, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL);
 			next = gt_mono_ns() + period;
 			if (stopping)
 				break;
 			continue;
 		}
-		if (__atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE) && g != 0) {
+		if (__atomic_load_n(&gt_session.out_err, __ATOMIC_ACQUIRE) && g != 0) {
 			next = 0; /* advance now to switch tracing off */
 			continue;
 		}
 		uint64_t wait = next > now ? next - now : 0;
 		struct timespec ts = { (time_t)(wait / 1000000000u), (long)(wait % 1000000000u) };
-		__atomic_store_n(&gt.flusher_busy, 0, __ATOMIC_SEQ_CST);
-		if (w == __atomic_load_n(&gt.wake, __ATOMIC_ACQUIRE) && !gt_crashing())
-			futex(&gt.wake, FUTEX_WAIT_PRIVATE, w, &ts);
+		__atomic_store_n(&gt_session.flusher_busy, 0, __ATOMIC_SEQ_CST);
+		if (w == __atomic_load_n(&gt_session.wake, __ATOMIC_ACQUIRE) && !gt_crashing())
+			gt_futex(&gt_session.wake, FUTEX_WAIT_PRIVATE, w, &ts);
 	}
-	__atomic_store_n(&gt.flusher_busy, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&gt_session.flusher_busy, 0, __ATOMIC_SEQ_CST);
 	return NULL;
 }
 
@@ -319,12 +266,12 @@ static void rcu_child_finish(void)
 static void atfork_prepare(void)
 {
 	pthread_mutex_lock(&start_lock);
-	fork_parked = gt.flusher_running;
+	fork_parked = gt_session.flusher_running;
 	if (fork_parked) {
-		__atomic_store_n(&fork_park, 1, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&gt_fork_park, 1, __ATOMIC_SEQ_CST);
 		uint64_t end = gt_mono_ns() + FORK_PARK_NS;
-		while (__atomic_load_n(&gt.flusher_busy, __ATOMIC_SEQ_CST) &&
-		       !__atomic_load_n(&fork_midway, __ATOMIC_SEQ_CST) && gt_mono_ns() < end) {
+		while (__atomic_load_n(&gt_session.flusher_busy, __ATOMIC_SEQ_CST) &&
+		       !__atomic_load_n(&gt_fork_midway, __ATOMIC_SEQ_CST) && gt_mono_ns() < end) {
 			struct timespec d = { 0, 100 * 1000 };
 			nanosleep(&d, NULL);
 		}
@@ -335,17 +282,17 @@ static void atfork_prepare(void)
 	urcu_bp_before_fork();
 	/* Last: registration waits for no lock of urcu's while holding it
 	 * (urcu-bp registers a thread before thread.c takes it). */
-	pthread_mutex_lock(&gt.reg_lock);
+	pthread_mutex_lock(&gt_session.reg_lock);
 }
 static void atfork_parent(void)
 {
-	pthread_mutex_unlock(&gt.reg_lock);
+	pthread_mutex_unlock(&gt_session.reg_lock);
 	urcu_bp_after_fork_parent();
 	if (!rcu_child_pending)
 		urcu_bp_call_rcu_after_fork_parent();
 	gt_symlines_atfork_parent();
 	if (fork_parked) {
-		__atomic_store_n(&fork_park, 0, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&gt_fork_park, 0, __ATOMIC_SEQ_CST);
 		gt_wake_flusher();
 	}
 	pthread_mutex_unlock(&start_lock);
@@ -357,28 +304,28 @@ static void atfork_child(void)
 	 * it can start a trace of its own (the parent's buffers are left
 	 * behind: the child cannot tell which were already written). */
 	__atomic_store_n(&gotrace_on_, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&gt.gen, 0, __ATOMIC_RELAXED);
-	if (gt.flusher_running) {
-		gt.flusher_running = false;
-		if (gt.own_fd)
-			close(gt.fd);
-		gt.fd = -1;
-		gt.own_fd = 0;
-		CDS_INIT_LIST_HEAD(&gt.threads);
+	__atomic_store_n(&gt_session.gen, 0, __ATOMIC_RELAXED);
+	if (gt_session.flusher_running) {
+		gt_session.flusher_running = false;
+		if (gt_session.own_fd)
+			close(gt_session.fd);
+		gt_session.fd = -1;
+		gt_session.own_fd = 0;
+		CDS_INIT_LIST_HEAD(&gt_session.threads);
 		for (int i = 0; i < 2; i++) {
-			gt.strtab[i].ht = NULL;
-			__cds_wfcq_init(&gt.qhead[i], &gt.qtail[i]);
+			gt_session.strtab[i].ht = NULL;
+			__cds_wfcq_init(&gt_session.qhead[i], &gt_session.qtail[i]);
 		}
 	}
 	/* Held by this thread since atfork_prepare: nobody else exists to
 	 * hold it; a fresh mutex is the simplest free one. */
-	pthread_mutex_init(&gt.reg_lock, NULL);
+	pthread_mutex_init(&gt_session.reg_lock, NULL);
 	gt_symlines_atfork_child();
 	gt_tls_self = NULL;
 	gt_tls_session = 0;
-	gt.session++;
-	__atomic_store_n(&fork_park, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&fork_midway, 0, __ATOMIC_RELAXED);
+	gt_session.session++;
+	__atomic_store_n(&gt_fork_park, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&gt_fork_midway, 0, __ATOMIC_RELAXED);
 	fork_parked = false;
 	urcu_bp_after_fork_child();
 	rcu_child_pending = true;
@@ -388,14 +335,46 @@ static void atfork_child(void)
 static void at_exit(void)
 {
 	/* Normal exit(): finish the trace the program did not stop. */
-	if (__atomic_load_n(&gt.flusher_running, __ATOMIC_ACQUIRE) &&
-	    !(gt.opt.crash_flags & GOTRACE_CRASH_NO_ATEXIT))
+	if (__atomic_load_n(&gt_session.flusher_running, __ATOMIC_ACQUIRE) &&
+	    !(gt_session.opt.crash_flags & GOTRACE_CRASH_NO_ATEXIT))
 		gotrace_stop();
 }
+
+/* The registry's hooks (core.h): every source's thread hooks, and the
+ * crash flush's alternate signal stack of each traced thread. */
+static void on_registered(struct gt_thread *t)
+{
+	gt_for_each_source(s)
+		if (s->thread_start)
+			s->thread_start(t);
+}
+
+static void on_library_thread(void)
+{
+	gt_for_each_source(s)
+		if (s->own_thread)
+			s->own_thread();
+}
+
+static void on_exiting(struct gt_thread *t)
+{
+	gt_for_each_source(s)
+		if (s->thread_exit)
+			s->thread_exit(t);
+}
+
+static const struct gt_thread_hooks thread_hooks = {
+	.registering = gt_crash_thread_init,
+	.registered = on_registered,
+	.exiting = on_exiting,
+	.left = gt_crash_thread_exit,
+	.library_thread = on_library_thread,
+};
 
 static void init_once(void)
 {
 	gt_seq_init();
+	gt_thread_hooks_set(&thread_hooks);
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	atexit(at_exit);
 }
@@ -412,7 +391,7 @@ static void init_once(void)
  *    writable, for at most stop_timeout_ns (the bound stop has too), and
  *    write only then; the 16 bytes are less than PIPE_BUF, so a writable
  *    pipe takes them without blocking.
- * Returns 0, or -GOTRACE_EIO with the reason in last_err.
+ * Returns 0, or -GOTRACE_EIO with the reason in gt_last_error_text.
  */
 static int write_header(int fd, uint64_t timeout_ns)
 {
@@ -469,7 +448,7 @@ static int start_locked(int fd, const gotrace_options *opt, int own_fd)
 {
 	gotrace_options o = *opt;
 	int rc;
-	if (gt.flusher_running) {
+	if (gt_session.flusher_running) {
 		/* A session that failed but is not stopped yet counts too:
 		 * gotrace_last_error() still describes it. */
 		pthread_mutex_unlock(&start_lock);
@@ -477,26 +456,26 @@ static int start_locked(int fd, const gotrace_options *opt, int own_fd)
 	}
 	rcu_child_finish();
 	/* A new session: no error of an earlier one is reported any more. */
-	gt.err[0] = 0;
-	last_err[0] = 0;
-	gt.out_err = 0;
+	gt_session.err[0] = 0;
+	gt_last_error_text[0] = 0;
+	gt_session.out_err = 0;
 	rc = gt_clock_init(o.clock);
 	if (rc) {
 		gt_set_start_error("invalid options: clock %d is not available on this CPU", o.clock);
 		goto out;
 	}
-	gt.opt = o;
-	gt.chunk_cap = (uint32_t)o.buffer_size;
-	gt.fd = fd;
-	gt.own_fd = 0;
-	gt.stopping = 0;
-	gt.buffered = gt.buffered_peak = 0;
-	gt.bytes_written = gt.gens_written = gt.dropped_total = gt.threads_seen = 0;
-	gt.flush_req = gt.flush_done = 0;
+	gt_session.opt = o;
+	gt_session.chunk_cap = (uint32_t)o.buffer_size;
+	gt_session.fd = fd;
+	gt_session.own_fd = 0;
+	gt_session.stopping = 0;
+	gt_session.buffered = gt_session.buffered_peak = 0;
+	gt_session.bytes_written = gt_session.gens_written = gt_session.dropped_total = gt_session.threads_seen = 0;
+	gt_session.flush_req = gt_session.flush_done = 0;
 	for (int i = 0; i < 2; i++) {
-		__cds_wfcq_init(&gt.qhead[i], &gt.qtail[i]);
-		gt.msg_next[i] = 0;
-		if (gt_strtab_init(&gt.strtab[i]) != 0) {
+		__cds_wfcq_init(&gt_session.qhead[i], &gt_session.qtail[i]);
+		gt_session.msg_next[i] = 0;
+		if (gt_strtab_init(&gt_session.strtab[i]) != 0) {
 			gt_set_start_error("out of memory creating the string tables");
 			rc = -GOTRACE_ENOMEM;
 			goto out_tabs;
@@ -508,34 +487,37 @@ static int start_locked(int fd, const gotrace_options *opt, int own_fd)
 	rc = write_header(fd, o.stop_timeout_ns);
 	if (rc)
 		goto out_tabs;
-	gt.bytes_written = GT_HEADER_LEN;
-	pthread_mutex_lock(&gt.reg_lock);
-	gt.next_p = 0;
-	gt.free_p_n = 0;
-	gt.filler_p = GT_NO_ID;
-	__atomic_add_fetch(&gt.session, 1, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&gt.reg_lock);
-	gt.gen_first = gt.gen_last + 1; /* see gt.gen: never reused */
-	__atomic_store_n(&gt.gen, gt.gen_first, __ATOMIC_RELEASE);
+	gt_session.bytes_written = GT_HEADER_LEN;
+	pthread_mutex_lock(&gt_session.reg_lock);
+	gt_session.next_p = 0;
+	gt_session.free_p_n = 0;
+	gt_session.filler_p = GT_NO_ID;
+	__atomic_add_fetch(&gt_session.session, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&gt_session.reg_lock);
+	gt_session.gen_first = gt_session.gen_last + 1; /* see gt_session.gen: never reused */
+	__atomic_store_n(&gt_session.gen, gt_session.gen_first, __ATOMIC_RELEASE);
 	__atomic_store_n(&gotrace_on_, 1, __ATOMIC_RELEASE);
 
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int e = pthread_create(&gt.flusher, NULL, flusher_main, NULL);
+	int e = pthread_create(&gt_session.flusher, NULL, flusher_main, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (e != 0) {
 		__atomic_store_n(&gotrace_on_, 0, __ATOMIC_RELEASE);
-		__atomic_store_n(&gt.gen, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&gt_session.gen, 0, __ATOMIC_RELEASE);
 		gt_set_start_error("cannot create the flusher thread: %s", strerror(e));
 		rc = -GOTRACE_ESYS;
 		goto out_tabs;
 	}
-	gt.flusher_running = true;
-	gt_crash_install(&gt.opt);
-	rc = gt_cpuprof_start(&gt.opt);
+	gt_session.flusher_running = true;
+	gt_crash_install(&gt_session.opt);
+	rc = 0;
+	gt_for_each_source(s)
+		if (rc == 0 && s->start)
+			rc = s->start(&gt_session.opt);
 	if (rc == 0)
-		gt.own_fd = own_fd; /* on failure the caller closes it */
+		gt_session.own_fd = own_fd; /* on failure the caller closes it */
 	pthread_mutex_unlock(&start_lock);
 	if (rc) {
 		gotrace_stop(); /* leaves a valid, empty trace */
@@ -544,7 +526,7 @@ static int start_locked(int fd, const gotrace_options *opt, int own_fd)
 	return 0;
 out_tabs:
 	for (int i = 0; i < 2; i++)
-		gt_strtab_destroy(&gt.strtab[i]);
+		gt_strtab_destroy(&gt_session.strtab[i]);
 out:
 	pthread_mutex_unlock(&start_lock);
 	return rc;
@@ -581,7 +563,7 @@ int gotrace_start_path(const char *path, const gotrace_options *opt)
 	 * anything: by the session's existence, not by the tracing-on flag,
 	 * which an output error clears while the failed session (and its
 	 * file) lives on until gotrace_stop. */
-	if (rc == 0 && gt.flusher_running)
+	if (rc == 0 && gt_session.flusher_running)
 		rc = -GOTRACE_EBUSY;
 	if (rc) {
 		pthread_mutex_unlock(&start_lock);
@@ -602,19 +584,21 @@ int gotrace_start_path(const char *path, const gotrace_options *opt)
 int gotrace_stop(void)
 {
 	pthread_mutex_lock(&start_lock);
-	if (!gt.flusher_running) {
+	if (!gt_session.flusher_running) {
 		pthread_mutex_unlock(&start_lock);
 		return -GOTRACE_ENOTON;
 	}
 	__atomic_store_n(&gotrace_on_, 0, __ATOMIC_RELEASE);
 	/* Timers off and handlers out before the final advance: its drain then
 	 * holds every sample taken. */
-	gt_cpuprof_stop();
+	gt_for_each_source(s)
+		if (s->stop)
+			s->stop();
 	gt_crash_uninstall();
-	__atomic_store_n(&gt.stopping, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&gt_session.stopping, 1, __ATOMIC_RELEASE);
 	gt_wake_flusher();
-	pthread_join(gt.flusher, NULL);
-	gt.flusher_running = false;
+	pthread_join(gt_session.flusher, NULL);
+	gt_session.flusher_running = false;
 	/* The line resolver the flusher started (symlines.c), after the
 	 * final advance took what it answered. */
 	gt_symlines_stop();
@@ -623,21 +607,21 @@ int gotrace_stop(void)
 	gt_threads_release_all();
 	for (int i = 0; i < 2; i++) {
 		gt_out_drain(i); /* after an error: free what was not written */
-		gt_strtab_destroy(&gt.strtab[i]);
+		gt_strtab_destroy(&gt_session.strtab[i]);
 	}
 	gt_chunk_pool_drain(); /* written chunks kept for reuse (chunk.c) */
-	if (gt.own_fd)
-		close(gt.fd);
-	gt.fd = -1;
-	int err = __atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE);
-	if (err || gt.err[0]) /* keep a start error (e.g. from the profiler) */
-		memcpy(last_err, gt.err, sizeof last_err);
-	/* The session's error now lives in last_err alone: a later failure
-	 * (a start that fails, reporting in last_err) must not be hidden by
-	 * this session's output error (gotrace_last_error prefers gt.err
+	if (gt_session.own_fd)
+		close(gt_session.fd);
+	gt_session.fd = -1;
+	int err = __atomic_load_n(&gt_session.out_err, __ATOMIC_ACQUIRE);
+	if (err || gt_session.err[0]) /* keep a start error (e.g. from the profiler) */
+		memcpy(gt_last_error_text, gt_session.err, sizeof gt_last_error_text);
+	/* The session's error now lives in gt_last_error_text alone: a later failure
+	 * (a start that fails, reporting in gt_last_error_text) must not be hidden by
+	 * this session's output error (gotrace_last_error prefers gt_session.err
 	 * while out_err is set). */
-	gt.err[0] = 0;
-	__atomic_store_n(&gt.out_err, 0, __ATOMIC_RELEASE);
+	gt_session.err[0] = 0;
+	__atomic_store_n(&gt_session.out_err, 0, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&start_lock);
 	return err ? -err : 0;
 }
@@ -646,31 +630,32 @@ int gotrace_flush(void)
 {
 	if (!__atomic_load_n(&gotrace_on_, __ATOMIC_ACQUIRE))
 		return -GOTRACE_ENOTON;
-	uint64_t req = __atomic_add_fetch(&gt.flush_req, 1, __ATOMIC_ACQ_REL);
+	uint64_t req = __atomic_add_fetch(&gt_session.flush_req, 1, __ATOMIC_ACQ_REL);
 	gt_wake_flusher();
 	for (;;) {
-		uint64_t done = __atomic_load_n(&gt.flush_done, __ATOMIC_ACQUIRE);
+		uint64_t done = __atomic_load_n(&gt_session.flush_done, __ATOMIC_ACQUIRE);
 		if (done >= req)
 			break;
-		if (!__atomic_load_n(&gt.flusher_running, __ATOMIC_ACQUIRE) ||
-		    (__atomic_load_n(&gt.gen, __ATOMIC_ACQUIRE) == 0 && __atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE)))
+		if (!__atomic_load_n(&gt_session.flusher_running, __ATOMIC_ACQUIRE) ||
+		    (__atomic_load_n(&gt_session.gen, __ATOMIC_ACQUIRE) == 0 && __atomic_load_n(&gt_session.out_err, __ATOMIC_ACQUIRE)))
 			break;
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
-		futex((uint32_t *)&gt.flush_done, FUTEX_WAIT_PRIVATE, (uint32_t)done, &ts);
+		gt_futex((uint32_t *)&gt_session.flush_done, FUTEX_WAIT_PRIVATE, (uint32_t)done, &ts);
 	}
-	int err = __atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE);
+	int err = __atomic_load_n(&gt_session.out_err, __ATOMIC_ACQUIRE);
 	return err ? -err : 0;
 }
 
 void gotrace_get_stats(gotrace_stats *st)
 {
-	st->generations = __atomic_load_n(&gt.gens_written, __ATOMIC_RELAXED);
-	st->bytes_written = __atomic_load_n(&gt.bytes_written, __ATOMIC_RELAXED);
-	st->events_dropped = __atomic_load_n(&gt.dropped_total, __ATOMIC_RELAXED);
-	st->threads_seen = __atomic_load_n(&gt.threads_seen, __ATOMIC_RELAXED);
-	st->buffered_peak = __atomic_load_n(&gt.buffered_peak, __ATOMIC_RELAXED);
-	gt_cpuprof_stats(&st->cpu_samples, &st->cpu_samples_lost);
-	st->cpu_samples_tracer = gt_cpuprof_tracer_samples();
+	st->generations = __atomic_load_n(&gt_session.gens_written, __ATOMIC_RELAXED);
+	st->bytes_written = __atomic_load_n(&gt_session.bytes_written, __ATOMIC_RELAXED);
+	st->events_dropped = __atomic_load_n(&gt_session.dropped_total, __ATOMIC_RELAXED);
+	st->threads_seen = __atomic_load_n(&gt_session.threads_seen, __ATOMIC_RELAXED);
+	st->buffered_peak = __atomic_load_n(&gt_session.buffered_peak, __ATOMIC_RELAXED);
+	gt_for_each_source(s)
+		if (s->stats)
+			s->stats(st);
 }
 
 uint64_t gotrace_thread_dropped(void)
@@ -681,7 +666,7 @@ uint64_t gotrace_thread_dropped(void)
 
 const char *gotrace_last_error(void)
 {
-	if (__atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE) && gt.err[0])
-		return gt.err;
-	return last_err;
+	if (__atomic_load_n(&gt_session.out_err, __ATOMIC_ACQUIRE) && gt_session.err[0])
+		return gt_session.err;
+	return gt_last_error_text;
 }

@@ -4,7 +4,8 @@
  * unlink, reclaim after synchronize_rcu) on a struct cds_list_head, with
  * the link/walk stores and loads written as C11 atomics so that
  * ThreadSanitizer can check the publication too.  Writers (link, unlink)
- * hold gt.reg_lock; walkers take no lock.
+ * hold gt_session.reg_lock; walkers take no lock.
+ * May call: nothing (liburcu's list layout, C11 atomics).
  */
 #ifndef GT_REGISTRY_H
 #define GT_REGISTRY_H

@@ -1,5 +1,6 @@
 /*
  * stacktab.c: the stack table of a generation.
+ * May call: symbolize.c, src/core (strings, chunks, the registry walk).
  *
  * Flusher-private: stacks are interned by the flusher (CPU samples, drained
  * after every thread left the generation) and written, symbolised, at the
@@ -7,8 +8,8 @@
  * stacks are not stored here: their ids are fixed (2 * goid) and they are
  * written for every thread stated in the generation.
  */
-#include "internal.h"
-#include "registry.h"
+#include "stacks.h"
+#include "../core/registry.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -36,16 +37,6 @@ uint64_t gt_stack_id_new(uint64_t gen)
 	return 2 * __atomic_fetch_add(&tabs[gen & 1].next_id, 1, __ATOMIC_RELAXED) + 1;
 }
 
-static uint64_t hash_pcs(const uint64_t *pcs, int n)
-{
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
-	for (int i = 0; i < n; i++) {
-		h ^= pcs[i];
-		h *= 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-	}
-	return h;
-}
 
 static bool grow(struct stack_table *t)
 {
@@ -77,7 +68,7 @@ uint64_t gt_stack_intern(uint64_t gen, const uint64_t *pcs, int n)
 	struct stack_table *t = &tabs[gen & 1];
 	if ((t->n + 1) * 2 > t->cap && !grow(t))
 		return 0;
-	uint64_t h = hash_pcs(pcs, n);
+	uint64_t h = gt_hash_pcs(pcs, n);
 	size_t j = h & (t->cap - 1);
 	for (struct stk *s; (s = t->slot[j]) != NULL; j = (j + 1) & (t->cap - 1))
 		if (s->hash == h && s->n == n && memcmp(s->pcs, pcs, (size_t)n * sizeof *pcs) == 0)
@@ -141,7 +132,7 @@ void gt_stacktab_prefetch(uint64_t g)
 	struct gt_frame fr;
 	struct gt_thread *t;
 	rcu_read_lock();
-	gt_reg_for_each(t, &gt.threads) {
+	gt_reg_for_each(t, &gt_session.threads) {
 		if (gt_thread_current(t) && gt_stated_in(t, g))
 			gt_entry_frame(t, &fr);
 	}
@@ -156,7 +147,7 @@ void gt_stacktab_prefetch(uint64_t g)
 
 void gt_stacktab_write(uint64_t g, uint64_t now)
 {
-	struct writer w = { .e = { .t = &gt_adv, .gen = g, .tb = &gt_adv.tb[g & 1], .now = now } };
+	struct writer w = { .e = { .t = &gt_advancer, .gen = g, .tb = &gt_advancer.tb[g & 1], .now = now } };
 	if (w.e.tb->gen != g) {
 		w.e.tb->gen = g;
 		w.e.tb->str_next = w.e.tb->str_end = 0;
@@ -165,7 +156,7 @@ void gt_stacktab_write(uint64_t g, uint64_t now)
 
 	struct gt_thread *t;
 	rcu_read_lock();
-	gt_reg_for_each(t, &gt.threads) {
+	gt_reg_for_each(t, &gt_session.threads) {
 		if (!gt_thread_current(t) || !gt_stated_in(t, g))
 			continue;
 		gt_entry_frame(t, &fr[0]);

@@ -1,6 +1,7 @@
 /*
  * symlines.h: the source-line resolver (symlines.c), used by the flusher's
- * symbol cache (symbolize.c) only.  Flusher context, never a signal handler.
+ * symbol cache (symbolize.c; stop and fork: session.c).  Flusher context,
+ * never a signal handler.  May call: libdw, src/core.
  */
 #ifndef GT_SYMLINES_H
 #define GT_SYMLINES_H

@@ -9,10 +9,10 @@
  *
  * The resolver owns its own libdw session (a Dwfl is not thread-safe; the
  * flusher keeps its own for function names, which never touch DWARF).
+ * May call: libdw, src/core (the library_thread hook, core.h).
  */
-#include "internal.h"
+#include "stacks.h"
 #include "symlines.h"
-#include "../cpuprof/owncpu.h"
 
 #include <elfutils/libdwfl.h>
 #include <stdlib.h>
@@ -250,7 +250,7 @@ static void *resolver_main(void *arg)
 	/* Signals: inherited from the flusher (all blocked); SIGPROF is
 	 * unblocked while our profiler runs, so that the CPU this thread
 	 * spends in libdw is sampled here and not handed to a sleeping
-	 * thread of the program (owncpu.h). */
+	 * thread of the program (the library_thread hook, core.h). */
 	pthread_setname_np(pthread_self(), "gotrace-sym");
 	pthread_mutex_lock(&box.mu);
 	for (;;) {
@@ -266,7 +266,7 @@ static void *resolver_main(void *arg)
 		box.ask = NULL;
 		box.nask = box.cask = 0;
 		pthread_mutex_unlock(&box.mu);
-		gt_cpuprof_own_thread();
+		gt_library_thread_hook();
 		stall();
 		resolve_batch(pcs, n);
 		free(pcs);

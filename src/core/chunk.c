@@ -1,8 +1,10 @@
 /*
  * chunk.c: batch buffers, their hand-off to the flusher, and the pool of
  * written chunks.
+ * May call: idxstack.h, mmap/malloc, liburcu's wait-free queue; nothing
+ * above src/core.
  */
-#include "internal.h"
+#include "core.h"
 #include "idxstack.h"
 #include "registry.h"
 
@@ -20,7 +22,7 @@
 
 /* ------------------------------------------------------------------ pool */
 /*
- * Written chunks of the session's batch size (gt.chunk_cap) are kept for
+ * Written chunks of the session's batch size (gt_session.chunk_cap) are kept for
  * reuse instead of going back to malloc: freeing a burst of written chunks
  * let glibc trim its heap, so that every page of trace data was a freshly
  * faulted page (BENCHMARKS.md).
@@ -29,7 +31,7 @@
  * gt_out_drain; also gotrace_stop's last drains); any thread that needs a
  * chunk of that size takes one (gt_chunk_new: writers on the emit path, the
  * advancer) before falling back to malloc.  Not reachable from a signal
- * handler: the SIGPROF handler writes only the CPU buffer (src/cpuprof) and
+ * handler: the SIGPROF handler writes only its own sample buffer and
  * the crash flush builds its batches in static memory and frees nothing.
  * Even so the pool takes no lock and never allocates: it is two lock-free
  * stacks of slot indices over static arrays.
@@ -58,7 +60,7 @@
  * max_buffered only by chunks malloced while the pool is empty, which the
  * writers' own check (buffered <= max_buffered, event.c) bounds.  Worst
  * case: max_buffered + max_buffered / 4, plus each thread's open chunks as
- * before.  gt.buffered (data queued, not written; the drop decision) keeps
+ * before.  gt_session.buffered (data queued, not written; the drop decision) keeps
  * its meaning: the pool is not data.  gt_chunk_pool_drain (gotrace_stop)
  * gives the pool back to malloc.
  */
@@ -87,22 +89,32 @@ void gt_chunk_release(struct gt_chunk *c)
 		free(c);
 }
 
+/* The next pooled chunk, out of the pool (unpoisoned, its bytes no longer
+ * counted), or NULL if the pool is empty. */
+static struct gt_chunk *pool_pop(void)
+{
+	uint32_t slot;
+	if (!slot_pop(&pool_full, &slot))
+		return NULL;
+	struct gt_chunk *c = pool_chunk[slot];
+	slot_push(&pool_free, slot);
+	/* The header is poisoned too: cap is read after unpoisoning. */
+	POOL_UNPOISON(c, sizeof *c);
+	size_t size = chunk_size(c);
+	__atomic_sub_fetch(&pool_bytes, size, __ATOMIC_RELAXED);
+	POOL_UNPOISON(c, size);
+	return c;
+}
+
 /* A pooled chunk of cap bytes, or NULL. */
 static struct gt_chunk *pool_take(uint32_t cap)
 {
-	uint32_t slot;
-	while (slot_pop(&pool_full, &slot)) {
-		struct gt_chunk *c = pool_chunk[slot];
-		slot_push(&pool_free, slot);
-		/* The header is poisoned too: cap is read after unpoisoning. */
-		POOL_UNPOISON(c, sizeof *c);
-		size_t size = chunk_size(c);
-		__atomic_sub_fetch(&pool_bytes, size, __ATOMIC_RELAXED);
-		POOL_UNPOISON(c, size);
+	struct gt_chunk *c;
+	while ((c = pool_pop()) != NULL) {
 		if (c->cap == cap)
 			return c;
 		/* Pooled with another size: cannot happen within a session
-		 * (pool_put takes only gt.chunk_cap, stop drains the pool). */
+		 * (pool_put takes only gt_session.chunk_cap, stop drains the pool). */
 		gt_chunk_release(c);
 	}
 	return NULL;
@@ -111,13 +123,13 @@ static struct gt_chunk *pool_take(uint32_t cap)
 /* Pool c if the bound allows it; false: the caller frees it. */
 static bool pool_put(struct gt_chunk *c)
 {
-	if (c->cap != gt.chunk_cap)
+	if (c->cap != gt_session.chunk_cap)
 		return false;
 	size_t size = chunk_size(c);
-	uint64_t max = gt.opt.max_buffered;
+	uint64_t max = gt_session.opt.max_buffered;
 	uint64_t b = __atomic_add_fetch(&pool_bytes, size, __ATOMIC_RELAXED);
 	uint32_t slot;
-	if (b > max / 4 || b + __atomic_load_n(&gt.buffered, __ATOMIC_RELAXED) > max)
+	if (b > max / 4 || b + __atomic_load_n(&gt_session.buffered, __ATOMIC_RELAXED) > max)
 		goto undo;
 	if (!slot_pop(&pool_free, &slot)) {
 		uint32_t f = __atomic_load_n(&pool_fresh, __ATOMIC_RELAXED);
@@ -145,16 +157,9 @@ void gt_chunk_free(struct gt_chunk *c)
 
 void gt_chunk_pool_drain(void)
 {
-	uint32_t slot;
-	while (slot_pop(&pool_full, &slot)) {
-		struct gt_chunk *c = pool_chunk[slot];
-		slot_push(&pool_free, slot);
-		POOL_UNPOISON(c, sizeof *c);
-		size_t size = chunk_size(c);
-		__atomic_sub_fetch(&pool_bytes, size, __ATOMIC_RELAXED);
-		POOL_UNPOISON(c, size);
+	struct gt_chunk *c;
+	while ((c = pool_pop()) != NULL)
 		gt_chunk_release(c);
-	}
 }
 
 size_t gt_chunk_pool_bytes(void)
@@ -168,7 +173,7 @@ struct gt_chunk *gt_chunk_new(uint32_t cap, uint32_t reserve)
 {
 	struct gt_chunk *c = NULL;
 	uint32_t mapped = 0;
-	if (cap == gt.chunk_cap) {
+	if (cap == gt_session.chunk_cap) {
 		c = pool_take(cap);
 		mapped = c ? c->mapped : 0;
 		if (!c) {
@@ -218,14 +223,14 @@ void gt_chunk_finish(struct gt_chunk *c)
 void gt_queue_push(struct gt_chunk *c)
 {
 	gt_chunk_finish(c);
-	uint64_t b = __atomic_add_fetch(&gt.buffered, c->len, __ATOMIC_RELAXED);
-	uint64_t peak = __atomic_load_n(&gt.buffered_peak, __ATOMIC_RELAXED);
-	while (b > peak && !__atomic_compare_exchange_n(&gt.buffered_peak, &peak, b, false,
+	uint64_t b = __atomic_add_fetch(&gt_session.buffered, c->len, __ATOMIC_RELAXED);
+	uint64_t peak = __atomic_load_n(&gt_session.buffered_peak, __ATOMIC_RELAXED);
+	while (b > peak && !__atomic_compare_exchange_n(&gt_session.buffered_peak, &peak, b, false,
 	                                                __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		;
 	/* Read everything we need from c before publishing it: once queued is
 	 * set, the flusher may write and free c. */
 	unsigned q = (unsigned)(c->gen & 1);
 	__atomic_store_n(&c->queued, 1, __ATOMIC_RELEASE);
-	cds_wfcq_enqueue(&gt.qhead[q], &gt.qtail[q], &c->qnode);
+	cds_wfcq_enqueue(&gt_session.qhead[q], &gt_session.qtail[q], &c->qnode);
 }

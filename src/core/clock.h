@@ -2,6 +2,7 @@
  * clock.h: the trace clock.  Ticks are cycle-counter/64 where the counter is
  * invariant, CLOCK_MONOTONIC ns/64 otherwise: 64 keeps timestamp deltas
  * small (1-byte uvarints for events ~1 us apart), as the Go runtime does.
+ * May call: src/arch (the cycle counter), clock_gettime.
  */
 #ifndef GT_CLOCK_H
 #define GT_CLOCK_H
@@ -19,7 +20,7 @@ struct gt_clock {
 	uint64_t freq;     /* ticks per second, the Frequency event */
 	double cycles_hz;  /* calibrated counter rate (use_cycles only) */
 };
-extern struct gt_clock gt_clk;
+extern struct gt_clock gt_clock;
 
 /* Choose and calibrate the clock (mode: GOTRACE_CLOCK_*).  Returns 0 or a
  * negative gotrace_err. Calibration of the counter runs once per process. */
@@ -35,7 +36,7 @@ static inline uint64_t gt_mono_ns(void)
 /* Current time in ticks.  AS-safe. */
 static inline uint64_t gt_now(void)
 {
-	if (__builtin_expect(gt_clk.use_cycles, 1))
+	if (__builtin_expect(gt_clock.use_cycles, 1))
 		return gt_arch_cycles() >> GT_TICK_SHIFT;
 	return gt_mono_ns() >> GT_TICK_SHIFT;
 }

@@ -1,3 +1,8 @@
+/*
+ * clock.c: the trace clock (clock.h): calibration of the invariant cycle
+ * counter against CLOCK_MONOTONIC, once per process.
+ * May call: src/arch, clock_gettime, /proc/cpuinfo.
+ */
 #include "clock.h"
 #include "gotrace.h"
 
@@ -5,7 +10,7 @@
 #include <string.h>
 #include <stdlib.h>
 
-struct gt_clock gt_clk = { 0, 1000000000u >> GT_TICK_SHIFT, 0 };
+struct gt_clock gt_clock = { 0, 1000000000u >> GT_TICK_SHIFT, 0 };
 
 int gt_arch_cycles_invariant(void)
 {
@@ -66,13 +71,13 @@ int gt_clock_init(int mode)
 	if (mode == GOTRACE_CLOCK_TSC && !inv)
 		return -GOTRACE_EINVAL;
 	if (mode == GOTRACE_CLOCK_MONOTONIC || !inv) {
-		gt_clk.use_cycles = 0;
-		gt_clk.freq = 1000000000u >> GT_TICK_SHIFT; /* exactly 15625000 */
-		gt_clk.cycles_hz = 0;
+		gt_clock.use_cycles = 0;
+		gt_clock.freq = 1000000000u >> GT_TICK_SHIFT; /* exactly 15625000 */
+		gt_clock.cycles_hz = 0;
 		return 0;
 	}
-	gt_clk.cycles_hz = calibrate_cycles();
-	gt_clk.freq = (uint64_t)(gt_clk.cycles_hz / (double)(1u << GT_TICK_SHIFT) + 0.5);
-	gt_clk.use_cycles = 1;
+	gt_clock.cycles_hz = calibrate_cycles();
+	gt_clock.freq = (uint64_t)(gt_clock.cycles_hz / (double)(1u << GT_TICK_SHIFT) + 0.5);
+	gt_clock.use_cycles = 1;
 	return 0;
 }

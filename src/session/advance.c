@@ -1,5 +1,7 @@
 /*
  * advance.c: generation advance (flusher context).
+ * May call: the generation sources (sources.h), src/emit, src/stacks,
+ * src/core.
  *
  *   1. snapshot each thread's state and status generation (before the bump:
  *      a thread that writes nothing in g afterwards keeps exactly this state
@@ -7,6 +9,8 @@
  *   2. read the clock (end), then bump the generation (gt_seq_sync makes
  *      the store visible to writers);
  *   3. wait until every thread's seqlock shows it left g;
+ *   3b. every generation source (sources.h: the CPU sampler) quiesces and
+ *      queues its data of g, before the threads' buffers;
  *   4. collect each thread's open chunks of g, state the threads that wrote
  *      nothing in g (a batch under their own M id: they provably cannot
  *      write into g any more), write owed exits;
@@ -16,18 +20,13 @@
  *   6. empty g's string table; reap exited threads.
  * The caller then writes out the whole queue of g before any byte of g+1.
  */
-#include "internal.h"
-#include "registry.h"
+#include "session.h"
+#include "../core/registry.h"
 
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* The advancer's own writer state: the strings of a generation's tables.
- * Flusher-private (the crash path uses it only once the flusher is
- * excluded). */
-struct gt_thread gt_adv = { .unbounded = true, .tid = GT_NO_ID };
 
 static void wait_left(struct gt_thread *t)
 {
@@ -35,7 +34,7 @@ static void wait_left(struct gt_thread *t)
 	for (int spins = 0; !gt_seq_left(&t->seq, snap); spins++) {
 		/* A thread that crashed inside an emit never leaves; the crash
 		 * handler stands still, so its committed bytes are final. */
-		if (gt_crashing() && (uint64_t)__atomic_load_n(&gt.crash_tid, __ATOMIC_RELAXED) == t->tid)
+		if (gt_crashing() && (uint64_t)__atomic_load_n(&gt_session.crash_tid, __ATOMIC_RELAXED) == t->tid)
 			return;
 		if (spins < 100) {
 			gt_arch_relax();
@@ -46,13 +45,6 @@ static void wait_left(struct gt_thread *t)
 			nanosleep(&d, NULL);
 		}
 	}
-}
-
-/* Is t registered in this session?  Acquire pairs with the registration's
- * release: the record's identity fields are then visible. */
-bool gt_thread_current(struct gt_thread *t)
-{
-	return __atomic_load_n(&t->session, __ATOMIC_ACQUIRE) == gt.session;
 }
 
 /* A small batch under thread t's M id, pushed to g's queue. */
@@ -70,13 +62,6 @@ static uint8_t *ev(struct gt_chunk *c, uint8_t *p, uint8_t type)
 	*p++ = type;
 	*p++ = 0; /* dt: same instant as the batch base */
 	return p;
-}
-
-/* Did the thread write its status in g?  Read from the parity slot of g,
- * which the thread cannot touch again before g+2. */
-bool gt_stated_in(struct gt_thread *t, uint64_t g)
-{
-	return (t->tb[g & 1].gen == g && t->tb[g & 1].stated) || t->adv_status_gen == g;
 }
 
 /* Returns true if t has a status in g once this returns.  A silent thread
@@ -139,11 +124,11 @@ static bool state_thread(struct gt_thread *t, uint64_t g, uint64_t now)
  * uses (ProcStatus needs no M, P or G). */
 static void write_filler(uint64_t g, uint64_t now)
 {
-	pthread_mutex_lock(&gt.reg_lock);
-	if (gt.filler_p == GT_NO_ID)
-		gt.filler_p = gt_p_alloc();
-	uint64_t p = gt.filler_p;
-	pthread_mutex_unlock(&gt.reg_lock);
+	pthread_mutex_lock(&gt_session.reg_lock);
+	if (gt_session.filler_p == GT_NO_ID)
+		gt_session.filler_p = gt_p_alloc();
+	uint64_t p = gt_session.filler_p;
+	pthread_mutex_unlock(&gt_session.reg_lock);
 	struct gt_chunk *c = gt_chunk_new(64, 0);
 	if (!c)
 		return;
@@ -175,15 +160,15 @@ static void write_frequency(uint64_t g, uint64_t now)
 		return;
 	gt_chunk_open(c, g, GT_NO_ID, now);
 	c->data[c->len++] = GT_EV_FREQUENCY;
-	c->len = (uint32_t)(gt_put_uvarint(c->data + c->len, gt_clk.freq) - c->data);
+	c->len = (uint32_t)(gt_put_uvarint(c->data + c->len, gt_clock.freq) - c->data);
 	gt_queue_push(c);
 }
 
 void gt_threads_reap(uint64_t g)
 {
 	struct gt_thread *t, *tmp, *dead = NULL;
-	pthread_mutex_lock(&gt.reg_lock);
-	cds_list_for_each_entry_safe(t, tmp, &gt.threads, node) {
+	pthread_mutex_lock(&gt_session.reg_lock);
+	cds_list_for_each_entry_safe(t, tmp, &gt_session.threads, node) {
 		if (!t->zombie || t->exit_gen > g)
 			continue;
 		gt_reg_del(&t->node);
@@ -192,7 +177,7 @@ void gt_threads_reap(uint64_t g)
 		t->dead_next = dead; /* not t->node: walkers may stand on t */
 		dead = t;
 	}
-	pthread_mutex_unlock(&gt.reg_lock);
+	pthread_mutex_unlock(&gt_session.reg_lock);
 	if (!dead)
 		return;
 	synchronize_rcu(); /* crash-path walkers read under rcu_read_lock */
@@ -204,13 +189,13 @@ void gt_threads_reap(uint64_t g)
 
 void gt_advance(bool final)
 {
-	uint64_t g = __atomic_load_n(&gt.gen, __ATOMIC_RELAXED);
+	uint64_t g = __atomic_load_n(&gt_session.gen, __ATOMIC_RELAXED);
 	if (g == 0)
 		return;
 	struct gt_thread *t;
 
 	rcu_read_lock();
-	gt_reg_for_each(t, &gt.threads) {
+	gt_reg_for_each(t, &gt_session.threads) {
 		if (!gt_thread_current(t))
 			continue;
 		t->snap_state = __atomic_load_n(&t->state, __ATOMIC_ACQUIRE);
@@ -245,13 +230,13 @@ void gt_advance(bool final)
 	uint64_t end = gt_now();
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (final)
-		gt.gen_last = g; /* the next session starts after it (gt.gen) */
-	__atomic_store_n(&gt.gen, final ? 0 : g + 1, __ATOMIC_RELEASE);
+		gt_session.gen_last = g; /* the next session starts after it (gt_session.gen) */
+	__atomic_store_n(&gt_session.gen, final ? 0 : g + 1, __ATOMIC_RELEASE);
 	gt_seq_sync();
 
 	bool any = false;
 	rcu_read_lock();
-	gt_reg_for_each(t, &gt.threads)
+	gt_reg_for_each(t, &gt_session.threads)
 		if (gt_thread_current(t))
 			wait_left(t);
 	rcu_read_unlock();
@@ -259,10 +244,14 @@ void gt_advance(bool final)
 	 * card: before g's trace buffers; they add stacks), then every
 	 * thread's buffers, the stack table (it adds strings), the strings:
 	 * all of g is queued before any byte of g+1. */
-	gt_cpuprof_quiesce(g);
-	gt_cpuprof_flush(g, end);
+	gt_for_each_source(s)
+		if (s->quiesce)
+			s->quiesce(g);
+	gt_for_each_source(s)
+		if (s->drain)
+			s->drain(g, end);
 	rcu_read_lock();
-	gt_reg_for_each(t, &gt.threads) {
+	gt_reg_for_each(t, &gt_session.threads) {
 		if (!gt_thread_current(t))
 			continue;
 		gt_thread_collect(t, g);
@@ -282,11 +271,11 @@ void gt_advance(bool final)
 	gt_sym_settle(final ? GT_SYM_FINAL_WAIT_NS : GT_SYM_WAIT_NS);
 	gt_stacktab_write(g, end);
 	gt_evstack_write(g, end);
-	gt_thread_collect(&gt_adv, g);
+	gt_thread_collect(&gt_advancer, g);
 	write_frequency(g, end);
 
-	gt_strtab_reset(&gt.strtab[g & 1]);
-	__atomic_store_n(&gt.msg_next[g & 1], 0, __ATOMIC_RELAXED);
+	gt_strtab_reset(&gt_session.strtab[g & 1]);
+	__atomic_store_n(&gt_session.msg_next[g & 1], 0, __ATOMIC_RELAXED);
 	gt_threads_reap(g);
 	/* Generation g+1 starts: Ps of threads still inside a syscall are
 	 * taken, as the runtime does at every advance (sched.c). */

@@ -1,6 +1,7 @@
 /*
  * arena.h: memory for application threads' steady-state paths that never
  * calls the allocator (issue 10: fork safety).
+ * May call: nothing above src/core (declarations and inlines).
  *
  * Why.  A fork may land at any instant of any thread.  An allocator that
  * does not lock itself around fork (GCC 12's AddressSanitizer) leaves a

@@ -1,5 +1,6 @@
 /*
  * output.c: writing batches to the file descriptor (flusher context only).
+ * May call: chunk.c (written chunks back to the pool), write/poll.
  *
  * write(2) with short writes and EINTR handled.  Pipes and sockets are
  * written in pieces no larger than PIPE_BUF after poll() says they are
@@ -7,7 +8,7 @@
  * longer than one poll period: stop can always give up (ESTALLED).  SIGPIPE
  * is blocked in the flusher, so a closed pipe gives EPIPE, not death.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -26,10 +27,10 @@ void gt_set_error(int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(gt.err, sizeof gt.err, fmt, ap);
+	vsnprintf(gt_session.err, sizeof gt_session.err, fmt, ap);
 	va_end(ap);
 	int zero = 0;
-	__atomic_compare_exchange_n(&gt.out_err, &zero, code, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+	__atomic_compare_exchange_n(&gt_session.out_err, &zero, code, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }
 
 void gt_out_init(int fd)
@@ -42,25 +43,25 @@ void gt_out_init(int fd)
 int gt_out_write(const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
-	if (__atomic_load_n(&gt.out_err, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&gt_session.out_err, __ATOMIC_ACQUIRE))
 		return -1;
 	while (len > 0) {
 		if (out_is_stream) {
-			struct pollfd pfd = { .fd = gt.fd, .events = POLLOUT };
+			struct pollfd pfd = { .fd = gt_session.fd, .events = POLLOUT };
 			int r = poll(&pfd, 1, 100);
 			if (r < 0 && errno != EINTR) {
 				gt_set_error(GOTRACE_EIO, "poll on trace output: %s", strerror(errno));
 				return -1;
 			}
 			if (r <= 0) {
-				if (__atomic_load_n(&gt.stopping, __ATOMIC_ACQUIRE)) {
+				if (__atomic_load_n(&gt_session.stopping, __ATOMIC_ACQUIRE)) {
 					uint64_t now = gt_mono_ns();
 					if (!stall_deadline)
-						stall_deadline = now + gt.opt.stop_timeout_ns;
+						stall_deadline = now + gt_session.opt.stop_timeout_ns;
 					if (now >= stall_deadline) {
 						gt_set_error(GOTRACE_ESTALLED,
 						             "trace output stalled: nothing could be written for %.1f s",
-						             (double)gt.opt.stop_timeout_ns / 1e9);
+						             (double)gt_session.opt.stop_timeout_ns / 1e9);
 						return -1;
 					}
 				}
@@ -73,7 +74,7 @@ int gt_out_write(const void *buf, size_t len)
 		size_t n = len;
 		if (out_is_stream && n > PIPE_BUF)
 			n = PIPE_BUF;
-		ssize_t w = write(gt.fd, p, n);
+		ssize_t w = write(gt_session.fd, p, n);
 		if (w < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
@@ -83,7 +84,7 @@ int gt_out_write(const void *buf, size_t len)
 		p += w;
 		len -= (size_t)w;
 		stall_deadline = 0;
-		__atomic_add_fetch(&gt.bytes_written, (uint64_t)w, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&gt_session.bytes_written, (uint64_t)w, __ATOMIC_RELAXED);
 	}
 	return 0;
 }
@@ -96,12 +97,12 @@ void gt_out_drain(uint64_t gen)
 	/* Stop between two chunks when a crash flush wants the output: it
 	 * writes the rest itself. */
 	while (!gt_crashing() &&
-	       (n = __cds_wfcq_dequeue_blocking(&gt.qhead[gen & 1], &gt.qtail[gen & 1])) != NULL) {
+	       (n = __cds_wfcq_dequeue_blocking(&gt_session.qhead[gen & 1], &gt_session.qtail[gen & 1])) != NULL) {
 		struct gt_chunk *c = caa_container_of(n, struct gt_chunk, qnode);
 		while (!__atomic_load_n(&c->queued, __ATOMIC_ACQUIRE))
 			; /* set before the enqueue: never spins */
 		gt_out_write(c->data, c->len);
-		__atomic_sub_fetch(&gt.buffered, c->len, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&gt_session.buffered, c->len, __ATOMIC_RELAXED);
 		gt_chunk_free(c);
 	}
 }

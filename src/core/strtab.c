@@ -1,12 +1,13 @@
 /*
  * strtab.c: per-generation string table.
+ * May call: batch.c (strings-batch room), arena.c, liburcu's lfht.
  *
  * Ids: interned names get odd ids from the generation's counter (so the
  * first names of a generation have 1-byte ids), log messages get even ids
  * from per-thread blocks (no shared write per message).  Id 0 is the empty
  * string, defined by the format itself.
  */
-#include "internal.h"
+#include "core.h"
 #include "arena.h"
 
 #include <string.h>
@@ -42,7 +43,7 @@ static int st_old_n[2];
 
 static unsigned parity_of(const struct gt_strtab *t)
 {
-	return t == &gt.strtab[1] ? 1u : 0u;
+	return t == &gt_session.strtab[1] ? 1u : 0u;
 }
 
 struct gt_str_node {
@@ -179,7 +180,7 @@ uint64_t gt_intern(struct gt_emit *e, const char *s, size_t len, bool must)
 {
 	if (len == 0)
 		return 0;
-	struct gt_strtab *tab = &gt.strtab[e->gen & 1];
+	struct gt_strtab *tab = &gt_session.strtab[e->gen & 1];
 	struct gt_str_key key = { s, len };
 	uint64_t h = str_hash(s, len);
 	struct cds_lfht_iter it;
@@ -222,7 +223,7 @@ uint64_t gt_string_fresh(struct gt_emit *e, const char *s, size_t len, bool must
 		/* Even ids: a block of 32 from the message counter, which
 		 * shares the generation's counter word space via next_id's
 		 * upper half.  Kept separate to leave odd ids small. */
-		uint64_t base = __atomic_fetch_add(&gt.msg_next[e->gen & 1], 32, __ATOMIC_RELAXED);
+		uint64_t base = __atomic_fetch_add(&gt_session.msg_next[e->gen & 1], 32, __ATOMIC_RELAXED);
 		tb->str_next = base;
 		tb->str_end = base + 32;
 	}

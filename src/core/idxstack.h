@@ -3,6 +3,7 @@
  * shape of both of the emitter's pools (written chunks, chunk.c; name
  * blocks, arena.c).  It takes no lock and never allocates (fork- and
  * signal-safe).
+ * May call: nothing (atomics on the caller's arrays).
  *
  * head is (tag << 32 | slot + 1), 0 for empty; every successful push or pop
  * increments the tag, so a pop's CAS fails if the head changed in between,
