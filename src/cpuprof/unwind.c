@@ -1,6 +1,6 @@
 /*
  * unwind.c: offline unwinding of CPU samples (flusher context only).
- * May call: libdw (CFI), cpuprof.h, src/core.
+ * May call: libdw (CFI), cpuprof.h, src/stacks (dwfl.h), src/core.
  *
  * A sample carries the registers of the interrupted context and a copy of
  * the raw stack from the stack pointer up (at most CP_STACK_COPY bytes,
@@ -44,6 +44,7 @@
  * that .eh_frame does not cover takes one frame-pointer step.
  */
 #include "cpuprof.h"
+#include "../stacks/dwfl.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -63,23 +64,10 @@ struct recipe {
 
 /* Flusher-private. */
 static Dwfl *dwfl;
-static char *debuginfo_path;
 static struct recipe *tab;
 static size_t tab_cap, tab_n;
 static uint64_t last_full_refresh;
 static bool refreshed_this_drain;
-
-/* Separate debuginfo by build id (/usr/lib/debug/.build-id) only: the
- * standard search ends with debuginfod, whose client libdw dlopens (with
- * libcurl, GnuTLS and two dozen more libraries: hundreds of milliseconds
- * under the loader lock, which blocks every dlopen and dladdr of the
- * program meanwhile) and which may go to the network.  Files found only by
- * .gnu_debuglink are not searched. */
-static const Dwfl_Callbacks callbacks = {
-	.find_elf = dwfl_linux_proc_find_elf,
-	.find_debuginfo = dwfl_build_id_find_debuginfo,
-	.debuginfo_path = &debuginfo_path,
-};
 
 /*
  * The module table of the crash path (cp_module_of): the modules of the
@@ -156,13 +144,8 @@ bool cp_module_of(uint64_t pc, const char **name, const char **path, uint64_t *b
 static void report(void)
 {
 	gt_flusher_fork_point(); /* libdw allocates: not across a fork */
-	if (!dwfl)
-		dwfl = dwfl_begin(&callbacks);
-	if (!dwfl)
+	if (!gt_dwfl_report(&dwfl))
 		return;
-	dwfl_report_begin(dwfl);
-	dwfl_linux_proc_report(dwfl, getpid());
-	dwfl_report_end(dwfl, NULL, NULL);
 	mods_snapshot();
 }
 

@@ -19,6 +19,7 @@
  */
 #include "stacks.h"
 #include "symlines.h"
+#include "dwfl.h"
 
 #include <elfutils/libdwfl.h>
 #include <gelf.h>
@@ -46,7 +47,6 @@ struct sym_ent {
 static struct sym_ent *cache;
 static size_t cache_cap, cache_n;
 static Dwfl *dwfl;
-static char *dwfl_debuginfo_path;
 
 /* Modules by path (flusher-private, immortal): the path is shared by
  * every frame of the module while its lines are unknown; inline: its
@@ -61,27 +61,9 @@ static size_t n_mods, cap_mods;
 /* Larger DWARF is read by the resolver thread. */
 #define GT_SYM_INLINE_DWARF (1u << 20)
 
-/* Separate debuginfo by build id (/usr/lib/debug/.build-id) only: the
- * standard search ends with debuginfod, whose client libdw dlopens (with
- * libcurl, GnuTLS and two dozen more libraries: hundreds of milliseconds
- * in the flusher, under the loader lock, which blocks every dlopen and
- * dladdr of the program meanwhile) and which may go to the network.
- * Files found only by .gnu_debuglink are not searched. */
-static const Dwfl_Callbacks callbacks = {
-	.find_elf = dwfl_linux_proc_find_elf,
-	.find_debuginfo = dwfl_build_id_find_debuginfo,
-	.debuginfo_path = &dwfl_debuginfo_path,
-};
-
 static void report(void)
 {
-	if (!dwfl)
-		dwfl = dwfl_begin(&callbacks);
-	if (!dwfl)
-		return;
-	dwfl_report_begin(dwfl);
-	dwfl_linux_proc_report(dwfl, getpid());
-	dwfl_report_end(dwfl, NULL, NULL);
+	gt_dwfl_report(&dwfl);
 }
 
 static struct mod_info *mod_of(const char *name)

@@ -13,6 +13,7 @@
  */
 #include "stacks.h"
 #include "symlines.h"
+#include "dwfl.h"
 
 #include <elfutils/libdwfl.h>
 #include <stdlib.h>
@@ -70,28 +71,13 @@ uint64_t gt_symlines_stall_ns;
 /* Resolver-private: its libdw session (kept for the process lifetime, one
  * resolver thread at a time) and the modules whose DWARF it has loaded. */
 static Dwfl *rdwfl;
-static char *rdwfl_debuginfo_path;
 #define WARM_MAX 64
 static Dwfl_Module *warm[WARM_MAX];
 static int nwarm;
 
-/* As in symbolize.c: separate debug info by build id only (no debuginfod,
- * which dlopens a network client). */
-static const Dwfl_Callbacks rcallbacks = {
-	.find_elf = dwfl_linux_proc_find_elf,
-	.find_debuginfo = dwfl_build_id_find_debuginfo,
-	.debuginfo_path = &rdwfl_debuginfo_path,
-};
-
 static void rreport(void)
 {
-	if (!rdwfl)
-		rdwfl = dwfl_begin(&rcallbacks);
-	if (!rdwfl)
-		return;
-	dwfl_report_begin(rdwfl);
-	dwfl_linux_proc_report(rdwfl, getpid());
-	dwfl_report_end(rdwfl, NULL, NULL);
+	gt_dwfl_report(&rdwfl);
 	nwarm = 0; /* modules may have been replaced */
 }
 
