@@ -338,10 +338,15 @@ void gt_symlines_stop(void)
 	box.running = false;
 	/* Questions no resolver will answer: the flusher asks them again
 	 * (symbolize.c compares epochs). */
-	if (box.pending || box.nask)
+	if (box.pending || box.nask || box.nans)
 		box.epoch++;
 	box.pending = 0;
 	box.nask = 0;
+	/* Answers that came after the final advance took its own: dropped
+	 * (the flusher asks again in the next session). */
+	for (size_t i = 0; i < box.nans; i++)
+		free(box.ans[i].file);
+	box.nans = 0;
 	pthread_mutex_unlock(&box.mu);
 }
 
