@@ -16,6 +16,7 @@
 #include "dwfl.h"
 
 #include <elfutils/libdwfl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -277,13 +278,22 @@ bool gt_symlines_ask(uint64_t pc, uint32_t *epoch)
 	bool ok = true;
 	pthread_mutex_lock(&box.mu);
 	if (!box.running) {
-		/* Started on the flusher: it inherits the flusher's signal mask
-		 * (everything blocked), so no handler of the program runs on it. */
+		/* Started with every signal blocked (it inherits the mask): no
+		 * handler of the program runs on it, and it takes SIGPROF only
+		 * once the library_thread hook has marked it as ours.  The
+		 * flusher, which starts it, may have SIGPROF unblocked: a sample
+		 * taken on the new thread before its first hook call would be
+		 * counted as nobody's (TSan's thread start is long enough for
+		 * dozens). */
 		box.stop = false;
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
 		if (pthread_create(&box.th, NULL, resolver_main, NULL) == 0)
 			box.running = true;
 		else
 			ok = false;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
 	if (ok && box.nask == box.cask) {
 		size_t nc = box.cask ? 2 * box.cask : 256;
