@@ -317,6 +317,15 @@ static void evs_child(const char *path)
 	for (int k = 0; k < 8; k++)
 		evs_fresh_a(k);
 	gotrace_log(0, "crash", "about to die");
+	/* A block and a syscall of our own right before the crash: the crash
+	 * generation holds them whenever an advance lands inside the
+	 * handshakes above (a loaded run once ended a generation between the
+	 * sleeper's last block and the last syscall: 0 blocks in the crash
+	 * generation). */
+	gotrace_block("final");
+	gotrace_block_end();
+	gotrace_syscall_begin();
+	gotrace_syscall_end();
 	die(NULLDEREF);
 }
 
