@@ -163,25 +163,37 @@ enum gt_tstate {
 
 /* A goroutine that others may wake (gotrace_unblock): the thread's own one
  * (embedded in struct gt_thread).
- *   word: atomic GT_GW_*.  The G's owner (the thread running it) stores
- *     WAITING (release) right after writing GoBlock.  A waker CASes
- *     WAITING -> UNBLOCKING; the winner owns seq/seq_gen and the G's status
- *     until it stores RUNNABLE (release) after writing GoUnblock.  The owner
+ *   word: atomic, kind GT_GW_* in the low 2 bits and, except for RUNNING,
+ *     the generation of the event that put the G in that state.  The G's
+ *     owner (the thread running it) stores WAITING|b (release) right after
+ *     writing GoBlock in b.  A waker CASes WAITING -> UNBLOCKING|w; the
+ *     winner owns seq/seq_gen and the G's status until it stores
+ *     RUNNABLE|w (release) after writing GoUnblock in w.  The owner
  *     resuming CASes WAITING -> RUNNING (it was not woken: it unblocks
  *     itself) or waits for RUNNABLE (acquire) and takes seq back.
+ *     Invariant (one-way time): whoever acts on a word of generation x
+ *     (CAS, or a status read from it) does so from a critical section of a
+ *     generation >= x; one in an older generation renews its section first
+ *     (gt_emit_renew: the generation is >= x by then).  Generations overlap
+ *     in time (a thread may still be in g-1 while others write g), and
+ *     without this a waker left in g-1 would write its GoUnblock into g-1
+ *     for a GoBlock written in g, or two wakers one G in g-1 around a
+ *     start in g.  A thread stating the G Waiting in h raises a WAITING
+ *     word's generation to h by CAS (gt_parked_own_status), so that a
+ *     waker still in an older generation cannot unblock it "before" that
+ *     status.
  *   traced[g % 3] == g: the G's status (or creation) is in generation g.
  *     Set by CAS by whoever writes it in g (owner, waker); by the advancer
  *     for a generation every thread has left.
  *   seq_gen, seq: the G's sequence number in seq_gen (§6.2); written by
  *     whoever owns the G per word, above. */
 enum { GT_GW_RUNNING = 0, GT_GW_WAITING = 1, GT_GW_UNBLOCKING = 2, GT_GW_RUNNABLE = 3 };
-/* UNBLOCKING carries the waker's generation (GT_GW_UNBLOCKING | gen << 2):
- * generations overlap in time, so a thread already in g can see a waker
- * that is still in g-1 between its CAS and its RUNNABLE store; the waker's
- * GoUnblock then belongs to g-1 and the G is Runnable when g starts
- * (gt_parked_own_status).  Compare kinds with GT_GW_KIND. */
+/* UNBLOCKING|w: a thread that states the G in h > w (generations overlap)
+ * states it Runnable: the GoUnblock is in w.  Compare kinds with
+ * GT_GW_KIND. */
 #define GT_GW_KIND(w) ((w) & 3u)
 #define GT_GW_GEN(w) ((w) >> 2)
+#define GT_GW(kind, gen) ((uint64_t)(kind) | (uint64_t)(gen) << 2)
 struct gt_gor {
 	uint64_t id;        /* atomic: goroutine id (0 while none) */
 	uint64_t word;

@@ -14,6 +14,12 @@
 GT_HIDDEN bool gt_emit_begin(struct gt_emit *e);
 GT_HIDDEN bool gt_emit_enter(struct gt_emit *e);
 GT_HIDDEN bool gt_emit_prologue(struct gt_emit *e);
+/* Leave the critical section and enter it again in the current generation
+ * (the word rule of core.h): e is bound to it.  Only between events (the
+ * caller holds no reservation).  false if tracing stopped meanwhile: the
+ * section is held, unbound, and the caller leaves it with nothing
+ * written. */
+GT_HIDDEN bool gt_emit_renew(struct gt_emit *e);
 
 /* Write this thread's status (or creation) into gen e->gen.  false if it
  * could not be written (the caller then drops its event). */

@@ -95,6 +95,18 @@ bool gt_emit_enter(struct gt_emit *e)
 	return true;
 }
 
+bool gt_emit_renew(struct gt_emit *e)
+{
+	struct gt_thread *t = e->t;
+	gt_seq_leave(&t->seq);
+	gt_seq_enter(&t->seq);
+	uint64_t gen = __atomic_load_n(&gt_session.gen, __ATOMIC_ACQUIRE);
+	if (gen == 0 || gt_tls_session != __atomic_load_n(&gt_session.session, __ATOMIC_RELAXED))
+		return false;
+	emit_bind(e, t, gen);
+	return true;
+}
+
 /* The prologue alone (owed region ends, label, drop note, status) for a
  * critical section entered with gt_emit_enter. */
 bool gt_emit_prologue(struct gt_emit *e)

@@ -44,7 +44,9 @@
  *   g.word   the ownership word of sched.c: RUNNING while a thread owns the
  *            goroutine (runs it, or is starting or destroying it); WAITING /
  *            RUNNABLE off threads, stored with release by the owner after
- *            its events are in its buffer; taken by CAS (take()); a waker
+ *            its events are in its buffer, with their generation (the word
+ *            rule of core.h: a taker in an older section renews it); taken
+ *            by CAS (take()); a waker
  *            CASes WAITING -> UNBLOCKING and stores RUNNABLE (release) after
  *            its GoUnblock, and a taker seeing UNBLOCKING waits for it.
  *   g.seq_gen, g.seq, rsave, rsave_n   the owner's (per word, above).
@@ -173,9 +175,15 @@ static uint8_t *ev2(struct gt_emit *e, uint8_t *p, uint8_t type, uint64_t a, uin
 
 /* ------------------------------------------------------------ ownership */
 
-/* Take X off every thread's hands (state RUNNING in word): true if the
- * caller now owns it; *waiting: it was blocked and nobody woke it. */
-static bool take(struct gt_xg *X, bool *waiting)
+enum { TAKE_NO = 0, TAKE_OK = 1, TAKE_RENEW = 2 };
+
+/* Take X off every thread's hands (state RUNNING in word) from a critical
+ * section of generation gen: TAKE_OK if the caller now owns it (*waiting:
+ * it was blocked and nobody woke it), TAKE_NO if it is on a thread (or
+ * blocked inside one) or dead, TAKE_RENEW if its last event is in a newer
+ * generation than gen (word rule, core.h): the caller renews its section
+ * and tries again. */
+static int take(struct gt_xg *X, bool *waiting, uint64_t gen)
 {
 	struct gt_gor *G = &X->g;
 	for (;;) {
@@ -186,20 +194,23 @@ static bool take(struct gt_xg *X, bool *waiting)
 		}
 		if (w == GT_GW_RUNNING || __atomic_load_n(&X->bound, __ATOMIC_RELAXED) != 0 ||
 		    __atomic_load_n(&X->dead, __ATOMIC_RELAXED) != 0)
-			return false; /* on a thread (or blocked inside one) */
+			return TAKE_NO;
+		if (GT_GW_GEN(w) > gen)
+			return TAKE_RENEW;
 		if (__atomic_compare_exchange_n(&G->word, &w, GT_GW_RUNNING, false, __ATOMIC_ACQ_REL,
 		                                __ATOMIC_ACQUIRE)) {
-			*waiting = w == GT_GW_WAITING;
-			return true;
+			*waiting = GT_GW_KIND(w) == GT_GW_WAITING;
+			return TAKE_OK;
 		}
 	}
 }
 
-/* Give X back (off the thread): word w with release, after its events. */
-static void release(struct gt_xg *X, uint64_t w)
+/* Give X back (off the thread) in generation gen: word kind with release,
+ * after its events. */
+static void release(struct gt_xg *X, unsigned kind, uint64_t gen)
 {
 	__atomic_store_n(&X->bound, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&X->g.word, w, __ATOMIC_RELEASE);
+	__atomic_store_n(&X->g.word, GT_GW(kind, gen), __ATOMIC_RELEASE);
 }
 
 /* -------------------------------------------------------------- regions */
@@ -393,16 +404,17 @@ static uint8_t *switch_out(struct gt_emit *e, uint8_t *p, uint64_t rid, bool kee
 	return p;
 }
 
-/* After commit: the side effects of switch_out (kinds 1, 2). */
-static void switch_out_done(struct gt_thread *t, struct prev *pv)
+/* After commit in generation gen: the side effects of switch_out (kinds
+ * 1, 2). */
+static void switch_out_done(struct gt_thread *t, struct prev *pv, uint64_t gen)
 {
 	if (pv->kind == 1) {
 		t->xg_base = t->depth;
-		__atomic_store_n(&t->own.word, GT_GW_WAITING, __ATOMIC_RELEASE);
+		__atomic_store_n(&t->own.word, GT_GW(GT_GW_WAITING, gen), __ATOMIC_RELEASE);
 	} else if (pv->kind == 2) {
 		regions_out(t, pv->Y);
 		__atomic_store_n(&t->cur, NULL, __ATOMIC_RELAXED);
-		release(pv->Y, GT_GW_RUNNABLE);
+		release(pv->Y, GT_GW_RUNNABLE, gen);
 	} else if (pv->kind == 0) {
 		t->xg_base = t->depth;
 	}
@@ -468,6 +480,8 @@ void gotrace_go_start_(gotrace_goroutine_t h)
 	if (!X)
 		return;
 	struct gt_emit e;
+	int renewals = 0;
+again:
 	if (!enter_switch(&e))
 		return;
 	struct gt_thread *t = e.t;
@@ -487,8 +501,19 @@ void gotrace_go_start_(gotrace_goroutine_t h)
 		goto out;
 	}
 	bool waiting;
-	if (!take(X, &waiting))
+	int took = take(X, &waiting, e.gen);
+	if (took == TAKE_RENEW && renewals++ < 8) {
+		/* Stopped or blocked in a newer generation than this section:
+		 * start it there (one renewal suffices unless generations
+		 * pass meanwhile). */
+		gt_emit_end(&e);
+		goto again;
+	}
+	if (took != TAKE_OK) {
+		if (took == TAKE_RENEW)
+			gt_count_drop(&e);
 		goto out;
+	}
 	struct prev pv;
 	p = switch_out(&e, p, rid, false, &pv);
 	if (__atomic_load_n(&X->born, __ATOMIC_RELAXED) == 0)
@@ -497,7 +522,7 @@ void gotrace_go_start_(gotrace_goroutine_t h)
 		p = offthread_status(&e, p, X, waiting);
 	p = ev2(&e, p, GT_EV_GO_START, gid_of(&X->g), gt_gseq_next(&X->g, e.gen));
 	gt_ev_commit(&e, p);
-	switch_out_done(t, &pv);
+	switch_out_done(t, &pv, e.gen);
 	regions_in(t, X);
 	__atomic_store_n(&X->bound, t->tid, __ATOMIC_RELAXED);
 	__atomic_store_n(&t->cur, &X->g, __ATOMIC_RELAXED);
@@ -508,7 +533,7 @@ out:
 
 /* X, running on the calling thread, leaves it: GoStop or GoBlock. */
 static bool leave(struct gt_emit *e, struct gt_xg *X, uint8_t type, uint64_t rid, uint64_t stk,
-                  uint64_t word, bool must)
+                  unsigned kind, bool must)
 {
 	struct gt_thread *t = e->t;
 	uint8_t *p = gt_ev_reserve(e, EV_MAX, must);
@@ -519,7 +544,7 @@ static bool leave(struct gt_emit *e, struct gt_xg *X, uint8_t type, uint64_t rid
 	regions_out(t, X);
 	__atomic_store_n(&t->cur, NULL, __ATOMIC_RELAXED);
 	__atomic_store_n(&t->state, GT_TS_BLOCKED, __ATOMIC_RELAXED); /* G0 stays parked */
-	release(X, word);
+	release(X, kind, e->gen);
 	return true;
 }
 
@@ -562,9 +587,11 @@ bool gt_xg_settle(struct gt_emit *e)
 	return leave(e, xg_of(t->cur), GT_EV_GO_STOP, 0, 0, GT_GW_RUNNABLE, true);
 }
 
-/* Destroy X inside the calling thread's critical section; false if X runs
- * on another thread (then it is left alone). */
-static bool destroy_locked(struct gt_emit *e, struct gt_xg *X)
+/* Destroy X inside the calling thread's critical section: TAKE_OK done,
+ * TAKE_NO if X runs on another thread (then it is left alone), TAKE_RENEW
+ * if X's last event is in a newer generation than the section (nothing
+ * written: renew and call again). */
+static int destroy_locked(struct gt_emit *e, struct gt_xg *X)
 {
 	struct gt_thread *t = e->t;
 	uint64_t g = e->gen;
@@ -579,12 +606,13 @@ static bool destroy_locked(struct gt_emit *e, struct gt_xg *X)
 		__atomic_store_n(&t->state, GT_TS_BLOCKED, __ATOMIC_RELAXED);
 		__atomic_store_n(&X->bound, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&X->dead, g, __ATOMIC_RELAXED);
-		return true;
+		return TAKE_OK;
 	}
 	uint8_t *p = gt_ev_reserve(e, 8 * EV_MAX, true);
 	bool waiting;
-	if (!take(X, &waiting))
-		return false;
+	int took = take(X, &waiting, g);
+	if (took != TAKE_OK)
+		return took;
 	if (p && __atomic_load_n(&X->born, __ATOMIC_RELAXED) != 0) {
 		/* Not running: it runs to its end here, between a stop and a
 		 * restart of what runs on this thread. */
@@ -604,7 +632,7 @@ static bool destroy_locked(struct gt_emit *e, struct gt_xg *X)
 		gt_count_drop(e);
 	}
 	__atomic_store_n(&X->dead, g, __ATOMIC_RELAXED);
-	return true;
+	return TAKE_OK;
 }
 
 void gotrace_go_destroy(gotrace_goroutine_t h)
@@ -619,24 +647,32 @@ void gotrace_go_destroy(gotrace_goroutine_t h)
 		struct gt_thread *t = e.t;
 		if (t->state == GT_TS_SYSCALL && t->cur == &X->g)
 			gt_finish_syscall(&e); /* its syscall ends with it */
-		bool ok;
-		switch (t->state) {
-		case GT_TS_NEW:
-		case GT_TS_RUNNING:
-		case GT_TS_XG: ok = gt_emit_prologue(&e); break;
-		case GT_TS_BLOCKED: ok = t->cur ? gt_resume_locked(&e) : true; break;
-		default: ok = false; break; /* a syscall of the thread's own */
-		}
-		if (ok) {
-			done = destroy_locked(&e, X);
-		} else if (t->cur == &X->g && t->state == GT_TS_XG) {
-			/* Out of memory: it disappears from this thread. */
-			regions_drop(t);
-			__atomic_store_n(&t->cur, NULL, __ATOMIC_RELAXED);
-			__atomic_store_n(&t->state, GT_TS_BLOCKED, __ATOMIC_RELAXED);
-			__atomic_store_n(&X->bound, 0, __ATOMIC_RELAXED);
-			__atomic_store_n(&X->dead, e.gen, __ATOMIC_RELAXED);
-			done = true;
+		for (int renewals = 0;; renewals++) {
+			bool ok;
+			switch (t->state) {
+			case GT_TS_NEW:
+			case GT_TS_RUNNING:
+			case GT_TS_XG: ok = gt_emit_prologue(&e); break;
+			case GT_TS_BLOCKED: ok = t->cur ? gt_resume_locked(&e) : true; break;
+			default: ok = false; break; /* a syscall of the thread's own */
+			}
+			if (ok) {
+				int r = destroy_locked(&e, X);
+				/* X stopped or blocked in a newer generation than
+				 * this section: destroy it there. */
+				if (r == TAKE_RENEW && renewals < 8 && gt_emit_renew(&e))
+					continue;
+				done = r == TAKE_OK;
+			} else if (t->cur == &X->g && t->state == GT_TS_XG) {
+				/* Out of memory: it disappears from this thread. */
+				regions_drop(t);
+				__atomic_store_n(&t->cur, NULL, __ATOMIC_RELAXED);
+				__atomic_store_n(&t->state, GT_TS_BLOCKED, __ATOMIC_RELAXED);
+				__atomic_store_n(&X->bound, 0, __ATOMIC_RELAXED);
+				__atomic_store_n(&X->dead, e.gen, __ATOMIC_RELAXED);
+				done = true;
+			}
+			break;
 		}
 		gt_emit_end(&e);
 	}
@@ -742,7 +778,7 @@ void gt_xg_advance(uint64_t g, uint64_t now, bool final)
 					*p++ = 0;
 					p = gt_put_uvarint(p, gid_of(&X->g));
 					p = gt_put_uvarint(p, GT_NO_ID);
-					p = gt_put_uvarint(p, X->snap_word == GT_GW_RUNNABLE ? GT_G_RUNNABLE
+					p = gt_put_uvarint(p, GT_GW_KIND(X->snap_word) == GT_GW_RUNNABLE ? GT_G_RUNNABLE
 					                                                   : GT_G_WAITING);
 					ac->len = (uint32_t)(p - ac->data);
 					__atomic_store_n(&X->g.traced[g % 3], g, __ATOMIC_RELAXED);

@@ -112,13 +112,19 @@ uint8_t *gt_parked_own_status(struct gt_emit *e, uint8_t *p)
 		return p;
 	/* The own G waits while explicit goroutines use the thread; a waker
 	 * may have made it Runnable (it then owns nothing any more).  A waker
-	 * caught between its CAS and its RUNNABLE store in an earlier
-	 * generation (it has not left it yet: generations overlap in time)
-	 * wrote its GoUnblock there, so the G is Runnable as e->gen starts;
-	 * one in e->gen or later writes its GoUnblock after this status. */
+	 * in an earlier generation (generations overlap in time) wrote its
+	 * GoUnblock there, so the G is Runnable as e->gen starts; one in
+	 * e->gen or later writes its GoUnblock after this status.  A WAITING
+	 * word gets e->gen (core.h): a waker still in an older generation then
+	 * fails its CAS and renews, instead of unblocking the G before this
+	 * status. */
 	uint64_t w = __atomic_load_n(&t->own.word, __ATOMIC_ACQUIRE);
-	bool runnable = w == GT_GW_RUNNABLE ||
-	                (GT_GW_KIND(w) == GT_GW_UNBLOCKING && GT_GW_GEN(w) < e->gen);
+	while (GT_GW_KIND(w) == GT_GW_WAITING && GT_GW_GEN(w) < e->gen &&
+	       !__atomic_compare_exchange_n(&t->own.word, &w, GT_GW(GT_GW_WAITING, e->gen), false,
+	                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		;
+	bool runnable = (GT_GW_KIND(w) == GT_GW_RUNNABLE || GT_GW_KIND(w) == GT_GW_UNBLOCKING) &&
+	                GT_GW_GEN(w) < e->gen;
 	p = gt_ev_start(e, p, GT_EV_GO_STATUS_STACK);
 	p = gt_put_uvarint(p, t->goid);
 	p = gt_put_uvarint(p, GT_NO_ID);
@@ -324,7 +330,7 @@ void gt_silent_status_cur(struct gt_thread *t, uint64_t g, int state, uint64_t s
 	case GT_TS_BLOCKED:
 		/* The M holds its P, Running, with no G; the G waits (or was
 		 * woken and waits to run), stated like any waiting G. */
-		gst = w == GT_GW_RUNNABLE ? GT_G_RUNNABLE : GT_G_WAITING;
+		gst = GT_GW_KIND(w) == GT_GW_RUNNABLE ? GT_G_RUNNABLE : GT_G_WAITING;
 		in_own = false;
 		break;
 	default:
@@ -345,7 +351,7 @@ void gt_silent_status_cur(struct gt_thread *t, uint64_t g, int state, uint64_t s
 	if (cur && __atomic_load_n(&t->own.traced[g % 3], __ATOMIC_RELAXED) != g) {
 		/* The own G, parked while explicit goroutines use the thread. */
 		a = raw_gstatus(a, t, &t->own, GT_NO_ID,
-		                gword == GT_GW_RUNNABLE ? GT_G_RUNNABLE : GT_G_WAITING);
+		                GT_GW_KIND(gword) == GT_GW_RUNNABLE ? GT_G_RUNNABLE : GT_G_WAITING);
 		gt_own_traced(t, g);
 	}
 	t->adv_status_gen = g;
@@ -388,7 +394,7 @@ void gotrace_block_(const char *reason)
 	/* Inside an explicit goroutine (XG) it is the one that blocks; it
 	 * stays this thread's cur and resumes here. */
 	__atomic_store_n(&t->state, GT_TS_BLOCKED, __ATOMIC_RELAXED);
-	__atomic_store_n(&gt_cur_g(t)->word, GT_GW_WAITING, __ATOMIC_RELEASE);
+	__atomic_store_n(&gt_cur_g(t)->word, GT_GW(GT_GW_WAITING, e.gen), __ATOMIC_RELEASE);
 	gt_emit_end(&e);
 }
 
@@ -396,18 +402,39 @@ bool gt_resume_locked(struct gt_emit *e)
 {
 	struct gt_thread *t = e->t;
 	struct gt_gor *G = gt_cur_g(t); /* own, or an explicit goroutine */
+	/* Take the G back first (word rule, core.h): a word from a newer
+	 * generation (a waker there) renews the section, so that the GoStart
+	 * follows the GoUnblock in time order. */
+	uint64_t w;
+	for (;;) {
+		w = __atomic_load_n(&G->word, __ATOMIC_ACQUIRE);
+		if (GT_GW_KIND(w) == GT_GW_UNBLOCKING) {
+			gt_arch_relax(); /* a waker is writing its GoUnblock */
+			continue;
+		}
+		if (GT_GW_GEN(w) > e->gen) {
+			if (!gt_emit_renew(e))
+				return false;
+			continue;
+		}
+		if (__atomic_compare_exchange_n(&G->word, &w, GT_GW_RUNNING, false, __ATOMIC_ACQ_REL,
+		                                __ATOMIC_ACQUIRE))
+			break;
+	}
 	uint64_t gid = __atomic_load_n(&G->id, __ATOMIC_RELAXED);
 	uint64_t g = e->gen;
 	uint8_t *p = gt_ev_reserve(e, 5 * EV_MAX, true);
-	if (!p)
-		return false; /* stays blocked; retried at the next call */
+	if (!p) {
+		/* Stays blocked; retried at the next call.  Nobody acted on
+		 * the G meanwhile (RUNNING keeps wakers off it). */
+		__atomic_store_n(&G->word, w, __ATOMIC_RELEASE);
+		return false;
+	}
 	if (t->status_gen != g)
 		p = p_status(e, p, GT_P_RUNNING); /* the M kept its P */
 	if (t->cur)
 		p = gt_parked_own_status(e, p);
-	uint64_t w = GT_GW_WAITING;
-	if (__atomic_compare_exchange_n(&G->word, &w, GT_GW_RUNNING, false, __ATOMIC_ACQ_REL,
-	                                __ATOMIC_ACQUIRE)) {
+	if (GT_GW_KIND(w) == GT_GW_WAITING) {
 		/* Nobody woke it (or the waker could not be told): it wakes
 		 * itself, on its own M. */
 		if (gt_claim_status(G, g)) {
@@ -422,19 +449,14 @@ bool gt_resume_locked(struct gt_emit *e)
 		p = gt_put_uvarint(p, gid);
 		p = gt_put_uvarint(p, gt_gseq_next(G, g));
 		*p++ = 0;
-	} else {
-		/* A waker won: wait until it has written its GoUnblock. */
-		while (GT_GW_KIND(w = __atomic_load_n(&G->word, __ATOMIC_ACQUIRE)) == GT_GW_UNBLOCKING)
-			gt_arch_relax();
-		__atomic_store_n(&G->word, GT_GW_RUNNING, __ATOMIC_RELAXED);
-		if (gt_claim_status(G, g)) {
-			p = gt_ev_start(e, p, GT_EV_GO_STATUS);
-			p = gt_put_uvarint(p, gid);
-			p = gt_put_uvarint(p, GT_NO_ID);
-			p = gt_put_uvarint(p, GT_G_RUNNABLE);
-			G->seq_gen = g;
-			G->seq = 0;
-		}
+	} else if (gt_claim_status(G, g)) {
+		/* A waker won (in g or before). */
+		p = gt_ev_start(e, p, GT_EV_GO_STATUS);
+		p = gt_put_uvarint(p, gid);
+		p = gt_put_uvarint(p, GT_NO_ID);
+		p = gt_put_uvarint(p, GT_G_RUNNABLE);
+		G->seq_gen = g;
+		G->seq = 0;
 	}
 	p = ev2(e, p, GT_EV_GO_START, gid, gt_gseq_next(G, g));
 	gt_ev_commit(e, p);
@@ -461,19 +483,33 @@ int gotrace_unblock_(gotrace_goroutine_t h)
 	if (!gt_emit_begin(&e))
 		return 0;
 	int done = 0;
-	uint64_t w = GT_GW_WAITING;
+	uint64_t w = __atomic_load_n(&G->word, __ATOMIC_ACQUIRE);
 	if (G == &e.t->own || G == e.t->cur || __atomic_load_n(&G->id, __ATOMIC_ACQUIRE) != h.id_ ||
-	    !__atomic_compare_exchange_n(&G->word, &w, GT_GW_UNBLOCKING | e.gen << 2, false, __ATOMIC_ACQ_REL,
-	                                 __ATOMIC_RELAXED))
+	    GT_GW_KIND(w) != GT_GW_WAITING)
 		goto out; /* not (or no longer) blocked: nothing to record */
+	/* Room first: once UNBLOCKING|gen is seen, a thread stating the G in
+	 * a later generation states it Runnable, so the GoUnblock must be
+	 * written (the word can never go back to WAITING). */
 	uint64_t stk = gt_event_stack(&e, GOTRACE_STACK_BLOCK);
 	uint8_t *p = gt_ev_reserve(&e, 2 * EV_MAX, true);
 	if (!p) {
-		/* Give the G back: it will wake itself. */
-		__atomic_store_n(&G->word, GT_GW_WAITING, __ATOMIC_RELEASE);
-		gt_count_drop(&e);
+		gt_count_drop(&e); /* the G will wake itself */
 		goto out;
 	}
+	for (;;) {
+		if (GT_GW_KIND(w) != GT_GW_WAITING)
+			goto out; /* another waker, or the owner, came first */
+		if (GT_GW_GEN(w) > e.gen)
+			break; /* blocked (or stated Waiting) in a newer generation */
+		if (__atomic_compare_exchange_n(&G->word, &w, GT_GW(GT_GW_UNBLOCKING, e.gen), false,
+		                                __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			goto won;
+	}
+	/* Word rule (core.h): this section is older than the G's last
+	 * event.  Enter the current generation and try again there. */
+	gt_emit_end(&e);
+	return gotrace_unblock_(h);
+won:
 	if (gt_claim_status(G, e.gen)) {
 		p = gt_ev_start(&e, p, GT_EV_GO_STATUS);
 		p = gt_put_uvarint(p, h.id_);
@@ -487,7 +523,7 @@ int gotrace_unblock_(gotrace_goroutine_t h)
 	p = gt_put_uvarint(p, gt_gseq_next(G, e.gen));
 	p = gt_put_uvarint(p, stk);
 	gt_ev_commit(&e, p);
-	__atomic_store_n(&G->word, GT_GW_RUNNABLE, __ATOMIC_RELEASE);
+	__atomic_store_n(&G->word, GT_GW(GT_GW_RUNNABLE, e.gen), __ATOMIC_RELEASE);
 	done = 1;
 out:
 	gt_emit_end(&e);
