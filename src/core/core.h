@@ -411,6 +411,19 @@ struct gt_state {
 };
 extern struct gt_state gt_session;
 
+/* Test points (tests/unit/test_gword.c): a test sets gt_test_pause to hold
+ * a thread inside its critical section at one of these points, where
+ * generations overlap (the word rule above).  NULL otherwise: a load and a
+ * branch on the scheduling calls, none on the annotation fast path. */
+enum { GT_TP_UNBLOCK = 1, GT_TP_RESUME = 2, GT_TP_TAKE = 3 };
+extern void (*gt_test_pause)(int point);
+#define GT_TEST_POINT(pt)                                                                  \
+	do {                                                                               \
+		void (*gt_tp_)(int) = __atomic_load_n(&gt_test_pause, __ATOMIC_RELAXED);    \
+		if (unlikely(gt_tp_ != NULL))                                              \
+			gt_tp_(pt);                                                        \
+	} while (0)
+
 /* The emit context: one critical section of one thread. */
 struct gt_emit {
 	struct gt_thread *t;

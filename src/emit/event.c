@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+void (*gt_test_pause)(int point); /* core.h; set by tests only */
+
 static void tbuf_switch(struct gt_tbuf *tb, uint64_t gen)
 {
 	/* The advancer collected this parity's chunks of gen-2 (it finishes a

@@ -501,6 +501,7 @@ again:
 		goto out;
 	}
 	bool waiting;
+	GT_TEST_POINT(GT_TP_TAKE);
 	int took = take(X, &waiting, e.gen);
 	if (took == TAKE_RENEW && renewals++ < 8) {
 		/* Stopped or blocked in a newer generation than this section:

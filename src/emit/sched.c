@@ -405,6 +405,7 @@ bool gt_resume_locked(struct gt_emit *e)
 	/* Take the G back first (word rule, core.h): a word from a newer
 	 * generation (a waker there) renews the section, so that the GoStart
 	 * follows the GoUnblock in time order. */
+	GT_TEST_POINT(GT_TP_RESUME);
 	uint64_t w;
 	for (;;) {
 		w = __atomic_load_n(&G->word, __ATOMIC_ACQUIRE);
@@ -483,6 +484,7 @@ int gotrace_unblock_(gotrace_goroutine_t h)
 	if (!gt_emit_begin(&e))
 		return 0;
 	int done = 0;
+	GT_TEST_POINT(GT_TP_UNBLOCK);
 	uint64_t w = __atomic_load_n(&G->word, __ATOMIC_ACQUIRE);
 	if (G == &e.t->own || G == e.t->cur || __atomic_load_n(&G->id, __ATOMIC_ACQUIRE) != h.id_ ||
 	    GT_GW_KIND(w) != GT_GW_WAITING)
