@@ -147,10 +147,14 @@ extern struct cp_ctl cp_ctl;
  * outside any handler (registration hook, or gt_cpuprof_own_thread on the
  * library's own threads), read by handlers on the same thread.  hi == 0:
  * unknown.  tracer: the thread is the library's own (the flusher), set by
- * itself before it first unblocks SIGPROF. */
+ * itself before it first unblocks SIGPROF.  cpu_done: setitimer only, the
+ * thread's CPU time already claimed by its samples (handler.c, weigh);
+ * written and read by SIGPROF handlers on this thread only (SIGPROF is
+ * blocked while one runs); 0: none yet. */
 struct cp_tls {
 	uintptr_t lo, hi;
 	int tracer;
+	uint64_t cpu_done;
 };
 extern __thread struct cp_tls cp_self __attribute__((tls_model("initial-exec")));
 

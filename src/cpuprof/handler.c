@@ -188,12 +188,30 @@ static uint64_t inflight_enter(void)
  *    weight is 1 + si_overrun;
  *  - setitimer: no overrun count, so the handler reads the process CPU
  *    clock and claims every whole period boundary passed since the last
- *    claim (CAS on cp_ctl.next_cpu_ns); a signal that finds no unclaimed
- *    boundary writes nothing (counted in cp_ctl.merged);
+ *    claim (CAS on cp_ctl.next_cpu_ns) -- but no more periods than this
+ *    thread has used since its own last claim (cp_self.cpu_done).  The
+ *    signal is process-directed: the kernel sends it to any thread that
+ *    does not block it, and sends it from task work that runs when the
+ *    ticked thread next returns to user mode -- a tick that lands as a
+ *    thread enters a 1 s sleep is delivered when the sleep ends.  Claimed
+ *    on the process clock alone, such a signal put every period the other
+ *    threads used meanwhile (the library's own included) on the sleeper's
+ *    stack.  A signal that finds no unclaimed boundary, or lands on a
+ *    thread that used less than a period since its last claim, writes
+ *    nothing (counted in cp_ctl.merged): the periods stay for the threads
+ *    that used them;
  *  - perf events: hrtimer-driven, one signal per period: weight 1.
  * The drain writes a sample of weight k as k CPUSample events with the same
  * time, thread and stack (the trace format has no weight field).
  */
+static uint64_t cpu_clock_ns(clockid_t id)
+{
+	struct timespec ts;
+	if (clock_gettime(id, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static uint32_t weigh(int source, const siginfo_t *si)
 {
 	if (source == GOTRACE_CPU_THREAD_TIMER) {
@@ -202,18 +220,29 @@ static uint32_t weigh(int source, const siginfo_t *si)
 	}
 	if (source != GOTRACE_CPU_SETITIMER)
 		return 1;
-	struct timespec ts;
-	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
-		return 1;
-	uint64_t c = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	uint64_t period = cp_ctl.period_ns, k;
+	uint64_t c = cpu_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+	uint64_t tc = cpu_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	if (c == 0 || tc == 0)
+		return 1;
+	/* This thread's whole periods since its last claim (its first sample
+	 * counts one: its CPU before the profiler started is not ours). */
+	uint64_t done = cp_self.cpu_done;
+	if (done == 0 || done > tc)
+		done = tc > period ? tc - period : 0;
+	uint64_t kt = (tc - done) / period;
+	if (kt == 0)
+		return 0;
 	uint64_t e = __atomic_load_n(&cp_ctl.next_cpu_ns, __ATOMIC_RELAXED);
 	do {
 		if (c < e)
 			return 0;
 		k = (c - e) / period + 1;
+		if (k > kt)
+			k = kt;
 	} while (!__atomic_compare_exchange_n(&cp_ctl.next_cpu_ns, &e, e + k * period, true,
 	                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	cp_self.cpu_done = done + k * period;
 	return k < 10000 ? (uint32_t)k : 10000;
 }
 

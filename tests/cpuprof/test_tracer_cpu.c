@@ -170,7 +170,9 @@ static void tracer_samples_on_tracer(void **st)
 			continue;
 		if (l->m == me && l->t > t_sleep && l->t < t_woke) {
 			on_main_window++;
-			if (l->t != last_t)
+			/* A sample of weight k is k events of one time, which
+			 * the reader spaces 1 ns apart: one signal. */
+			if (last_t == INT64_MIN || l->t - last_t > 1000)
 				distinct_main++;
 			last_t = l->t;
 		}
@@ -187,35 +189,14 @@ static void tracer_samples_on_tracer(void **st)
 	printf("FIGURE tracer-cpu: flusher %.3f s + resolver %.3f s CPU, %ld samples on them (stats %llu); "
 	       "main asleep: %ld samples (%ld signals)\n", fl_cpu, rs_cpu, on_tracer,
 	       (unsigned long long)stats.cpu_samples_tracer, on_main_window, distinct_main);
-#if defined(__SANITIZE_THREAD__)
-	/* ThreadSanitizer's own background thread uses CPU with every signal
-	 * blocked: the kernel hands the ITIMER_PROF signals that CPU earns to
-	 * another thread that takes SIGPROF, the sleeping main thread among
-	 * them (13 of 733 in one loaded run).  No library thread is involved
-	 * (those are checked below); plain and ASan builds hold the bound. */
-	(void)distinct_main;
-#else
-	/* KNOWN DEFECT (issue 10, open): about 1 run in 40 still puts one
-	 * signal of weight 3-5 on the main thread.  Cause (trace of
-	 * 2026-12-06): it is stamped a few microseconds before "woke", in
-	 * clock_nanosleep: the kernel checks process CPU timers at a tick and
-	 * sends the signal from task work that runs when the ticked thread
-	 * next returns to user mode -- a tick that lands as main enters its
-	 * 1 s sleep is delivered when the sleep ends -- and the setitimer
-	 * weight (handler.c, weigh) then claims every period the process used
-	 * meanwhile, the library's threads' included.  Another trace had it
-	 * 3.3 ms into the sleep, while the flusher created liburcu's call_rcu
-	 * worker: pthread_create blocks every signal while it clones, and the
-	 * kernel hands a tick's signal to another thread then.  The fixes: a
-	 * per-thread weight (this thread's CPU since its last sample) for
-	 * setitimer, and the library's threads made before the timers are
-	 * armed.  The bound below still fails on the old library (90 signals
-	 * on main against ~120 on the flusher); it is to go back to <= 1
-	 * then. */
-	if (distinct_main > 1)
-		printf("KNOWN DEFECT: %ld signals on the sleeping main thread\n", distinct_main);
-	assert_true(distinct_main <= 1 || distinct_main * 10 <= on_tracer);
-#endif
+	/* The sleeping main thread used next to no CPU: a signal the kernel
+	 * hands it (process-directed: while the flusher or a sanitizer's
+	 * thread runs with SIGPROF blocked, as glibc's pthread_create does
+	 * while it clones, or a tick's signal delivered only when main's
+	 * sleep ends) claims no period there (handler.c, weigh).  Before that
+	 * bound, about 1 run in 40 put one signal of weight 3-5 here, and
+	 * under TSan up to 13 signals in a loaded run. */
+	assert_true(distinct_main <= 1);
 	assert_true(fl > 0);
 	assert_int_equal((uint64_t)on_tracer, stats.cpu_samples_tracer);
 	if (fl_cpu + rs_cpu >= 0.02)
