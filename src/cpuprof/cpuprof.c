@@ -213,7 +213,7 @@ void gt_cpuprof_stop(void)
 }
 
 /* Owner-private: whether this (library-owned) thread unblocked SIGPROF. */
-static __thread int own_unblocked;
+static __thread int own_unblocked __attribute__((tls_model("initial-exec")));
 
 void gt_cpuprof_own_thread(void)
 {
