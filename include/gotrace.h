@@ -192,6 +192,40 @@ GOTRACE_API void gotrace_options_init(gotrace_options *opt);
 GOTRACE_API int gotrace_start_fd(int fd, const gotrace_options *opt);
 GOTRACE_API int gotrace_start_path(const char *path, const gotrace_options *opt);
 
+/* Start tracing as the environment says, like gperftools' CPUPROFILE:
+ *
+ *   variable              value                                  default
+ *   GOTRACE_OUT           trace file; %p: the process id, %%: %  (unset: off)
+ *   GOTRACE_CPU_HZ        CPU samples per second, 0: none        0
+ *   GOTRACE_CPU           setitimer | timer | perf               setitimer
+ *   GOTRACE_STACKS        region,log,block,syscall,goroutine     none
+ *                         | all | none (event classes with stacks)
+ *   GOTRACE_ADVANCE       generation period: 1s, 100ms, 500us    1s
+ *   GOTRACE_MAX_BUFFERED  bound on unwritten data: 64M, 1G       64M
+ *   GOTRACE_BUFFER_SIZE   per-thread batch buffer: 4k .. 64k     32k
+ *   GOTRACE_STOP_TIMEOUT  wait for a stalled output: 5s          5s
+ *   GOTRACE_CRASH         nosignals,noatexit | none              none
+ *   GOTRACE_CLOCK         auto | tsc | monotonic                 auto
+ *
+ * (the fields of gotrace_options; sizes take k/M/G, durations ns/us/ms/s,
+ * a bare number is bytes or nanoseconds).  Returns 0 if tracing started,
+ * 1 if GOTRACE_OUT is unset (nothing done), or a negative gotrace_err: a
+ * malformed value, an unknown GOTRACE_* variable (a misspelling would
+ * otherwise pass unnoticed; names starting GOTRACE_TEST_ are left to test
+ * tooling) or a failed start.  On failure it prints one line on stderr,
+ * "gotrace: tracing off: <why>" -- the only output the library ever makes,
+ * and only here -- and tracing stays off; the program carries on.
+ * MT-safe (serialised), AS-unsafe. */
+GOTRACE_API int gotrace_start_from_env(void);
+
+/* The parsing half of gotrace_start_from_env, for launchers: fills *opt
+ * (initialised first) and path (the expanded GOTRACE_OUT, at most
+ * path_len - 1 bytes).  Returns 0, 1 (GOTRACE_OUT unset: opt still
+ * filled), or -GOTRACE_EINVAL with gotrace_last_error() saying why.
+ * Prints nothing.  MT-safe with respect to other threads that do not
+ * change the environment, AS-unsafe. */
+GOTRACE_API int gotrace_options_from_env(gotrace_options *opt, char *path, size_t path_len);
+
 /* Stop tracing: ends the current generation, writes everything buffered,
  * joins the background flusher.  The trace is then complete.  Returns 0,
  * -GOTRACE_ENOTON if tracing is off, -GOTRACE_EIO if an output error stopped
