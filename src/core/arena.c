@@ -8,6 +8,7 @@
 #include "idxstack.h"
 
 #include <sys/mman.h>
+#include <sys/prctl.h>
 
 /* ------------------------------------------------------ generation arenas */
 
@@ -64,6 +65,17 @@ void *gt_garena_alloc(struct gt_garena *a, unsigned p, size_t size)
 static void slabs_unmap(struct rcu_head *rh)
 {
 	struct gt_slab *s = caa_container_of(rh, struct gt_slab, rh);
+	/* This runs on liburcu's call_rcu thread, which blocks every signal:
+	 * while it does, the CPU it uses raises ITIMER_PROF signals that the
+	 * kernel hands to another thread -- the library's CPU on a program
+	 * thread's stack.  Marked as the library's, it takes SIGPROF itself
+	 * while the profiler runs (the library_thread hook, core.h). */
+	static __thread int named __attribute__((tls_model("initial-exec")));
+	if (!named) {
+		named = 1;
+		prctl(PR_SET_NAME, "gotrace-rcu"); /* as the library's in ps/top */
+	}
+	gt_library_thread_hook();
 	while (s) {
 		/* Acquire: pairs with the retiring exchange (the order
 		 * ThreadSanitizer can see; call_rcu's own is invisible to it). */

@@ -512,6 +512,13 @@ static int start_locked(int fd, const gotrace_options *opt, int own_fd)
 	}
 	gt_session.flusher_running = true;
 	gt_crash_install(&gt_session.opt);
+	if (gt_session.opt.cpu_hz > 0) {
+		/* The library's other threads before the CPU timers: creating
+		 * one blocks every signal in the creator while it clones, and
+		 * an ITIMER_PROF signal due then goes to a program thread. */
+		(void)gt_symlines_start();
+		(void)get_default_call_rcu_data();
+	}
 	rc = 0;
 	gt_for_each_source(s)
 		if (rc == 0 && s->start)

@@ -273,10 +273,10 @@ uint32_t gt_symlines_epoch(void)
 	return e;
 }
 
-bool gt_symlines_ask(uint64_t pc, uint32_t *epoch)
+/* box.mu held: start the resolver thread if it is not running. */
+static bool start_locked(void)
 {
 	bool ok = true;
-	pthread_mutex_lock(&box.mu);
 	if (!box.running) {
 		/* Started with every signal blocked (it inherits the mask): no
 		 * handler of the program runs on it, and it takes SIGPROF only
@@ -295,6 +295,21 @@ bool gt_symlines_ask(uint64_t pc, uint32_t *epoch)
 			ok = false;
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
+	return ok;
+}
+
+bool gt_symlines_start(void)
+{
+	pthread_mutex_lock(&box.mu);
+	bool ok = start_locked();
+	pthread_mutex_unlock(&box.mu);
+	return ok;
+}
+
+bool gt_symlines_ask(uint64_t pc, uint32_t *epoch)
+{
+	pthread_mutex_lock(&box.mu);
+	bool ok = start_locked();
 	if (ok && box.nask == box.cask) {
 		size_t nc = box.cask ? 2 * box.cask : 256;
 		uint64_t *na = realloc(box.ask, nc * sizeof *na);

@@ -25,6 +25,11 @@ struct gt_line_answer {
  * gt_symlines_epoch() will never be answered.  false: not asked (no
  * thread or no memory). */
 GT_SYMLINES_HIDDEN bool gt_symlines_ask(uint64_t pc, uint32_t *epoch);
+/* Start the resolver thread now (if it is not running): session start does
+ * it before the CPU timers are armed, so that its creation -- glibc blocks
+ * every signal while it clones -- never hands a tick's SIGPROF to another
+ * thread.  false: no thread. */
+GT_SYMLINES_HIDDEN bool gt_symlines_start(void);
 GT_SYMLINES_HIDDEN uint32_t gt_symlines_epoch(void);
 
 /* Wait at most wait_ns until every question asked is answered, then take
