@@ -315,12 +315,50 @@ static inline void gotrace_region_end(uint64_t task, const char *name);
 
 /* Log message msg under category cat (may be NULL) within task (0: none). */
 static inline void gotrace_log(uint64_t task, const char *cat, const char *msg);
+/* gotrace_log with a printf format: the message is formatted into a
+ * 1024-byte buffer of the callee's (the format's limit; longer messages
+ * are truncated) only while tracing is on. */
+GOTRACE_API void gotrace_logf(uint64_t task, const char *cat, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* A region that ends itself: GOTRACE_REGION(task, "name"); at the top of a
+ * block begins the region there and ends it when the block is left, by any
+ * path (GCC/Clang cleanup attribute).  gotrace_region_open() /
+ * gotrace_region_close() are the same as a pair of calls on a handle, so
+ * that the end does not repeat the task and the name. */
+typedef struct gotrace_region {
+	uint64_t task;
+	const char *name; /* NULL once closed */
+} gotrace_region_t;
+static inline gotrace_region_t gotrace_region_open(uint64_t task, const char *name);
+static inline void gotrace_region_close(gotrace_region_t *r);
+#define GOTRACE_CAT2_(a, b) a##b
+#define GOTRACE_CAT_(a, b) GOTRACE_CAT2_(a, b)
+#define GOTRACE_REGION(task, name)                                                         \
+	gotrace_region_t GOTRACE_CAT_(gotrace_region_, __LINE__)                           \
+		__attribute__((cleanup(gotrace_region_close), unused)) =                   \
+			gotrace_region_open((task), (name))
 
 /* Name the calling thread's goroutine (a Go goroutine label, shown by
  * `go tool trace`).  May be called before tracing starts: the name is kept
  * for the thread's lifetime and written in every session.  MT-safe,
  * AS-unsafe. */
 GOTRACE_API void gotrace_thread_name(const char *name);
+
+/* Name the calling thread's entry function, for threads that all start in
+ * the same trampoline (a thread pool's start routine): `go tool trace`
+ * groups goroutines by entry function, which is otherwise the outermost
+ * function of the program on the thread's stack at its first traced call.
+ * gotrace_thread_entry(fn) takes a function (symbolized like any frame);
+ * gotrace_thread_entry_name(name) a name as is (at most 63 bytes).  The
+ * first call of a thread wins; it holds for the thread's lifetime, in every
+ * session, and may be made before tracing starts.  Call it before the
+ * thread's first traced event: the goroutine's creation is written with
+ * the entry it had then (later generations show the new one).  MT-safe,
+ * AS-unsafe. */
+#define gotrace_thread_entry(fn) gotrace_thread_entry_((const void *)(uintptr_t)(fn))
+GOTRACE_API void gotrace_thread_entry_(const void *fn);
+GOTRACE_API void gotrace_thread_entry_name(const char *name);
 
 /* ---- scheduling: blocking calls, blocking, waking ----------------------
  * A traced thread is, in the trace, an M holding its own P and running its
@@ -483,6 +521,21 @@ static inline void gotrace_region_end(uint64_t task, const char *name)
 	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
 		gotrace_region_end_(task, name);
 }
+static inline gotrace_region_t gotrace_region_open(uint64_t task, const char *name)
+{
+	gotrace_region_t r = { task, name ? name : "" };
+	gotrace_region_begin(task, name);
+	return r;
+}
+
+static inline void gotrace_region_close(gotrace_region_t *r)
+{
+	if (r->name) {
+		gotrace_region_end(r->task, r->name);
+		r->name = NULL;
+	}
+}
+
 static inline void gotrace_log(uint64_t task, const char *cat, const char *msg)
 {
 	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))

@@ -281,6 +281,14 @@ struct gt_thread {
 	uintptr_t entry_pc[GT_ENTRY_MAX];
 	int entry_n;
 	int8_t entry_chosen;     /* index of the entry frame (flusher writes) */
+	/* The entry the program named (gotrace_thread_entry*), overriding the
+	 * captured PCs: entry_fn (a function's address) or entry_name, written
+	 * by the thread itself, once per session, before entry_set (1 fn,
+	 * 2 name, 0 none) is stored with release; the flusher and the crash
+	 * path read entry_set with acquire first. */
+	int entry_set;
+	uintptr_t entry_fn;
+	char entry_name[64];
 	struct gt_sym *entry_sym; /* flusher-private cache: the root frame */
 
 	/* Registry link: modified under gt_session.reg_lock with the RCU list

@@ -9,6 +9,7 @@
 #include "emit.h"
 #include "../core/arena.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,6 +487,18 @@ void gotrace_region_end_(uint64_t task, const char *name)
 		region_release(r);
 	}
 	gt_emit_end(&e);
+}
+
+void gotrace_logf(uint64_t task, const char *cat, const char *fmt, ...)
+{
+	if (!gotrace_enabled())
+		return;
+	char msg[GT_MAX_STRING + 1]; /* the format's limit, and its NUL */
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt ? fmt : "", ap);
+	va_end(ap);
+	gotrace_log_(task, cat, msg);
 }
 
 void gotrace_log_(uint64_t task, const char *cat, const char *msg)

@@ -20,6 +20,10 @@
 /* The thread's name survives sessions (gotrace_thread_name may be called
  * before start). */
 static __thread char tls_name[64] __attribute__((tls_model("initial-exec")));
+/* The entry set with gotrace_thread_entry*: kept for the thread's later
+ * sessions, copied into each record it registers. */
+static __thread uintptr_t tls_entry_fn __attribute__((tls_model("initial-exec")));
+static __thread char tls_entry_name[64] __attribute__((tls_model("initial-exec")));
 
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
@@ -70,6 +74,46 @@ void gt_p_free(uint64_t p, uint64_t gen)
 }
 
 /* ----------------------------------------------------------- registration */
+
+/* The thread's chosen entry into its record (owner; at registration, or
+ * at the first gotrace_thread_entry* call of the session). */
+static void entry_copy(struct gt_thread *t)
+{
+	if (__atomic_load_n(&t->entry_set, __ATOMIC_RELAXED) != 0)
+		return;
+	if (tls_entry_fn) {
+		t->entry_fn = tls_entry_fn;
+		__atomic_store_n(&t->entry_set, 1, __ATOMIC_RELEASE);
+	} else if (tls_entry_name[0]) {
+		memcpy(t->entry_name, tls_entry_name, sizeof t->entry_name);
+		__atomic_store_n(&t->entry_set, 2, __ATOMIC_RELEASE);
+	}
+}
+
+static void entry_set(uintptr_t fn, const char *name)
+{
+	if (tls_entry_fn || tls_entry_name[0])
+		return; /* the first call wins */
+	if (fn)
+		tls_entry_fn = fn;
+	else
+		snprintf(tls_entry_name, sizeof tls_entry_name, "%s", name);
+	struct gt_thread *t = gt_tls_self;
+	if (t && gt_tls_session == __atomic_load_n(&gt_session.session, __ATOMIC_RELAXED))
+		entry_copy(t);
+}
+
+void gotrace_thread_entry_(const void *fn)
+{
+	if (fn)
+		entry_set((uintptr_t)fn, NULL);
+}
+
+void gotrace_thread_entry_name(const char *name)
+{
+	if (name && *name)
+		entry_set(0, name);
+}
 
 /* Record the outermost frames of the thread's stack outside the C library
  * (start_thread, clone and __libc_start_main are skipped), outermost first.
@@ -203,6 +247,8 @@ struct gt_thread *gt_thread_self_slow(void)
 	snprintf(t->name, sizeof t->name, "%s", tls_name);
 	t->name_dirty = t->name[0] != 0;
 	gt_entry_capture(t);
+	t->entry_set = 0;
+	entry_copy(t);
 	const struct gt_thread_hooks *hooks = gt_thread_hooks_get();
 	if (hooks && hooks->registering)
 		hooks->registering(t);

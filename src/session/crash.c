@@ -315,7 +315,14 @@ static bool write_tables(uint64_t g, uint64_t now)
 		if (!gt_thread_current(t) || !gt_stated_in(t, g))
 			continue;
 		struct gt_frame fr;
-		if (t->entry_n == 0 || !gt_sym_peek(t->entry_pc[t->entry_chosen], &fr)) {
+		int set = __atomic_load_n(&t->entry_set, __ATOMIC_ACQUIRE);
+		if (set == 2) {
+			fr.pc = 1;
+			fr.func = t->entry_name;
+			fr.file = "?";
+			fr.line = 1;
+		} else if (set == 1 ? !gt_sym_peek(t->entry_fn, &fr)
+		                    : (t->entry_n == 0 || !gt_sym_peek(t->entry_pc[t->entry_chosen], &fr))) {
 			fr.pc = 1; /* the same synthetic frame as gt_entry_frame */
 			fr.func = "thread";
 			fr.file = "?";

@@ -231,6 +231,18 @@ void gt_sym_settle(uint64_t wait_ns)
 
 void gt_entry_frame(struct gt_thread *t, struct gt_frame *fr)
 {
+	int set = __atomic_load_n(&t->entry_set, __ATOMIC_ACQUIRE);
+	if (set == 1) {
+		gt_sym_lookup(t->entry_fn, fr); /* a function's own address */
+		return;
+	}
+	if (set == 2) {
+		fr->pc = 1;
+		fr->func = t->entry_name;
+		fr->file = "?";
+		fr->line = 1;
+		return;
+	}
 	if (t->entry_n == 0) {
 		/* Unknown entry (no unwind info): one fixed synthetic frame. */
 		fr->pc = 1;
