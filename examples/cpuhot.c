@@ -257,7 +257,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cpuhot: gotrace_start: %d: %s\n", rc, gotrace_last_error());
 		return 1;
 	}
-	printf("note=%s\n", gotrace_last_error());
+	printf("note=%s\n", gotrace_start_notes());
 	uint64_t p0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
 	struct worker *w = calloc((size_t)nthreads, sizeof *w);
 	for (int i = 0; i < nthreads; i++) {

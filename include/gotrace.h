@@ -284,6 +284,14 @@ GOTRACE_API uint64_t gotrace_thread_dropped(void);
  * valid until the next start.  MT-safe, AS-safe. */
 GOTRACE_API const char *gotrace_last_error(void);
 
+/* What the current or last session's start chose instead of what was
+ * asked, "" if nothing: a CPU source that fell back ("cpu profiling:
+ * perf_event_open refused (...): falling back to per-thread CPU timers"),
+ * perf counting user time only.  Not errors: after a successful start
+ * gotrace_last_error() is "".  Valid until the next start.  MT-safe,
+ * AS-safe. */
+GOTRACE_API const char *gotrace_start_notes(void);
+
 /* Is tracing on?  MT-safe, AS-safe. */
 static inline int gotrace_enabled(void);
 

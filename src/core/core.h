@@ -416,6 +416,9 @@ struct gt_state {
 	int crash_tid;
 	int flusher_busy;
 	char err[256];           /* last error text (start lock or flusher) */
+	char note[512];          /* what start chose instead of what was asked
+	                          * (gotrace_start_notes): written under the
+	                          * start lock before start returns, read after */
 };
 extern struct gt_state gt_session;
 

@@ -189,8 +189,8 @@ int gt_cpuprof_start(const gotrace_options *o)
 		cp_msg("cpu profiling: arming the timer failed: %s", strerror(e));
 		return -GOTRACE_ESYS;
 	}
-	if (note[0])
-		cp_msg("%s", note);
+	if (note[0]) /* a fallback is not an error: gotrace_start_notes */
+		snprintf(gt_session.note, sizeof gt_session.note, "%s", note);
 	return 0;
 }
 

@@ -457,6 +457,7 @@ static int start_locked(int fd, const gotrace_options *opt, int own_fd)
 	rcu_child_finish();
 	/* A new session: no error of an earlier one is reported any more. */
 	gt_session.err[0] = 0;
+	gt_session.note[0] = 0;
 	gt_last_error_text[0] = 0;
 	gt_session.out_err = 0;
 	rc = gt_clock_init(o.clock);
@@ -669,6 +670,11 @@ uint64_t gotrace_thread_dropped(void)
 {
 	struct gt_thread *t = gt_tls_self;
 	return t ? __atomic_load_n(&t->dropped_total, __ATOMIC_RELAXED) : 0;
+}
+
+const char *gotrace_start_notes(void)
+{
+	return gt_session.note;
 }
 
 const char *gotrace_last_error(void)

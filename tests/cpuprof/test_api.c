@@ -12,7 +12,7 @@
  *    trace as samples of gotrace_cpu_samples_lost_buffer_full;
  *  - perf events refused (seccomp filter, as with perf_event_paranoid)
  *    falls back to thread timers, timer_create refused too to setitimer,
- *    each with the reason in gotrace_last_error();
+ *    each with the reason in gotrace_start_notes() (gotrace_last_error() "");
  *  - fork while sampling: the child lives (it inherits no timer).
  */
 #define _GNU_SOURCE 1
@@ -340,7 +340,9 @@ static int fallback_child(const char *path, int both)
 	o.cpu_source = GOTRACE_CPU_PERF;
 	if (gotrace_start_path(path, &o) != 0)
 		return 11;
-	const char *e = gotrace_last_error();
+	if (*gotrace_last_error())
+		return 15; /* a fallback is not an error */
+	const char *e = gotrace_start_notes();
 	printf("fallback note: %s\n", e);
 	fflush(stdout);
 	if (!strstr(e, "perf_event_paranoid"))

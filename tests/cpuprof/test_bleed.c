@@ -198,8 +198,8 @@ static void bleed(int source)
 	o.advance_period_ns = 5000000;
 	stress_options(&o, STRESS_BUFFERS | STRESS_ADVANCE);
 	assert_int_equal(gotrace_start_path(path, &o), 0);
-	if (*gotrace_last_error())
-		printf("note: %s\n", gotrace_last_error());
+	if (*gotrace_start_notes())
+		printf("note: %s\n", gotrace_start_notes());
 	enum { NTH = 7 };
 	pthread_t th[NTH];
 	__atomic_store_n(&stop, 0, __ATOMIC_RELAXED);
