@@ -70,6 +70,8 @@ static inline uint64_t gt_g_stack(struct gt_thread *t, struct gt_gor *G)
 GT_HIDDEN uint8_t *gt_parked_own_status(struct gt_emit *e, uint8_t *p);
 /* Claim the status of G in generation g (true: the caller must write it). */
 GT_HIDDEN bool gt_claim_status(struct gt_gor *G, uint64_t g);
+GT_HIDDEN uint8_t *gt_go_status_claimed(struct gt_emit *e, uint8_t *p, struct gt_gor *G,
+                                        uint64_t gid, uint64_t st);
 
 /* Explicit goroutines (goroutine.c). */
 /* Statuses of a thread in state XG in e->gen (from gt_write_status). */

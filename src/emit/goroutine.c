@@ -304,12 +304,7 @@ static uint8_t *blocked_status(struct gt_emit *e, uint8_t *p)
 static uint8_t *offthread_status(struct gt_emit *e, uint8_t *p, struct gt_xg *X, bool waiting)
 {
 	struct gt_gor *G = &X->g;
-	if (gt_claim_status(G, e->gen)) {
-		p = gt_ev_start(e, p, GT_EV_GO_STATUS);
-		p = gt_put_uvarint(p, gid_of(G));
-		p = gt_put_uvarint(p, GT_NO_ID);
-		p = gt_put_uvarint(p, waiting ? GT_G_WAITING : GT_G_RUNNABLE);
-	}
+	p = gt_go_status_claimed(e, p, G, gid_of(G), waiting ? GT_G_WAITING : GT_G_RUNNABLE);
 	if (waiting) {
 		p = gt_ev_start(e, p, GT_EV_GO_UNBLOCK);
 		p = gt_put_uvarint(p, gid_of(G));

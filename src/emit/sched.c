@@ -73,6 +73,22 @@ bool gt_claim_status(struct gt_gor *G, uint64_t g)
 	return false;
 }
 
+/* "GoStatus G ^0 st" in e->gen if the caller claims G's status there (it
+ * then restarts G's count: the status implies sequence 0). */
+uint8_t *gt_go_status_claimed(struct gt_emit *e, uint8_t *p, struct gt_gor *G, uint64_t gid,
+                              uint64_t st)
+{
+	if (!gt_claim_status(G, e->gen))
+		return p;
+	p = gt_ev_start(e, p, GT_EV_GO_STATUS);
+	p = gt_put_uvarint(p, gid);
+	p = gt_put_uvarint(p, GT_NO_ID);
+	p = gt_put_uvarint(p, st);
+	G->seq_gen = e->gen;
+	G->seq = 0;
+	return p;
+}
+
 /* The thread's status in e->gen for its P only (its G is stated apart),
  * with the P in pstatus. */
 static uint8_t *p_status(struct gt_emit *e, uint8_t *p, uint64_t pstatus)
@@ -438,26 +454,14 @@ bool gt_resume_locked(struct gt_emit *e)
 	if (GT_GW_KIND(w) == GT_GW_WAITING) {
 		/* Nobody woke it (or the waker could not be told): it wakes
 		 * itself, on its own M. */
-		if (gt_claim_status(G, g)) {
-			p = gt_ev_start(e, p, GT_EV_GO_STATUS);
-			p = gt_put_uvarint(p, gid);
-			p = gt_put_uvarint(p, GT_NO_ID);
-			p = gt_put_uvarint(p, GT_G_WAITING);
-			G->seq_gen = g;
-			G->seq = 0;
-		}
+		p = gt_go_status_claimed(e, p, G, gid, GT_G_WAITING);
 		p = gt_ev_start(e, p, GT_EV_GO_UNBLOCK);
 		p = gt_put_uvarint(p, gid);
 		p = gt_put_uvarint(p, gt_gseq_next(G, g));
 		*p++ = 0;
-	} else if (gt_claim_status(G, g)) {
+	} else {
 		/* A waker won (in g or before). */
-		p = gt_ev_start(e, p, GT_EV_GO_STATUS);
-		p = gt_put_uvarint(p, gid);
-		p = gt_put_uvarint(p, GT_NO_ID);
-		p = gt_put_uvarint(p, GT_G_RUNNABLE);
-		G->seq_gen = g;
-		G->seq = 0;
+		p = gt_go_status_claimed(e, p, G, gid, GT_G_RUNNABLE);
 	}
 	p = ev2(e, p, GT_EV_GO_START, gid, gt_gseq_next(G, g));
 	gt_ev_commit(e, p);
@@ -512,14 +516,7 @@ int gotrace_unblock_(gotrace_goroutine_t h)
 	gt_emit_end(&e);
 	return gotrace_unblock_(h);
 won:
-	if (gt_claim_status(G, e.gen)) {
-		p = gt_ev_start(&e, p, GT_EV_GO_STATUS);
-		p = gt_put_uvarint(p, h.id_);
-		p = gt_put_uvarint(p, GT_NO_ID);
-		p = gt_put_uvarint(p, GT_G_WAITING);
-		G->seq_gen = e.gen;
-		G->seq = 0;
-	}
+	p = gt_go_status_claimed(&e, p, G, h.id_, GT_G_WAITING);
 	p = gt_ev_start(&e, p, GT_EV_GO_UNBLOCK);
 	p = gt_put_uvarint(p, h.id_);
 	p = gt_put_uvarint(p, gt_gseq_next(G, e.gen));

@@ -240,6 +240,18 @@ static int64_t gen_of1(const struct tsum *sum, int64_t gid, const char *from, co
 	return gen;
 }
 
+/* Stop and judge; the reader's generation of goroutine gid's only
+ * GoUnblock (Waiting -> Runnable). */
+static int64_t end_unblock_gen(struct session *s, int64_t gid)
+{
+	struct tsum sum;
+	session_end(s, &sum);
+	int64_t gen = gen_of1(&sum, gid, "Waiting", "Runnable");
+	tsum_free(&sum);
+	free(s->path);
+	return gen;
+}
+
 static void unblock_older_than_block(void **state)
 {
 	(void)state;
@@ -286,12 +298,7 @@ static void unblock_older_than_status(void **state)
 	actor_do(&s.b, do_go_stop, NULL);
 	actor_do(&s.b, do_log, "own G back");
 	actor_do(&s.b, do_go_destroy, NULL);
-	int64_t gid = (int64_t)handle.id_;
-	struct tsum sum;
-	session_end(&s, &sum);
-	assert_int_equal(gen_of1(&sum, gid, "Waiting", "Runnable"), g1);
-	tsum_free(&sum);
-	free(s.path);
+	assert_int_equal(end_unblock_gen(&s, (int64_t)handle.id_), g1);
 }
 
 static void resume_older_than_unblock(void **state)
@@ -311,12 +318,7 @@ static void resume_older_than_unblock(void **state)
 	actor_wait(&s.b);
 	actor_wait(&s.f);
 	actor_do(&s.b, do_log, "running");
-	int64_t gid = (int64_t)handle.id_;
-	struct tsum sum;
-	session_end(&s, &sum);
-	assert_int_equal(gen_of1(&sum, gid, "Waiting", "Runnable"), g1);
-	tsum_free(&sum);
-	free(s.path);
+	assert_int_equal(end_unblock_gen(&s, (int64_t)handle.id_), g1);
 }
 
 static void start_older_than_stop(void **state)
