@@ -518,7 +518,12 @@ static int start_locked(int fd, const gotrace_options *opt, int own_fd)
 		 * one blocks every signal in the creator while it clones, and
 		 * an ITIMER_PROF signal due then goes to a program thread. */
 		(void)gt_symlines_start();
+		/* liburcu's call_rcu thread inherits the creator's mask: with
+		 * every signal blocked it takes SIGPROF only once our callback
+		 * marks it as the library's (arena.c), never as nobody's. */
+		pthread_sigmask(SIG_SETMASK, &all, &old); /* all: filled above */
 		(void)get_default_call_rcu_data();
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
 	rc = 0;
 	gt_for_each_source(s)
