@@ -172,10 +172,30 @@ static uint32_t intern(struct gtr_ord *o, const uint8_t *s, size_t n)
 	return i;
 }
 
-/* Generic "find or add" over a map and an array of entries whose first
- * field is the id. */
+/* Generic find over a map and an array of entries whose first field is the
+ * id. */
 #define LOOKUP(o, map, arr, n, id) \
 	({ const uint32_t *i_ = gtr_map_get(&(o)->map, (id)); i_ ? &(o)->arr[*i_] : NULL; })
+
+/* Generic "find or add": id's entry in the array *arr of *n entries of size
+ * sz (capacity *cap), a zeroed one appended for a new id; NULL, with
+ * o->nomem set, when out of memory. */
+static void *find_or_add(struct gtr_ord *o, struct gtr_map *map, void **arr, size_t *cap, size_t *n, size_t sz,
+			 uint64_t id)
+{
+	bool added;
+	uint32_t *slot = gtr_map_put(map, id, &added);
+	if (!slot)
+		return o->nomem = true, NULL;
+	if (added) {
+		if (!gtr_grow(arr, cap, *n, 1, sz))
+			return o->nomem = true, NULL;
+		*slot = (uint32_t)*n;
+		memset((char *)*arr + *n * sz, 0, sz);
+		(*n)++;
+	}
+	return (char *)*arr + (size_t)*slot * sz;
+}
 
 static struct gst *gget(struct gtr_ord *o, uint64_t id)
 {
@@ -183,20 +203,12 @@ static struct gst *gget(struct gtr_ord *o, uint64_t id)
 	return g && g->live ? g : NULL;
 }
 
+/* An entry that is reused (its goroutine ended) keeps its buffers. */
 static struct gst *gnew(struct gtr_ord *o, uint64_t id, uint8_t status, uint64_t gen)
 {
-	bool added;
-	uint32_t *slot = gtr_map_put(&o->gmap, id, &added);
-	if (!slot)
-		return o->nomem = true, NULL;
-	if (added) {
-		if (!gtr_grow((void **)&o->gs, &o->capgs, o->ngs, 1, sizeof *o->gs))
-			return o->nomem = true, NULL;
-		*slot = (uint32_t)o->ngs;
-		memset(&o->gs[o->ngs], 0, sizeof o->gs[0]);
-		o->ngs++;
-	}
-	struct gst *g = &o->gs[*slot];
+	struct gst *g = find_or_add(o, &o->gmap, (void **)&o->gs, &o->capgs, &o->ngs, sizeof *o->gs, id);
+	if (!g)
+		return NULL;
 	g->id = id;
 	g->live = true;
 	g->status = status;
@@ -213,18 +225,9 @@ static struct pst *pget(struct gtr_ord *o, uint64_t id)
 
 static struct pst *pnew(struct gtr_ord *o, uint64_t id, uint8_t status, uint64_t gen)
 {
-	bool added;
-	uint32_t *slot = gtr_map_put(&o->pmap, id, &added);
-	if (!slot)
-		return o->nomem = true, NULL;
-	if (added) {
-		if (!gtr_grow((void **)&o->ps, &o->capps, o->nps, 1, sizeof *o->ps))
-			return o->nomem = true, NULL;
-		*slot = (uint32_t)o->nps;
-		memset(&o->ps[o->nps], 0, sizeof o->ps[0]);
-		o->nps++;
-	}
-	struct pst *p = &o->ps[*slot];
+	struct pst *p = find_or_add(o, &o->pmap, (void **)&o->ps, &o->capps, &o->nps, sizeof *o->ps, id);
+	if (!p)
+		return NULL;
 	p->id = id;
 	p->status = status;
 	p->seq = (struct seq){ gen, 0 };
@@ -239,17 +242,9 @@ static struct mst *mget(struct gtr_ord *o, uint64_t id)
 
 static struct mst *mnew(struct gtr_ord *o, uint64_t id, uint64_t g, uint64_t p)
 {
-	bool added;
-	uint32_t *slot = gtr_map_put(&o->mmap, id, &added);
-	if (!slot)
-		return o->nomem = true, NULL;
-	if (added) {
-		if (!gtr_grow((void **)&o->ms, &o->capms, o->nms, 1, sizeof *o->ms))
-			return o->nomem = true, NULL;
-		*slot = (uint32_t)o->nms++;
-	}
-	struct mst *m = &o->ms[*slot];
-	*m = (struct mst){ id, g, p };
+	struct mst *m = find_or_add(o, &o->mmap, (void **)&o->ms, &o->capms, &o->nms, sizeof *o->ms, id);
+	if (m)
+		*m = (struct mst){ id, g, p };
 	return m;
 }
 
@@ -261,18 +256,11 @@ static struct task *tget(struct gtr_ord *o, uint64_t id)
 
 static struct task *tnew(struct gtr_ord *o, uint64_t id)
 {
-	bool added;
-	uint32_t *slot = gtr_map_put(&o->tmap, id, &added);
-	if (!slot)
-		return o->nomem = true, NULL;
-	if (added) {
-		if (!gtr_grow((void **)&o->ts, &o->capts, o->nts, 1, sizeof *o->ts))
-			return o->nomem = true, NULL;
-		*slot = (uint32_t)o->nts++;
+	struct task *t = find_or_add(o, &o->tmap, (void **)&o->ts, &o->capts, &o->nts, sizeof *o->ts, id);
+	if (t) {
+		t->id = id;
+		t->live = true;
 	}
-	struct task *t = &o->ts[*slot];
-	t->id = id;
-	t->live = true;
 	return t;
 }
 
@@ -379,25 +367,6 @@ struct ctx {
 
 enum { MAY, MUST, MUSTNOT };
 
-static int validate_ctx(struct ctx c, int t, int p, int g, char *msg, size_t cap)
-{
-	if (t == MUST && c.m == NONE)
-		return snprintf(msg, cap, "expected a thread but didn't have one"), -1;
-	if (t == MUSTNOT && c.m != NONE)
-		return snprintf(msg, cap, "expected no thread but had one"), -1;
-	if (p == MUST && c.p == NONE)
-		return snprintf(msg, cap, "expected a proc but didn't have one"), -1;
-	if (p == MUSTNOT && c.p != NONE)
-		return snprintf(msg, cap, "expected no proc but had one"), -1;
-	if (g == MUST && c.g == NONE)
-		return snprintf(msg, cap, "expected a goroutine but didn't have one"), -1;
-	if (g == MUSTNOT && c.g != NONE)
-		return snprintf(msg, cap, "expected no goroutine but had one"), -1;
-	return 0;
-}
-
-#define USERGO(c) validate_ctx(c, MUST, MUST, MUST, msg, cap)
-
 static void push(struct gtr_ord *o, struct ctx c, const struct ord_ev *ev, uint64_t thread)
 {
 	struct ord_out *q = &o->q[(o->qh + o->qn) % 8];
@@ -430,6 +399,11 @@ bool ord_next(struct gtr_ord *o, struct ord_out *out)
 
 /* ------------------------------------------------------------ the rules */
 
+/* What a handler works on.  A handler returns 1 (applied), 0 (must wait,
+ * with nothing changed: a stuck reader prints ord_dump()) or -1 (Go's
+ * message in msg, or o->nomem).  Its checks and changes come in Go's order,
+ * so that the first check to fail gives Go's message; need_go(),
+ * need_proc() and ready_go() only look. */
 struct env {
 	struct gtr_ord *o;
 	struct ord_ev *ev;
@@ -441,14 +415,98 @@ struct env {
 };
 
 #define A(i) (e->ev->args[i])
-#define ERR(...) (snprintf(msg, cap, __VA_ARGS__), -1)
+#define ERR(...) (snprintf(e->msg, e->cap, __VA_ARGS__), -1)
 #define SID(x) ((int64_t)(x))
+
+/* Go's validateCtx: t, p and g say whether the event needs (MUST) or
+ * forbids (MUSTNOT) a thread, a proc and a goroutine. */
+static int validate_ctx(const struct env *e, const struct ctx *c, int t, int p, int g)
+{
+	if (t == MUST && c->m == NONE)
+		return ERR("expected a thread but didn't have one");
+	if (t == MUSTNOT && c->m != NONE)
+		return ERR("expected no thread but had one");
+	if (p == MUST && c->p == NONE)
+		return ERR("expected a proc but didn't have one");
+	if (p == MUSTNOT && c->p != NONE)
+		return ERR("expected no proc but had one");
+	if (g == MUST && c->g == NONE)
+		return ERR("expected a goroutine but didn't have one");
+	if (g == MUSTNOT && c->g != NONE)
+		return ERR("expected no goroutine but had one");
+	return 0;
+}
+
+/* Go's event.UserGoReqs */
+#define USERGO(c) validate_ctx(e, c, MUST, MUST, MUST)
+
+/* The event is applied: queued in the context it came in. */
+static int emit(const struct env *e, const struct ctx *cur)
+{
+	push(e->o, *cur, e->ev, e->m);
+	return 1;
+}
+
+/* Go's checks of an event on the current goroutine, in Go's order: the
+ * context (a thread, a goroutine, and a proc as p says), then that the
+ * goroutine exists and is in status want.  Returns the goroutine, or NULL
+ * with Go's message.  what is the status the message names: Go's own text,
+ * which for GoSyscallEnd and GoSyscallEndBlocked says "Running" of a
+ * goroutine that is not in a syscall. */
+static struct gst *need_go(const struct env *e, const struct ctx *cur, int p, uint8_t want, const char *what)
+{
+	if (validate_ctx(e, cur, MUST, p, MUST))
+		return NULL;
+	struct gst *s = gget(e->o, cur->g);
+	if (!s) {
+		snprintf(e->msg, e->cap, "event %s for goroutine (%" PRId64 ") that doesn't exist",
+			 evname(e->ev->typ), SID(cur->g));
+		return NULL;
+	}
+	if (s->status != want) {
+		snprintf(e->msg, e->cap, "%s event for goroutine that's not %s", evname(e->ev->typ), what);
+		return NULL;
+	}
+	return s;
+}
+
+/* The proc of a syscall event, which must have a state; NULL with Go's
+ * message if not. */
+static struct pst *need_proc(const struct env *e, uint64_t pid)
+{
+	struct pst *p = pget(e->o, pid);
+	if (!p)
+		snprintf(e->msg, e->cap, "uninitialized proc %" PRId64 " found during %s", SID(pid),
+			 evname(e->ev->typ));
+	return p;
+}
+
+/* GoSyscallBegin, GoSyscallEnd: the current goroutine moves from status
+ * from to status to (Go's message says "Running" for both), before Go looks
+ * at the proc, which must have a state; returns the proc, or NULL with Go's
+ * message. */
+static struct pst *syscall_move(const struct env *e, const struct ctx *cur, uint8_t from, uint8_t to)
+{
+	struct gst *s = need_go(e, cur, MUST, from, "Running");
+	if (!s)
+		return NULL;
+	s->status = to;
+	return need_proc(e, cur->p);
+}
+
+/* The goroutine an event resumes (A(0)) if it is in status want and the
+ * event's sequence number (A(1)) follows its own; NULL otherwise, which is
+ * no error: the event waits for other threads' events. */
+static struct gst *ready_go(const struct env *e, uint8_t want)
+{
+	struct seq sq = { e->gen, A(1) };
+	struct gst *s = gget(e->o, A(0));
+	return s && s->status == want && succeeds(sq, s->seq) ? s : NULL;
+}
 
 static int proc_status(struct env *e, struct ctx *cur, struct ctx *nw)
 {
 	struct gtr_ord *o = e->o;
-	char *msg = e->msg;
-	size_t cap = e->cap;
 	/* Go converts the status to a uint8 (go122.ProcStatus) */
 	uint64_t pid = A(0), status = A(1) & 0xFF;
 	if (status >= 5)
@@ -490,67 +548,56 @@ static int proc_status(struct env *e, struct ctx *cur, struct ctx *nw)
 			return ERR("failed to find sched context for proc %" PRId64 " that's about to be stolen",
 				   SID(pid));
 	}
-	push(o, *cur, e->ev, e->m);
-	return 1;
+	return emit(e, cur);
 }
 
 static int proc_start(struct env *e, struct ctx *cur, struct ctx *nw)
 {
-	char *msg = e->msg;
-	size_t cap = e->cap;
 	uint64_t pid = A(0);
 	struct seq sq = { e->gen, A(1) };
 	struct pst *s = pget(e->o, pid);
 	if (!s || s->status != P_IDLE || !succeeds(sq, s->seq) || cur->p != NONE)
 		return 0;
-	if (validate_ctx(*cur, MUST, MUSTNOT, MAY, msg, cap))
+	if (validate_ctx(e, cur, MUST, MUSTNOT, MAY))
 		return -1;
 	s->status = P_RUNNING;
 	s->seq = sq;
 	*nw = *cur;
 	nw->p = pid;
-	push(e->o, *cur, e->ev, e->m);
-	return 1;
+	return emit(e, cur);
 }
 
 static int proc_stop(struct env *e, struct ctx *cur, struct ctx *nw)
 {
-	char *msg = e->msg;
-	size_t cap = e->cap;
 	struct pst *s = pget(e->o, cur->p);
 	if (!s)
 		return ERR("event %s for proc (%" PRId64 ") that doesn't exist", evname(e->ev->typ), SID(cur->p));
 	if (s->status != P_RUNNING && s->status != P_SYSCALL)
 		return ERR("%s event for proc that's not %s or %s", evname(e->ev->typ), "Running", "Syscall");
-	if (validate_ctx(*cur, MUST, MUST, MAY, msg, cap))
+	if (validate_ctx(e, cur, MUST, MUST, MAY))
 		return -1;
 	s->status = P_IDLE;
 	*nw = *cur;
 	nw->p = NONE;
-	push(e->o, *cur, e->ev, e->m);
-	return 1;
+	return emit(e, cur);
 }
 
 static int proc_steal(struct env *e, struct ctx *cur, struct ctx *nw)
 {
-	char *msg = e->msg;
-	size_t cap = e->cap;
 	uint64_t pid = A(0);
 	struct seq sq = { e->gen, A(1) };
 	struct pst *s = pget(e->o, pid);
 	if (!s || (s->status != P_SYSCALL && s->status != P_ABANDONED) || !succeeds(sq, s->seq))
 		return 0;
-	if (validate_ctx(*cur, MUST, MAY, MAY, msg, cap))
+	if (validate_ctx(e, cur, MUST, MAY, MAY))
 		return -1;
 	uint8_t old = s->status;
 	A(3) = old;
 	s->status = P_IDLE;
 	s->seq = sq;
 	*nw = *cur;
-	if (old == P_ABANDONED) {
-		push(e->o, *cur, e->ev, e->m);
-		return 1;
-	}
+	if (old == P_ABANDONED)
+		return emit(e, cur);
 	uint64_t mid = A(2);
 	if (mid == cur->m) {
 		if (cur->p != pid)
@@ -558,8 +605,7 @@ static int proc_steal(struct env *e, struct ctx *cur, struct ctx *nw)
 				   "), but got proc %" PRId64 " instead",
 				   SID(pid), SID(mid), SID(cur->p));
 		nw->p = NONE;
-		push(e->o, *cur, e->ev, e->m);
-		return 1;
+		return emit(e, cur);
 	}
 	struct mst *ms = mget(e->o, mid);
 	if (!ms)
@@ -569,15 +615,12 @@ static int proc_steal(struct env *e, struct ctx *cur, struct ctx *nw)
 			   " instead",
 			   SID(pid), SID(mid), SID(ms->p));
 	ms->p = NONE;
-	push(e->o, *cur, e->ev, e->m);
-	return 1;
+	return emit(e, cur);
 }
 
 static int go_status(struct env *e, struct ctx *cur, struct ctx *nw)
 {
 	struct gtr_ord *o = e->o;
-	char *msg = e->msg;
-	size_t cap = e->cap;
 	/* Go converts the status to a uint8 (go122.GoStatus) */
 	uint64_t gid = A(0), mid = A(1), status = A(2) & 0xFF;
 	if (status >= 5)
@@ -629,17 +672,16 @@ static int go_status(struct env *e, struct ctx *cur, struct ctx *nw)
 		cur->m = mid;
 		break;
 	}
-	push(o, *cur, e->ev, e->m);
-	return 1;
+	return emit(e, cur);
 }
 
+/* GoCreate, GoCreateBlocked */
 static int go_create(struct env *e, struct ctx *cur, struct ctx *nw)
 {
 	struct gtr_ord *o = e->o;
-	char *msg = e->msg;
-	size_t cap = e->cap;
-	if (validate_ctx(*cur, MUST, MUST, MAY, msg, cap))
+	if (validate_ctx(e, cur, MUST, MUST, MAY))
 		return -1;
+	/* unlike need_go(), Go lets a creator without a state pass */
 	struct gst *s = gget(o, cur->g);
 	if (s && s->status != GO_RUNNING)
 		return ERR("%s event for goroutine that's not %s", evname(e->ev->typ), "Running");
@@ -649,23 +691,15 @@ static int go_create(struct env *e, struct ctx *cur, struct ctx *nw)
 	if (!gnew(o, ng, e->ev->typ == 47 ? GO_WAITING : GO_RUNNABLE, e->gen))
 		return -1;
 	*nw = *cur;
-	push(o, *cur, e->ev, e->m);
-	return 1;
+	return emit(e, cur);
 }
 
+/* GoDestroy, GoStop, GoBlock */
 static int go_stop_exec(struct env *e, struct ctx *cur, struct ctx *nw)
 {
-	struct gtr_ord *o = e->o;
-	char *msg = e->msg;
-	size_t cap = e->cap;
-	if (USERGO(*cur))
-		return -1;
-	struct gst *s = gget(o, cur->g);
+	struct gst *s = need_go(e, cur, MUST, GO_RUNNING, "Running");
 	if (!s)
-		return ERR("event %s for goroutine (%" PRId64 ") that doesn't exist", evname(e->ev->typ),
-			   SID(cur->g));
-	if (s->status != GO_RUNNING)
-		return ERR("%s event for goroutine that's not %s", evname(e->ev->typ), "Running");
+		return -1;
 	*nw = *cur;
 	switch (e->ev->typ) {
 	case 17: /* GoDestroy */
@@ -681,60 +715,43 @@ static int go_stop_exec(struct env *e, struct ctx *cur, struct ctx *nw)
 		nw->g = NONE;
 		break;
 	}
-	push(o, *cur, e->ev, e->m);
-	return 1;
+	return emit(e, cur);
 }
 
 static int go_start(struct env *e, struct ctx *cur, struct ctx *nw)
 {
-	char *msg = e->msg;
-	size_t cap = e->cap;
-	uint64_t gid = A(0);
-	struct seq sq = { e->gen, A(1) };
-	struct gst *s = gget(e->o, gid);
-	if (!s || s->status != GO_RUNNABLE || !succeeds(sq, s->seq))
+	struct gst *s = ready_go(e, GO_RUNNABLE);
+	if (!s)
 		return 0;
-	if (validate_ctx(*cur, MUST, MUST, MUSTNOT, msg, cap))
+	if (validate_ctx(e, cur, MUST, MUST, MUSTNOT))
 		return -1;
 	s->status = GO_RUNNING;
-	s->seq = sq;
+	s->seq = (struct seq){ e->gen, A(1) };
 	*nw = *cur;
-	nw->g = gid;
-	push(e->o, *cur, e->ev, e->m);
-	return 1;
+	nw->g = A(0);
+	return emit(e, cur);
 }
 
 static int go_unblock(struct env *e, struct ctx *cur, struct ctx *nw)
 {
-	uint64_t gid = A(0);
-	struct seq sq = { e->gen, A(1) };
-	struct gst *s = gget(e->o, gid);
-	if (!s || s->status != GO_WAITING || !succeeds(sq, s->seq))
+	struct gst *s = ready_go(e, GO_WAITING);
+	if (!s)
 		return 0;
 	s->status = GO_RUNNABLE;
-	s->seq = sq;
+	s->seq = (struct seq){ e->gen, A(1) };
 	*nw = *cur;
-	push(e->o, *cur, e->ev, e->m);
-	return 1;
+	return emit(e, cur);
 }
 
+/* GoSwitch, GoSwitchDestroy */
 static int go_switch(struct env *e, struct ctx *cur, struct ctx *nw)
 {
 	struct gtr_ord *o = e->o;
-	char *msg = e->msg;
-	size_t cap = e->cap;
-	if (USERGO(*cur))
-		return -1;
-	struct gst *cs = gget(o, cur->g);
+	struct gst *cs = need_go(e, cur, MUST, GO_RUNNING, "Running");
 	if (!cs)
-		return ERR("event %s for goroutine (%" PRId64 ") that doesn't exist", evname(e->ev->typ),
-			   SID(cur->g));
-	if (cs->status != GO_RUNNING)
-		return ERR("%s event for goroutine that's not %s", evname(e->ev->typ), "Running");
-	uint64_t next = A(0);
-	struct seq sq = { e->gen, A(1) };
-	struct gst *ns = gget(o, next);
-	if (!ns || ns->status != GO_WAITING || !succeeds(sq, ns->seq))
+		return -1;
+	struct gst *ns = ready_go(e, GO_WAITING);
+	if (!ns)
 		return 0;
 	push(o, *cur, e->ev, e->m);
 	if (e->ev->typ == 45) {
@@ -744,8 +761,9 @@ static int go_switch(struct env *e, struct ctx *cur, struct ctx *nw)
 		cs->live = false;
 		push_made(o, *cur, e->ev, 17 /* GoDestroy */, 0, 0, e->m);
 	}
+	uint64_t next = A(0);
 	ns->status = GO_RUNNING;
-	ns->seq = sq;
+	ns->seq = (struct seq){ e->gen, A(1) };
 	*nw = *cur;
 	nw->g = next;
 	struct ctx sc = *cur;
@@ -756,21 +774,9 @@ static int go_switch(struct env *e, struct ctx *cur, struct ctx *nw)
 
 static int go_syscall_begin(struct env *e, struct ctx *cur, struct ctx *nw)
 {
-	struct gtr_ord *o = e->o;
-	char *msg = e->msg;
-	size_t cap = e->cap;
-	if (USERGO(*cur))
-		return -1;
-	struct gst *s = gget(o, cur->g);
-	if (!s)
-		return ERR("event %s for goroutine (%" PRId64 ") that doesn't exist", evname(e->ev->typ),
-			   SID(cur->g));
-	if (s->status != GO_RUNNING)
-		return ERR("%s event for goroutine that's not %s", evname(e->ev->typ), "Running");
-	s->status = GO_SYSCALL;
-	struct pst *p = pget(o, cur->p);
+	struct pst *p = syscall_move(e, cur, GO_RUNNING, GO_SYSCALL);
 	if (!p)
-		return ERR("uninitialized proc %" PRId64 " found during %s", SID(cur->p), evname(e->ev->typ));
+		return -1;
 	p->status = P_SYSCALL;
 	struct seq sq = { e->gen, A(0) };
 	if (!succeeds(sq, p->seq))
@@ -779,70 +785,44 @@ static int go_syscall_begin(struct env *e, struct ctx *cur, struct ctx *nw)
 			   evname(e->ev->typ), p->seq.n, p->seq.gen, sq.n, sq.gen);
 	p->seq = sq;
 	*nw = *cur;
-	push(o, *cur, e->ev, e->m);
-	return 1;
+	return emit(e, cur);
 }
 
 static int go_syscall_end(struct env *e, struct ctx *cur, struct ctx *nw)
 {
-	struct gtr_ord *o = e->o;
-	char *msg = e->msg;
-	size_t cap = e->cap;
-	if (USERGO(*cur))
-		return -1;
-	struct gst *s = gget(o, cur->g);
-	if (!s)
-		return ERR("event %s for goroutine (%" PRId64 ") that doesn't exist", evname(e->ev->typ),
-			   SID(cur->g));
-	if (s->status != GO_SYSCALL)
-		return ERR("%s event for goroutine that's not %s", evname(e->ev->typ), "Running");
-	s->status = GO_RUNNING;
-	struct pst *p = pget(o, cur->p);
+	struct pst *p = syscall_move(e, cur, GO_SYSCALL, GO_RUNNING);
 	if (!p)
-		return ERR("uninitialized proc %" PRId64 " found during %s", SID(cur->p), evname(e->ev->typ));
+		return -1;
 	if (p->status != P_SYSCALL)
 		return ERR("expected proc %" PRId64 " in state %s, but got %s instead", SID(cur->p), "Syscall",
 			   proc_status_str(p->status));
 	p->status = P_RUNNING;
 	*nw = *cur;
-	push(o, *cur, e->ev, e->m);
-	return 1;
+	return emit(e, cur);
 }
 
 static int go_syscall_end_blocked(struct env *e, struct ctx *cur, struct ctx *nw)
 {
-	struct gtr_ord *o = e->o;
-	char *msg = e->msg;
-	size_t cap = e->cap;
 	if (cur->p != NONE) {
-		struct pst *p = pget(o, cur->p);
+		struct pst *p = need_proc(e, cur->p);
 		if (!p)
-			return ERR("uninitialized proc %" PRId64 " found during %s", SID(cur->p),
-				   evname(e->ev->typ));
+			return -1;
 		if (p->status == P_SYSCALL)
 			return 0;
 	}
-	if (validate_ctx(*cur, MUST, MAY, MUST, msg, cap))
-		return -1;
-	struct gst *s = gget(o, cur->g);
+	struct gst *s = need_go(e, cur, MAY, GO_SYSCALL, "Running");
 	if (!s)
-		return ERR("event %s for goroutine (%" PRId64 ") that doesn't exist", evname(e->ev->typ),
-			   SID(cur->g));
-	if (s->status != GO_SYSCALL)
-		return ERR("%s event for goroutine that's not %s", evname(e->ev->typ), "Running");
+		return -1;
 	*nw = *cur;
 	nw->g = NONE;
 	s->status = GO_RUNNABLE;
-	push(o, *cur, e->ev, e->m);
-	return 1;
+	return emit(e, cur);
 }
 
 static int go_create_syscall(struct env *e, struct ctx *cur, struct ctx *nw)
 {
 	struct gtr_ord *o = e->o;
-	char *msg = e->msg;
-	size_t cap = e->cap;
-	if (validate_ctx(*cur, MUST, MAY, MUSTNOT, msg, cap))
+	if (validate_ctx(e, cur, MUST, MAY, MUSTNOT))
 		return -1;
 	uint64_t ng = A(0);
 	if (gget(o, ng))
@@ -851,28 +831,20 @@ static int go_create_syscall(struct env *e, struct ctx *cur, struct ctx *nw)
 		return -1;
 	*nw = *cur;
 	nw->g = ng;
-	push(o, *cur, e->ev, e->m);
-	return 1;
+	return emit(e, cur);
 }
 
 static int go_destroy_syscall(struct env *e, struct ctx *cur, struct ctx *nw)
 {
-	struct gtr_ord *o = e->o;
-	char *msg = e->msg;
-	size_t cap = e->cap;
-	if (validate_ctx(*cur, MUST, MAY, MUST, msg, cap))
-		return -1;
-	struct gst *s = gget(o, cur->g);
+	struct gst *s = need_go(e, cur, MAY, GO_SYSCALL, "Syscall");
 	if (!s)
-		return ERR("event %s for goroutine (%" PRId64 ") that doesn't exist", evname(e->ev->typ),
-			   SID(cur->g));
-	if (s->status != GO_SYSCALL)
-		return ERR("%s event for goroutine that's not %s", evname(e->ev->typ), "Syscall");
+		return -1;
 	s->live = false;
 	*nw = *cur;
 	nw->g = NONE;
 	if (cur->p != NONE) {
-		struct pst *p = pget(o, cur->p);
+		/* Go's words differ here from need_proc()'s */
+		struct pst *p = pget(e->o, cur->p);
 		if (!p)
 			return ERR("found invalid proc %" PRId64 " during %s", SID(cur->p), evname(e->ev->typ));
 		if (p->status != P_SYSCALL)
@@ -883,17 +855,14 @@ static int go_destroy_syscall(struct env *e, struct ctx *cur, struct ctx *nw)
 		struct ord_ev x = { .typ = 12 /* ProcSteal */, .time = e->ev->time, .ts = e->ev->ts };
 		x.args[0] = cur->p;
 		x.args[3] = P_SYSCALL;
-		push(o, *cur, &x, e->m);
+		push(e->o, *cur, &x, e->m);
 	}
-	push(o, *cur, e->ev, e->m);
-	return 1;
+	return emit(e, cur);
 }
 
 static int user_task_begin(struct env *e, struct ctx *cur, struct ctx *nw)
 {
 	struct gtr_ord *o = e->o;
-	char *msg = e->msg;
-	size_t cap = e->cap;
 	uint64_t id = A(0);
 	if (tget(o, id))
 		return ERR("task ID conflict: %" PRIu64, id);
@@ -909,19 +878,15 @@ static int user_task_begin(struct env *e, struct ctx *cur, struct ctx *nw)
 		return -1;
 	t->name = name;
 	t->parent = A(1);
-	if (USERGO(*cur))
+	if (USERGO(cur))
 		return -1;
 	*nw = *cur;
-	push(o, *cur, e->ev, e->m);
-	return 1;
+	return emit(e, cur);
 }
 
 static int user_task_end(struct env *e, struct ctx *cur, struct ctx *nw)
 {
-	struct gtr_ord *o = e->o;
-	char *msg = e->msg;
-	size_t cap = e->cap;
-	struct task *t = tget(o, A(0));
+	struct task *t = tget(e->o, A(0));
 	if (t) {
 		A(2) = t->parent;
 		A(3) = t->name;
@@ -930,20 +895,17 @@ static int user_task_end(struct env *e, struct ctx *cur, struct ctx *nw)
 		A(2) = NONE;
 		A(3) = UINT32_MAX;
 	}
-	if (USERGO(*cur))
+	if (USERGO(cur))
 		return -1;
 	*nw = *cur;
-	push(o, *cur, e->ev, e->m);
-	return 1;
+	return emit(e, cur);
 }
 
 static int user_region(struct env *e, struct ctx *cur, struct ctx *nw)
 {
 	struct gtr_ord *o = e->o;
-	char *msg = e->msg;
-	size_t cap = e->cap;
 	bool begin = e->ev->typ == 42;
-	if (USERGO(*cur))
+	if (USERGO(cur))
 		return -1;
 	uint64_t tid = A(0);
 	const uint8_t *s;
@@ -974,15 +936,23 @@ static int user_region(struct env *e, struct ctx *cur, struct ctx *nw)
 		g->nreg--;
 	}
 	*nw = *cur;
-	push(o, *cur, e->ev, e->m);
-	return 1;
+	return emit(e, cur);
+}
+
+/* The GC moves to sequence number sq and state; as in Go, the context is
+ * checked only after the move. */
+static int gc_step(struct env *e, struct ctx *cur, uint64_t sq, int state)
+{
+	e->o->gcseq = sq;
+	e->o->gcstate = state;
+	if (USERGO(cur))
+		return -1;
+	return emit(e, cur);
 }
 
 static int gc_active(struct env *e, struct ctx *cur, struct ctx *nw)
 {
 	struct gtr_ord *o = e->o;
-	char *msg = e->msg;
-	size_t cap = e->cap;
 	uint64_t sq = A(0);
 	*nw = *cur;
 	if (e->gen == o->initial_gen) {
@@ -990,50 +960,35 @@ static int gc_active(struct env *e, struct ctx *cur, struct ctx *nw)
 			return ERR("GCActive in the first generation isn't first GC event");
 		o->gcseq = sq;
 		o->gcstate = GC_RUNNING;
-		push(o, *cur, e->ev, e->m);
-		return 1;
+		return emit(e, cur);
 	}
 	if (sq != o->gcseq + 1)
 		return 0;
 	if (o->gcstate != GC_RUNNING)
 		return ERR("encountered GCActive while GC was not in progress");
-	o->gcseq = sq;
-	if (USERGO(*cur))
-		return -1;
-	push(o, *cur, e->ev, e->m);
-	return 1;
+	return gc_step(e, cur, sq, GC_RUNNING); /* the state stays */
 }
 
 static int gc_begin(struct env *e, struct ctx *cur, struct ctx *nw)
 {
 	struct gtr_ord *o = e->o;
-	char *msg = e->msg;
-	size_t cap = e->cap;
 	uint64_t sq = A(0);
 	*nw = *cur;
 	if (o->gcstate == GC_UNDETERMINED) {
 		o->gcseq = sq;
 		o->gcstate = GC_RUNNING;
-		push(o, *cur, e->ev, e->m);
-		return 1;
+		return emit(e, cur);
 	}
 	if (sq != o->gcseq + 1)
 		return 0;
 	if (o->gcstate == GC_RUNNING)
 		return ERR("encountered GCBegin while GC was already in progress");
-	o->gcseq = sq;
-	o->gcstate = GC_RUNNING;
-	if (USERGO(*cur))
-		return -1;
-	push(o, *cur, e->ev, e->m);
-	return 1;
+	return gc_step(e, cur, sq, GC_RUNNING);
 }
 
 static int gc_end(struct env *e, struct ctx *cur, struct ctx *nw)
 {
 	struct gtr_ord *o = e->o;
-	char *msg = e->msg;
-	size_t cap = e->cap;
 	uint64_t sq = A(0);
 	*nw = *cur;
 	if (sq != o->gcseq + 1)
@@ -1042,104 +997,90 @@ static int gc_end(struct env *e, struct ctx *cur, struct ctx *nw)
 		return ERR("encountered GCEnd when GC was not in progress");
 	if (o->gcstate == GC_UNDETERMINED)
 		return ERR("encountered GCEnd when GC was in an undetermined state");
-	o->gcseq = sq;
-	o->gcstate = GC_NOTRUNNING;
-	if (USERGO(*cur))
-		return -1;
-	push(o, *cur, e->ev, e->m);
-	return 1;
+	return gc_step(e, cur, sq, GC_NOTRUNNING);
 }
 
 static int annotation(struct env *e, struct ctx *cur, struct ctx *nw)
 {
-	char *msg = e->msg;
-	size_t cap = e->cap;
-	if (USERGO(*cur))
+	if (USERGO(cur))
 		return -1;
 	*nw = *cur;
-	push(e->o, *cur, e->ev, e->m);
-	return 1;
+	return emit(e, cur);
 }
 
 /* HeapAlloc/HeapGoal and the AllocFree experiment. */
 static int needs_mp(struct env *e, struct ctx *cur, struct ctx *nw, int p)
 {
-	char *msg = e->msg;
-	size_t cap = e->cap;
-	if (validate_ctx(*cur, MUST, p, MAY, msg, cap))
+	if (validate_ctx(e, cur, MUST, p, MAY))
 		return -1;
 	*nw = *cur;
-	push(e->o, *cur, e->ev, e->m);
-	return 1;
+	return emit(e, cur);
 }
 
+/* A range that is active when a generation starts (GCSweepActive on proc
+ * A(0), GCMarkAssistActive on goroutine A(0)): rs are its ranges. */
+static int range_active(struct env *e, struct ctx *cur, struct ranges *rs)
+{
+	struct gtr_ord *o = e->o;
+	if (active_range(o, rs, make_range(e->ev->typ, 0), e->gen == o->initial_gen, e->msg, e->cap))
+		return -1;
+	return emit(e, cur);
+}
+
+/* The event begins a range on rs (the current proc's or goroutine's), with
+ * desc *desc, or ends one, giving back its begin's desc in *desc. */
+static int range_edge(struct env *e, struct ranges *rs, uint64_t *desc)
+{
+	uint8_t t = e->ev->typ;
+	if (!start_ev(t))
+		return begin_range(e->o, rs, make_range(t, *desc), e->msg, e->cap);
+	return end_range(rs, t, desc, e->msg, e->cap);
+}
+
+/* GCSweepActive, GCSweepBegin, GCSweepEnd */
 static int gc_sweep(struct env *e, struct ctx *cur, struct ctx *nw)
 {
-	struct gtr_ord *o = e->o;
-	char *msg = e->msg;
-	size_t cap = e->cap;
-	uint8_t t = e->ev->typ;
 	*nw = *cur;
-	if (t == 31) { /* GCSweepActive */
-		struct pst *p = pget(o, A(0));
+	if (e->ev->typ == 31) { /* GCSweepActive */
+		struct pst *p = pget(e->o, A(0));
 		if (!p)
 			return ERR("encountered GCSweepActive for unknown proc %" PRId64, SID(A(0)));
-		if (active_range(o, &p->rs, make_range(t, 0), e->gen == o->initial_gen, msg, cap))
-			return -1;
-		push(o, *cur, e->ev, e->m);
-		return 1;
+		return range_active(e, cur, &p->rs);
 	}
-	if (validate_ctx(*cur, MUST, MUST, MAY, msg, cap))
+	if (validate_ctx(e, cur, MUST, MUST, MAY))
 		return -1;
-	struct pst *p = pget(o, cur->p);
+	struct pst *p = pget(e->o, cur->p);
 	if (!p) /* Go dereferences a nil state here */
 		return ERR("internal error: no state for proc %" PRId64, SID(cur->p));
-	if (t == 32) {
-		if (begin_range(o, &p->rs, make_range(t, 0), msg, cap))
-			return -1;
-	} else {
-		uint64_t d;
-		if (end_range(&p->rs, t, &d, msg, cap))
-			return -1;
-	}
-	push(o, *cur, e->ev, e->m);
-	return 1;
+	uint64_t d = 0;
+	if (range_edge(e, &p->rs, &d))
+		return -1;
+	return emit(e, cur);
 }
 
+/* STWBegin, STWEnd, GCMarkAssistActive, GCMarkAssistBegin, GCMarkAssistEnd */
 static int go_range(struct env *e, struct ctx *cur, struct ctx *nw)
 {
-	struct gtr_ord *o = e->o;
-	char *msg = e->msg;
-	size_t cap = e->cap;
 	uint8_t t = e->ev->typ;
 	*nw = *cur;
 	if (t == 34) { /* GCMarkAssistActive */
-		struct gst *g = gget(o, A(0));
+		struct gst *g = gget(e->o, A(0));
 		if (!g)
 			return ERR("uninitialized goroutine %" PRId64 " found during %s", SID(A(0)), evname(t));
-		if (active_range(o, &g->rs, make_range(t, 0), e->gen == o->initial_gen, msg, cap))
-			return -1;
-		push(o, *cur, e->ev, e->m);
-		return 1;
+		return range_active(e, cur, &g->rs);
 	}
-	if (USERGO(*cur))
+	if (USERGO(cur))
 		return -1;
-	struct gst *g = gget(o, cur->g);
+	struct gst *g = gget(e->o, cur->g);
 	if (!g)
 		return ERR("encountered event of type %u without known state for current goroutine %" PRId64, t,
 			   SID(cur->g));
-	if (t == 26 || t == 35) { /* STWBegin, GCMarkAssistBegin */
-		if (begin_range(o, &g->rs, make_range(t, t == 26 ? A(0) : 0), msg, cap))
-			return -1;
-	} else {
-		uint64_t d;
-		if (end_range(&g->rs, t, &d, msg, cap))
-			return -1;
-		if (t == 27)
-			A(0) = d;
-	}
-	push(o, *cur, e->ev, e->m);
-	return 1;
+	uint64_t d = t == 26 ? A(0) : 0; /* STWBegin's kind tells its ranges apart */
+	if (range_edge(e, &g->rs, &d))
+		return -1;
+	if (t == 27) /* STWEnd: the kind of the STWBegin it ends */
+		A(0) = d;
+	return emit(e, cur);
 }
 
 int ord_advance(struct gtr_ord *o, struct ord_ev *ev, ord_string_fn str, const void *strctx, uint64_t m,
