@@ -301,13 +301,15 @@ static uint64_t name_id(struct gt_emit *e, const char *s, size_t *len, bool must
 
 uint64_t gotrace_task_begin_(uint64_t parent, const char *name)
 {
+	struct gt_evpcs stack; /* before the critical section: stacks.h */
+	gt_evstack_capture(&stack, GOTRACE_STACK_GOROUTINE);
 	struct gt_emit e;
 	if (!gt_emit_begin(&e))
 		return 0;
 	uint64_t id = __atomic_add_fetch(&gt_session.task_next, 1, __ATOMIC_RELAXED);
 	size_t len;
 	uint64_t nid = name_id(&e, name, &len, false);
-	uint64_t stk = gt_event_stack(&e, GOTRACE_STACK_GOROUTINE);
+	uint64_t stk = gt_evstack_id(&e, &stack);
 	uint8_t *p = nid != UINT64_MAX ? gt_ev_reserve(&e, 1 + 5 * GT_UVARINT_MAX, false) : NULL;
 	if (p) {
 		p = gt_ev_start(&e, p, GT_EV_TASK_BEGIN);
@@ -395,6 +397,8 @@ static void overflow_unwind(struct gt_thread *t, int i)
 
 void gotrace_region_begin_(uint64_t task, const char *name)
 {
+	struct gt_evpcs stack; /* before the critical section: stacks.h */
+	gt_evstack_capture(&stack, GOTRACE_STACK_REGION);
 	struct gt_emit e;
 	if (!gt_emit_begin(&e))
 		return;
@@ -406,7 +410,7 @@ void gotrace_region_begin_(uint64_t task, const char *name)
 	}
 	size_t len;
 	uint64_t nid = name_id(&e, name, &len, false);
-	uint64_t stk = gt_event_stack(&e, GOTRACE_STACK_REGION);
+	uint64_t stk = gt_evstack_id(&e, &stack);
 	uint8_t *p = nid != UINT64_MAX ? gt_ev_reserve(&e, 1 + 4 * GT_UVARINT_MAX, false) : NULL;
 	struct gt_region *r = &t->regions[t->depth++];
 	r->task = task;
@@ -503,6 +507,8 @@ void gotrace_logf(uint64_t task, const char *cat, const char *fmt, ...)
 
 void gotrace_log_(uint64_t task, const char *cat, const char *msg)
 {
+	struct gt_evpcs stack; /* before the critical section: stacks.h */
+	gt_evstack_capture(&stack, GOTRACE_STACK_LOG);
 	struct gt_emit e;
 	if (!gt_emit_begin(&e))
 		return;
@@ -512,7 +518,7 @@ void gotrace_log_(uint64_t task, const char *cat, const char *msg)
 	if (cid != UINT64_MAX) {
 		size_t mlen = gt_wire_strlen(msg);
 		uint64_t mid = gt_string_fresh(&e, msg, mlen, false);
-		uint64_t stk = gt_event_stack(&e, GOTRACE_STACK_LOG);
+		uint64_t stk = gt_evstack_id(&e, &stack);
 		uint8_t *p = (mid != 0 || mlen == 0) ? gt_ev_reserve(&e, 1 + 5 * GT_UVARINT_MAX, false) : NULL;
 		if (p) {
 			p = gt_ev_start(&e, p, GT_EV_LOG);

@@ -435,6 +435,8 @@ gotrace_goroutine_t gotrace_go_create(const char *name)
 	pthread_mutex_unlock(&gt_session.reg_lock);
 	X->g.id = id;
 
+	struct gt_evpcs stack; /* before the critical section: stacks.h */
+	gt_evstack_capture(&stack, GOTRACE_STACK_GOROUTINE);
 	struct gt_emit e;
 	if (!gt_emit_enter(&e)) {
 		xg_mfree(X);
@@ -451,7 +453,7 @@ gotrace_goroutine_t gotrace_go_create(const char *name)
 	else if (ok)
 		ok = gt_emit_prologue(&e);
 	if (ok) {
-		uint64_t stk = gt_event_stack(&e, GOTRACE_STACK_GOROUTINE);
+		uint64_t stk = gt_evstack_id(&e, &stack);
 		uint8_t *p = gt_ev_reserve(&e, EV_MAX, false);
 		if (p) {
 			p = write_create(&e, p, X, stk);
@@ -563,13 +565,15 @@ void gotrace_go_block_(gotrace_goroutine_t h, const char *reason)
 	struct gt_xg *X = xg_get(h);
 	if (!X)
 		return;
+	struct gt_evpcs stack; /* before the critical section: stacks.h */
+	gt_evstack_capture(&stack, GOTRACE_STACK_BLOCK);
 	struct gt_emit e;
 	if (!gt_emit_begin(&e))
 		return;
 	if (e.t->state == GT_TS_XG && e.t->cur == &X->g) {
 		size_t len = gt_wire_strlen(reason);
 		uint64_t rid = gt_intern(&e, reason, len, false);
-		uint64_t stk = gt_event_stack(&e, GOTRACE_STACK_BLOCK);
+		uint64_t stk = gt_evstack_id(&e, &stack);
 		if ((rid == 0 && len != 0) ||
 		    !leave(&e, X, GT_EV_GO_BLOCK, rid, stk, GT_GW_WAITING, false))
 			gt_count_drop(&e);

@@ -157,11 +157,13 @@ void gotrace_syscall_begin_(void)
 		t->sys_depth++; /* nested: only the outermost bracket is traced */
 		return;
 	}
+	struct gt_evpcs stack; /* before the critical section: stacks.h */
+	gt_evstack_capture(&stack, GOTRACE_STACK_SYSCALL);
 	struct gt_emit e;
 	if (!gt_emit_begin(&e))
 		return;
 	t = e.t;
-	uint64_t stk = gt_event_stack(&e, GOTRACE_STACK_SYSCALL);
+	uint64_t stk = gt_evstack_id(&e, &stack);
 	uint8_t *p = gt_ev_reserve(&e, EV_MAX, false);
 	if (!p) {
 		gt_count_drop(&e);
@@ -392,13 +394,15 @@ gotrace_goroutine_t gotrace_self(void)
 
 void gotrace_block_(const char *reason)
 {
+	struct gt_evpcs stack; /* before the critical section: stacks.h */
+	gt_evstack_capture(&stack, GOTRACE_STACK_BLOCK);
 	struct gt_emit e;
 	if (!gt_emit_begin(&e))
 		return;
 	struct gt_thread *t = e.t;
 	size_t len = gt_wire_strlen(reason);
 	uint64_t rid = gt_intern(&e, reason, len, false);
-	uint64_t stk = gt_event_stack(&e, GOTRACE_STACK_BLOCK);
+	uint64_t stk = gt_evstack_id(&e, &stack);
 	uint8_t *p = (rid != 0 || len == 0) ? gt_ev_reserve(&e, EV_MAX, false) : NULL;
 	if (!p) {
 		gt_count_drop(&e);
@@ -479,11 +483,12 @@ void gotrace_block_end_(void)
 		gt_emit_end(&e);
 }
 
-int gotrace_unblock_(gotrace_goroutine_t h)
+/* The waker's stack is captured before the critical section (stacks.h),
+ * even when the G turns out not to be blocked: its word may be read only
+ * inside one.  The retry in a newer generation reuses it. */
+static int unblock(gotrace_goroutine_t h, const struct gt_evpcs *stack)
 {
 	struct gt_gor *G = h.rec_;
-	if (!G || h.id_ == 0)
-		return 0;
 	struct gt_emit e;
 	if (!gt_emit_begin(&e))
 		return 0;
@@ -496,7 +501,7 @@ int gotrace_unblock_(gotrace_goroutine_t h)
 	/* Room first: once UNBLOCKING|gen is seen, a thread stating the G in
 	 * a later generation states it Runnable, so the GoUnblock must be
 	 * written (the word can never go back to WAITING). */
-	uint64_t stk = gt_event_stack(&e, GOTRACE_STACK_BLOCK);
+	uint64_t stk = gt_evstack_id(&e, stack);
 	uint8_t *p = gt_ev_reserve(&e, 2 * EV_MAX, true);
 	if (!p) {
 		gt_count_drop(&e); /* the G will wake itself */
@@ -514,7 +519,7 @@ int gotrace_unblock_(gotrace_goroutine_t h)
 	/* Word rule (core.h): this section is older than the G's last
 	 * event.  Enter the current generation and try again there. */
 	gt_emit_end(&e);
-	return gotrace_unblock_(h);
+	return unblock(h, stack);
 won:
 	p = gt_go_status_claimed(&e, p, G, h.id_, GT_G_WAITING);
 	p = gt_ev_start(&e, p, GT_EV_GO_UNBLOCK);
@@ -527,6 +532,15 @@ won:
 out:
 	gt_emit_end(&e);
 	return done;
+}
+
+int gotrace_unblock_(gotrace_goroutine_t h)
+{
+	if (!h.rec_ || h.id_ == 0)
+		return 0;
+	struct gt_evpcs stack;
+	gt_evstack_capture(&stack, GOTRACE_STACK_BLOCK);
+	return unblock(h, &stack);
 }
 
 bool gt_sched_settle(struct gt_emit *e)

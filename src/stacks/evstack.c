@@ -1,13 +1,17 @@
 /*
  * evstack.c: stacks on events (gotrace_options.event_stacks).
- * May call: stacktab.c (ids), symbolize.c, src/core (strings, chunks,
- * arenas).
+ * May call: stacktab.c (ids), symbolize.c, libunwind, src/core (strings,
+ * chunks, arenas).
  *
- * The calling thread walks its own frame pointers (bounded by its stack's
- * bounds, read once per thread with pthread_getattr_np), drops the frames
- * inside libgotrace, and interns the PCs in the current generation's event
- * stack table.  The flusher symbolises and writes the table with the
- * generation.
+ * The calling thread unwinds its own stack with the DWARF call-frame
+ * information (libunwind's unw_backtrace, in the thread itself, before it
+ * enters its critical section: see stacks.h), so that code built without
+ * frame pointers (Debian's default -O2) gets its callers; when that yields
+ * nothing, it walks its frame pointers instead (bounded by its stack's
+ * bounds, read once per thread with pthread_getattr_np).  It drops the
+ * frames inside libgotrace (and libunwind's own), and interns the PCs in
+ * the current generation's event stack table.  The flusher symbolises and
+ * writes the table with the generation.
  *
  * The table, one per generation parity: an lfht keyed by the PC array, for
  * lookups, plus a push-only list of every node (es_all), the table's
@@ -23,13 +27,15 @@
 #include "stacks.h"
 #include "../core/arena.h"
 
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
 #include <link.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <urcu/rculfhash.h>
 
-#define ES_MAX 64
+#define ES_MAX GT_EVSTACK_MAX
 
 /* Nodes live in a generation arena (arena.h): allocated without the
  * allocator by the capturing thread, all of a parity retired at once by
@@ -104,6 +110,13 @@ static void es_mods_refresh(void);
 static void es_init(void)
 {
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)es_init);
+	/* libunwind's register-state cache, per thread rather than global:
+	 * the global one is guarded by a lock (taken with signals blocked) on
+	 * every lookup, which application threads would contend for and which
+	 * a fork could leave held in the child.  The setting is libunwind's,
+	 * process-wide: a program that unwinds locally itself gets the same
+	 * (correct) results from the per-thread cache. */
+	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 	es_mods_refresh(); /* before es_ht is published: see es_mods */
 	for (int i = 0; i < 2; i++) {
 		es_buckets[i] = ES_MIN_BUCKETS;
@@ -125,9 +138,10 @@ static __thread uintptr_t stk_hi __attribute__((tls_model("initial-exec")));
  * (the affinity mask; the main thread's reads /proc/self/maps through
  * stdio): that happens under the registry lock, which the fork handlers
  * hold across a fork (session.c), so that a fork never lands inside this
- * allocation, as for a thread's registration.  The lock is taken inside
- * the caller's critical section, as thread exit does: nobody holds it while
- * waiting for a thread to leave one. */
+ * allocation, as for a thread's registration.  Called before the caller's
+ * critical section (gt_evstack_capture); inside one it would be safe too,
+ * as for thread exit: nobody holds the lock while waiting for a thread to
+ * leave one. */
 static void stack_bounds(void)
 {
 	pthread_attr_t a;
@@ -179,14 +193,41 @@ static __attribute__((noinline)) int fp_walk(uint64_t *pcs, int max)
 	return n;
 }
 
-uint64_t gt_event_stack(struct gt_emit *e, int cls)
+/* DWARF CFI unwind of the calling thread (libunwind, local: it reads the
+ * live stack and the modules' .eh_frame; its fast path, after a first
+ * unwind through the same code, hits a per-thread cache of frame recipes
+ * keyed by PC, and takes no lock and no allocation).  Leaf first, as
+ * return addresses minus one.  The first frames are libunwind's
+ * (unw_backtrace) and ours (this function and the API entry that called
+ * it): everything up to the last of our frames at the leaf end is left
+ * out, so the first PC kept is the application's call into libgotrace. */
+static __attribute__((noinline)) int cfi_walk(uint64_t *pcs, int max)
 {
-	if (!(gt_session.opt.event_stacks & cls))
-		return 0;
+	void *ips[ES_MAX + 8];
+	int k = unw_backtrace(ips, ES_MAX + 8);
+	int i = 0;
+	while (i < k && !((uintptr_t)ips[i] >= lib_lo && (uintptr_t)ips[i] < lib_hi))
+		i++; /* libunwind's frames */
+	if (i == k)
+		return 0; /* none of ours: not a stack we can trust */
+	while (i < k && (uintptr_t)ips[i] >= lib_lo && (uintptr_t)ips[i] < lib_hi)
+		i++;
+	int n = 0;
+	for (; i < k && n < max; i++) {
+		uintptr_t ip = (uintptr_t)ips[i];
+		if (ip == 0)
+			break;
+		pcs[n++] = ip - 1;
+	}
+	return n;
+}
+
+void gt_evstack_walk(struct gt_evpcs *s)
+{
 	pthread_once(&es_once, es_init);
-	uint64_t pcs[ES_MAX];
-	int n = fp_walk(pcs, ES_MAX);
-	return gt_evstack_intern(e, pcs, n);
+	s->n = cfi_walk(s->pcs, ES_MAX);
+	if (s->n <= 0)
+		s->n = fp_walk(s->pcs, ES_MAX);
 }
 
 struct cds_lfht *gt_evstack_ht(uint64_t gen)

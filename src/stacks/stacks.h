@@ -51,10 +51,35 @@ GT_HIDDEN void gt_stacktab_prefetch(uint64_t gen);
 /* A fresh odd stack id of generation gen (any thread inside gen, or the
  * flusher; the counter is atomic and reset by gt_stacktab_write). */
 GT_HIDDEN uint64_t gt_stack_id_new(uint64_t gen);
-/* Stacks on events (evstack.c): the caller's stack id in e->gen if class
- * cls (GOTRACE_STACK_*) is enabled, else 0.  Threads, inside a critical
- * section, AS-unsafe.  gt_evstack_write: advancer, after all left gen. */
-GT_HIDDEN uint64_t gt_event_stack(struct gt_emit *e, int cls);
+/* Stacks on events (evstack.c), in two steps.  gt_evstack_capture walks
+ * the caller's stack (leaf first, return addresses minus one, the frames
+ * inside libgotrace left out) if class cls (GOTRACE_STACK_*) is enabled,
+ * else sets n = 0.  It is called BEFORE the caller enters its critical
+ * section: the DWARF unwinder may take the loader lock (dl_iterate_phdr)
+ * and libunwind's own locks on a cache miss, and a thread must never wait
+ * for a lock while the advancer waits for it to leave its generation.
+ * gt_evstack_id then interns the PCs in e->gen (inside the critical
+ * section; 0 if none).  Threads, AS-unsafe.  gt_evstack_write: advancer,
+ * after all left gen. */
+#define GT_EVSTACK_MAX 64
+struct gt_evpcs {
+	int n;
+	uint64_t pcs[GT_EVSTACK_MAX];
+};
+GT_HIDDEN void gt_evstack_walk(struct gt_evpcs *s);
+static inline void gt_evstack_capture(struct gt_evpcs *s, int cls)
+{
+	/* The options are written before tracing is turned on (release):
+	 * read them only once it is seen on. */
+	s->n = 0;
+	if (__atomic_load_n(&gotrace_on_, __ATOMIC_ACQUIRE) && (gt_session.opt.event_stacks & cls))
+		gt_evstack_walk(s);
+}
+GT_HIDDEN uint64_t gt_evstack_intern(struct gt_emit *e, const uint64_t *pcs, int n);
+static inline uint64_t gt_evstack_id(struct gt_emit *e, const struct gt_evpcs *s)
+{
+	return s->n > 0 ? gt_evstack_intern(e, s->pcs, s->n) : 0;
+}
 GT_HIDDEN void gt_evstack_write(uint64_t gen, uint64_t now);
 /* The same as gt_stacktab_prefetch for gen's event stacks (advancer, after
  * all left gen, before gt_evstack_write). */
@@ -65,9 +90,8 @@ GT_HIDDEN void gt_evstack_prefetch(uint64_t gen);
  * advance (the flusher's symbol cache, else "module+0xoff" or the bare
  * address formatted into buf); true if the strings are the cache's (stable
  * pointers), false if func points into buf. */
-/* The interning behind gt_event_stack, for PCs already walked (leaf first),
- * and generation gen's table (unit tests). */
-GT_HIDDEN uint64_t gt_evstack_intern(struct gt_emit *e, const uint64_t *pcs, int n);
+/* The interning behind gt_evstack_id, for PCs already walked (leaf
+ * first), and generation gen's table (unit tests). */
 GT_HIDDEN struct cds_lfht *gt_evstack_ht(uint64_t gen);
 typedef bool (*gt_evstack_fn)(void *arg, uint64_t id, const uint64_t *pcs, int n);
 GT_HIDDEN void gt_evstack_crash_walk(uint64_t gen, gt_evstack_fn fn, void *arg);

@@ -6,8 +6,8 @@
  * resize worker, which may still walk the table when the advancer empties
  * it).
  *
- * Stacks are given as PCs (gt_evstack_intern): gt_event_stack's own
- * frame-pointer walk leaves out the frames of the module holding the
+ * Stacks are given as PCs (gt_evstack_intern): gt_evstack_capture's
+ * walk leaves out the frames of the module holding the
  * library, which in this test program is the whole program.
  */
 #define _GNU_SOURCE 1
