@@ -255,6 +255,10 @@ struct gt_thread {
 	/* Owner-private. */
 	uint32_t sys_depth;      /* nested syscall brackets (outermost traced) */
 	uint64_t sys_word;       /* the IN value this thread stored in sys */
+	/* The stack a self-wake's GoUnblock carries (struct gt_evpcs,
+	 * stacks.h): set by gotrace_block_end_ around the resume it asks for,
+	 * captured before its critical section; NULL otherwise. */
+	const struct gt_evpcs *wake_stack;
 	uint64_t pseq_gen, pseq; /* the P's sequence number in pseq_gen (§6.2):
 	                          * reset by the thread's ProcStatus, taken by
 	                          * ProcStart and GoSyscallBegin */

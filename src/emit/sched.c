@@ -457,12 +457,17 @@ bool gt_resume_locked(struct gt_emit *e)
 		p = gt_parked_own_status(e, p);
 	if (GT_GW_KIND(w) == GT_GW_WAITING) {
 		/* Nobody woke it (or the waker could not be told): it wakes
-		 * itself, on its own M. */
+		 * itself, on its own M, with its own stack as the waker's if
+		 * gotrace_block_end_ took one.  Go 1.23's go tool trace closes
+		 * a -pprof=sync interval only at a transition out of Waiting
+		 * that has a stack: without it, the wait of a wrapped mutex or
+		 * condition variable is not in that profile at all. */
+		uint64_t stk = t->wake_stack ? gt_evstack_id(e, t->wake_stack) : 0;
 		p = gt_go_status_claimed(e, p, G, gid, GT_G_WAITING);
 		p = gt_ev_start(e, p, GT_EV_GO_UNBLOCK);
 		p = gt_put_uvarint(p, gid);
 		p = gt_put_uvarint(p, gt_gseq_next(G, g));
-		*p++ = 0;
+		p = gt_put_uvarint(p, stk);
 	} else {
 		/* A waker won (in g or before). */
 		p = gt_go_status_claimed(e, p, G, gid, GT_G_RUNNABLE);
@@ -478,9 +483,13 @@ void gotrace_block_end_(void)
 	struct gt_thread *t = self_current();
 	if (!t || t->state != GT_TS_BLOCKED)
 		return;
+	struct gt_evpcs stack; /* before the critical section: stacks.h */
+	gt_evstack_capture(&stack, GOTRACE_STACK_BLOCK);
+	t->wake_stack = &stack;
 	struct gt_emit e;
 	if (gt_emit_begin(&e)) /* resumes (the BLOCKED slow path) */
 		gt_emit_end(&e);
+	t->wake_stack = NULL;
 }
 
 /* The waker's stack is captured before the critical section (stacks.h),
