@@ -90,7 +90,10 @@ typedef struct gotrace_options {
 	 * installed, see gotrace_crash_flush). */
 	int crash_flags;
 	/* GOTRACE_STACK_*: event classes that carry the caller's stack
-	 * (frame-pointer walk in the calling thread; default 0: none). */
+	 * (unwound in the calling thread with DWARF CFI, so code built without
+	 * frame pointers has its callers; frame pointers where that fails).
+	 * Default GOTRACE_STACK_DEFAULT (BLOCK | SYSCALL: the stacks of go
+	 * tool trace's -pprof=sync and -pprof=syscall); 0 means none. */
 	int event_stacks;
 	/* Reserved; must stay zero. */
 	int reserved_int[3];
@@ -121,6 +124,8 @@ enum gotrace_stack_flags {
 	GOTRACE_STACK_GOROUTINE = 16,/* goroutine creation (gotrace_go_create:
 	                              * the creator's stack) and task begin */
 	GOTRACE_STACK_ALL = 31,
+	/* gotrace_options_init's default: blocking and syscall profiles. */
+	GOTRACE_STACK_DEFAULT = GOTRACE_STACK_BLOCK | GOTRACE_STACK_SYSCALL,
 };
 
 enum gotrace_crash_flags {
@@ -198,8 +203,9 @@ GOTRACE_API int gotrace_start_path(const char *path, const gotrace_options *opt)
  *   GOTRACE_OUT           trace file; %p: the process id, %%: %  (unset: off)
  *   GOTRACE_CPU_HZ        CPU samples per second, 0: none        0
  *   GOTRACE_CPU           setitimer | timer | perf               setitimer
- *   GOTRACE_STACKS        region,log,block,syscall,goroutine     none
- *                         | all | none (event classes with stacks)
+ *   GOTRACE_STACKS        region,log,block,syscall,goroutine     default
+ *                         | all | default | none (event classes   (block,
+ *                         with stacks; default: block,syscall)    syscall)
  *   GOTRACE_ADVANCE       generation period: 1s, 100ms, 500us    1s
  *   GOTRACE_MAX_BUFFERED  bound on unwritten data: 64M, 1G       64M
  *   GOTRACE_BUFFER_SIZE   per-thread batch buffer: 4k .. 64k     32k

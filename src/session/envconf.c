@@ -182,12 +182,13 @@ static int set_stacks(struct envconf *c, const char *v)
 		                         { "syscall", GOTRACE_STACK_SYSCALL },
 		                         { "goroutine", GOTRACE_STACK_GOROUTINE },
 		                         { "all", GOTRACE_STACK_ALL },
+		                         { "default", GOTRACE_STACK_DEFAULT },
 		                         { NULL, 0 } };
 	char bad[80];
 	if (parse_words(v, w, &c->o->event_stacks, bad, sizeof bad) != 0) {
 		snprintf(c->err, sizeof c->err,
 		         "GOTRACE_STACKS=%s: unknown class '%s' (region, log, block, syscall, goroutine, "
-		         "all, none)", v, bad);
+		         "all, default, none)", v, bad);
 		return -1;
 	}
 	return 0;
@@ -272,7 +273,7 @@ static const struct var {
 	{ "GOTRACE_OUT", set_out },                   /* path; %p pid, %% percent */
 	{ "GOTRACE_CPU_HZ", set_cpu_hz },             /* CPU samples/s, 0 off */
 	{ "GOTRACE_CPU", set_cpu },                   /* setitimer | timer | perf */
-	{ "GOTRACE_STACKS", set_stacks },             /* region,log,block,syscall,goroutine|all|none */
+	{ "GOTRACE_STACKS", set_stacks },             /* region,log,block,syscall,goroutine|all|default|none */
 	{ "GOTRACE_ADVANCE", set_advance },           /* generation period: 1s, 100ms */
 	{ "GOTRACE_MAX_BUFFERED", set_max_buffered }, /* memory bound: 64M */
 	{ "GOTRACE_BUFFER_SIZE", set_buffer_size },   /* per-thread batch buffer: 32k */

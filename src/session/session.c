@@ -30,6 +30,11 @@ void gotrace_options_init(gotrace_options *o)
 	o->max_buffered = 64u << 20;
 	o->stop_timeout_ns = 5000000000ull;
 	o->clock = GOTRACE_CLOCK_AUTO;
+	/* Blocking and syscall stacks by default: without them go tool
+	 * trace's -pprof=sync and -pprof=syscall are empty for a program that
+	 * only wraps its locks and syscalls, and a contended wait or a syscall
+	 * costs far more than the unwind (BENCHMARKS.md). */
+	o->event_stacks = GOTRACE_STACK_DEFAULT;
 }
 
 /* Options as start uses them (defaults for fields the caller's struct does

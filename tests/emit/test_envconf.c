@@ -96,6 +96,17 @@ static void parses_every_variable(void **state)
 	assert_int_equal(gotrace_options_from_env(&o, path, sizeof path), 0);
 	assert_int_equal(o.event_stacks, GOTRACE_STACK_ALL);
 	assert_int_equal(o.advance_period_ns, 1500);
+	/* The default stack classes (blocking and syscalls, for -pprof=sync
+	 * and -pprof=syscall), the word naming them, and none. */
+	assert_int_equal(d.event_stacks, GOTRACE_STACK_BLOCK | GOTRACE_STACK_SYSCALL);
+	const char *dflt[] = { "GOTRACE_STACKS", "default,region", "GOTRACE_OUT", "t", NULL };
+	set_only(dflt);
+	assert_int_equal(gotrace_options_from_env(&o, path, sizeof path), 0);
+	assert_int_equal(o.event_stacks, GOTRACE_STACK_DEFAULT | GOTRACE_STACK_REGION);
+	const char *none[] = { "GOTRACE_STACKS", "none", "GOTRACE_OUT", "t", NULL };
+	set_only(none);
+	assert_int_equal(gotrace_options_from_env(&o, path, sizeof path), 0);
+	assert_int_equal(o.event_stacks, 0);
 	env_restore();
 }
 
