@@ -201,10 +201,35 @@ static __attribute__((noinline)) int fp_walk(uint64_t *pcs, int max)
  * (unw_backtrace) and ours (this function and the API entry that called
  * it): everything up to the last of our frames at the leaf end is left
  * out, so the first PC kept is the application's call into libgotrace. */
+#if defined(__SANITIZE_THREAD__)
+/* Under ThreadSanitizer, the same unwind step by step, without the trace
+ * cache: that cache is freed by a thread-specific-data destructor which,
+ * like TSan's own, defers itself to the last round of destructors, runs
+ * after TSan has finished the thread, and crashes in TSan's mutex
+ * interceptor.  Slower, otherwise the same frames. */
+static int unwind_ips(void **ips, int max)
+{
+	unw_context_t uc;
+	unw_cursor_t c;
+	unw_word_t ip;
+	int k = 0;
+	if (unw_getcontext(&uc) != 0 || unw_init_local(&c, &uc) < 0)
+		return 0;
+	do {
+		if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || ip == 0)
+			break;
+		ips[k++] = (void *)(uintptr_t)ip;
+	} while (k < max && unw_step(&c) > 0);
+	return k;
+}
+#else
+#define unwind_ips unw_backtrace
+#endif
+
 static __attribute__((noinline)) int cfi_walk(uint64_t *pcs, int max)
 {
 	void *ips[ES_MAX + 8];
-	int k = unw_backtrace(ips, ES_MAX + 8);
+	int k = unwind_ips(ips, ES_MAX + 8);
 	int i = 0;
 	while (i < k && !((uintptr_t)ips[i] >= lib_lo && (uintptr_t)ips[i] < lib_hi))
 		i++; /* libunwind's frames */
