@@ -22,7 +22,7 @@
 
 static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
 static int waiting; /* atomic: lockers about to lock in this round */
-static volatile unsigned long sink;
+static _Thread_local volatile unsigned long sink; /* per thread: no race */
 
 static void sleep_ms(long ms)
 {
