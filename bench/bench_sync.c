@@ -115,6 +115,7 @@ int main(int argc, char **argv)
 	gotrace_options o;
 	gotrace_options_init(&o);
 	o.max_buffered = 256u << 20;
+	o.event_stacks = 0; /* the figures without stacks (bench_evstack: with) */
 	if (gotrace_start_fd(fd, &o) != 0) {
 		fprintf(stderr, "start: %s\n", gotrace_last_error());
 		return 1;
