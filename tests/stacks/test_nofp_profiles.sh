@@ -60,6 +60,17 @@ profile() {
     { cat "$work/$kind.traces"; fail "-pprof=$kind: $worker is not the caller of $helper"; }
 }
 profile "$GO123" sync nofp_lock_worker take_lock
+# Names from separate debug files (README, "Names in stripped system
+# libraries"): only where glibc's is installed (libc6-dbg); not required.
+libc=$(ldd "$prog" | awk '$1 ~ /^libc\.so/ {print $3}')
+bid=$(readelf -n "$libc" 2>/dev/null | awk '/Build ID/ {print $3}')
+if [ -n "$bid" ] && [ -f "/usr/lib/debug/.build-id/${bid:0:2}/${bid:2}.debug" ]; then
+  grep -qw start_thread "$work/sync.top" ||
+    fail "libc's debug file is installed, but start_thread (not in .dynsym) is not named"
+  echo "libc's internal start_thread named from /usr/lib/debug/.build-id"
+else
+  echo "(no debug file for $libc: its internal frames stay module+offset)"
+fi
 profile "$GONEW" sync nofp_lock_worker take_lock
 profile "$GONEW" syscall nofp_syscall_worker sleep_in_syscall
 echo "test_nofp_profiles: ok"
