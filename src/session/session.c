@@ -233,10 +233,16 @@ static void *flusher_main(void *arg)
  * (interning and stacks: generation arenas; long region names: the block
  * pool; batch buffers: the chunk pool, else mmap; see arena.h, chunk.c),
  * and liburcu's call_rcu thread, paused by its own hook, only unmaps what
- * our callbacks release.  What still allocates on an application thread
- * happens once, under the registry lock: a thread's registration
- * (thread.c), its stack bounds for event stacks (evstack.c), an explicit
- * goroutine's record (goroutine.c).  The prepare handler takes that lock
+ * our callbacks release.  The DWARF unwind of event stacks (evstack.c,
+ * libunwind) is the exception: on a miss of its per-thread caches (a
+ * thread's first unwind, a PC never unwound before) it maps memory under
+ * libunwind's own lock and calls dl_iterate_phdr (the loader's lock); a
+ * fork landing there may leave such a lock held in the child, where only
+ * the child's own unwinds (if it starts a trace of its own) would wait
+ * for it.  The steady state (cache hits) takes neither.  What still
+ * allocates on an application thread happens once, under the registry
+ * lock: a thread's registration (thread.c), its stack bounds for event
+ * stacks (evstack.c), an explicit goroutine's record (goroutine.c).  The prepare handler takes that lock
  * last (after the flusher parked: the advancer takes it too) and holds it
  * across the fork, so a fork never lands inside one of those.
  *
