@@ -2,7 +2,7 @@
  * Stacks on events per class (issue 5 item 4): with GOTRACE_STACK_REGION,
  * _LOG and _GOROUTINE, region begins, logs, goroutine creations
  * (gotrace_go_create: the creator's stack) and task begins carry the
- * caller's stack (frame-pointer walk, symbolised by the flusher); classes
+ * caller's stack (DWARF unwind, symbolised by the flusher); classes
  * not asked for carry none.  Read from Go's own raw text dump (gotraceraw
  * bytes2text) of a one-generation trace: the event's stack id, the frames
  * of that stack, their function names.  Every trace is judged by all
