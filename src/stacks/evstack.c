@@ -84,8 +84,15 @@ static pthread_once_t es_once = PTHREAD_ONCE_INIT;
  * Push-only while threads are in g: no ABA, and nodes are freed only by
  * the advancer, after taking the list. */
 static struct es_node *es_all[2];
-/* Our own text: [lib_lo, lib_hi), found once (es_once). */
+/* Our own text: [lib_lo, lib_hi), found once (es_once).  In libgotrace.so
+ * it is the executable segment holding es_init.  libgotrace.a is linked
+ * into the program's own segment, with the program's functions: there its
+ * code is the one section gotrace_text (CMakeLists.txt), whose bounds the
+ * program's linker defines; weak, so that they are NULL in the shared
+ * library and in the test programs linking the objects themselves. */
 static uintptr_t lib_lo, lib_hi;
+extern const char __start_gotrace_text[] __attribute__((weak, visibility("hidden")));
+extern const char __stop_gotrace_text[] __attribute__((weak, visibility("hidden")));
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -109,7 +116,14 @@ static void es_mods_refresh(void);
 
 static void es_init(void)
 {
-	dl_iterate_phdr(find_self, (void *)(uintptr_t)es_init);
+	uintptr_t me = (uintptr_t)es_init, lo = (uintptr_t)__start_gotrace_text,
+	          hi = (uintptr_t)__stop_gotrace_text;
+	if (lo && hi && me >= lo && me < hi) {
+		lib_lo = lo;
+		lib_hi = hi;
+	} else {
+		dl_iterate_phdr(find_self, (void *)me);
+	}
 	/* libunwind's register-state cache, per thread rather than global:
 	 * the global one is guarded by a lock (taken with signals blocked) on
 	 * every lookup, which application threads would contend for and which
