@@ -9,7 +9,6 @@
 #include "../core/registry.h"
 #include "../core/arena.h"
 
-#include <execinfo.h>
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,7 +121,7 @@ void gotrace_thread_entry_name(const char *name)
 void gt_entry_capture(struct gt_thread *t)
 {
 	void *pcs[128];
-	int n = backtrace(pcs, 128);
+	int n = gt_unwind_ips(pcs, 128); /* not backtrace(3): stacks.h */
 	t->entry_n = 0;
 	Dl_info self, info;
 	if (!dladdr((void *)gt_entry_capture, &self))

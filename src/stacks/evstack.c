@@ -207,21 +207,13 @@ static __attribute__((noinline)) int fp_walk(uint64_t *pcs, int max)
 	return n;
 }
 
-/* DWARF CFI unwind of the calling thread (libunwind, local: it reads the
- * live stack and the modules' .eh_frame; its fast path, after a first
- * unwind through the same code, hits a per-thread cache of frame recipes
- * keyed by PC, and takes no lock and no allocation).  Leaf first, as
- * return addresses minus one.  The first frames are libunwind's
- * (unw_backtrace) and ours (this function and the API entry that called
- * it): everything up to the last of our frames at the leaf end is left
- * out, so the first PC kept is the application's call into libgotrace. */
 #if defined(__SANITIZE_THREAD__)
 /* Under ThreadSanitizer, the same unwind step by step, without the trace
  * cache: that cache is freed by a thread-specific-data destructor which,
  * like TSan's own, defers itself to the last round of destructors, runs
  * after TSan has finished the thread, and crashes in TSan's mutex
  * interceptor.  Slower, otherwise the same frames. */
-static int unwind_ips(void **ips, int max)
+int gt_unwind_ips(void **ips, int max)
 {
 	unw_context_t uc;
 	unw_cursor_t c;
@@ -237,13 +229,24 @@ static int unwind_ips(void **ips, int max)
 	return k;
 }
 #else
-#define unwind_ips unw_backtrace
+int gt_unwind_ips(void **ips, int max)
+{
+	return unw_backtrace(ips, max);
+}
 #endif
 
+/* DWARF CFI unwind of the calling thread (libunwind, local: it reads the
+ * live stack and the modules' .eh_frame; its fast path, after a first
+ * unwind through the same code, hits a per-thread cache of frame recipes
+ * keyed by PC, and takes no lock and no allocation).  Leaf first, as
+ * return addresses minus one.  The first frames are libunwind's
+ * (unw_backtrace) and ours (this function and the API entry that called
+ * it): everything up to the last of our frames at the leaf end is left
+ * out, so the first PC kept is the application's call into libgotrace. */
 static __attribute__((noinline)) int cfi_walk(uint64_t *pcs, int max)
 {
 	void *ips[ES_MAX + 8];
-	int k = unwind_ips(ips, ES_MAX + 8);
+	int k = gt_unwind_ips(ips, ES_MAX + 8);
 	int i = 0;
 	while (i < k && !((uintptr_t)ips[i] >= lib_lo && (uintptr_t)ips[i] < lib_hi))
 		i++; /* libunwind's frames */
