@@ -419,14 +419,36 @@ static inline int gotrace_unblock(gotrace_goroutine_t g);
 /* Drop-in instrumented pthread calls: same arguments and results.  An
  * uncontended lock (trylock succeeds) records nothing; a contended one is a
  * block "sync.Mutex.Lock" from the moment it had to wait until it got the
- * lock; cond waits are blocks "sync.Cond.Wait".  The waiting thread records
- * its own wake-up (the unlocking or signalling thread is not known cheaply),
- * so `go tool trace -pprof=sync` attributes the wait time to the waiter's
- * stack (with GOTRACE_STACK_BLOCK).  MT-safe, AS-unsafe. */
+ * lock; cond waits are blocks "sync.Cond.Wait".  The _named variants add a
+ * name to the reason ("sync.Mutex.Lock queue"), which `go tool trace` shows
+ * and groups by; the reason keeps "sync", so the wait stays in the
+ * synchronization blocking profile (`go tool trace -pprof=sync`, with the
+ * waiter's stack under GOTRACE_STACK_BLOCK, on by default).  NULL or ""
+ * name: the plain reason.  Names longer than about 100 bytes are cut.
+ *
+ * Who woke whom.  A waiter that nobody is known to have woken records its
+ * own wake-up.  gotrace_mutex_unlock, gotrace_cond_signal and
+ * gotrace_cond_broadcast record the unblock of the waiters of that object
+ * that are inside a wrapped wait (an arrow from the releasing thread in
+ * `go tool trace`), before doing the real call: broadcast all of them
+ * (up to 256), signal and unlock the one that began waiting first (the
+ * system does not say which one it wakes; if it wakes another, that one
+ * records its own wake-up and the trace stays valid).  Their cost while
+ * tracing is on: nothing extra while no thread is in a wrapped wait,
+ * otherwise a walk over the traced threads.
+ *
+ * All MT-safe, AS-unsafe (like the pthread calls they wrap). */
 static inline int gotrace_mutex_lock(pthread_mutex_t *m);
+static inline int gotrace_mutex_lock_named(pthread_mutex_t *m, const char *name);
+static inline int gotrace_mutex_unlock(pthread_mutex_t *m);
 GOTRACE_API int gotrace_cond_wait(pthread_cond_t *c, pthread_mutex_t *m);
+GOTRACE_API int gotrace_cond_wait_named(pthread_cond_t *c, pthread_mutex_t *m, const char *name);
 GOTRACE_API int gotrace_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
                                        const struct timespec *abstime);
+GOTRACE_API int gotrace_cond_timedwait_named(pthread_cond_t *c, pthread_mutex_t *m,
+                                             const struct timespec *abstime, const char *name);
+GOTRACE_API int gotrace_cond_signal(pthread_cond_t *c);
+GOTRACE_API int gotrace_cond_broadcast(pthread_cond_t *c);
 
 /* ---- goroutines of user-level schedulers --------------------------------
  * A C runtime with green threads (coroutines, fibers, tasks of an event
@@ -471,6 +493,14 @@ GOTRACE_API int gotrace_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
  * Allocates a small record (freed by gotrace_go_destroy) and takes a
  * registry lock briefly.  {NULL, 0} if tracing is off or out of memory. */
 GOTRACE_API gotrace_goroutine_t gotrace_go_create(const char *name);
+/* gotrace_go_create with an entry function: the goroutine is grouped
+ * under fn, symbolised like any frame (name, file and line), as Go groups
+ * goroutines by their start function.  name is what a crashed program's
+ * trace shows if fn was never symbolised before the crash (NULL:
+ * "goroutine").  fn is never called. */
+#define gotrace_go_create_fn(fn, name) \
+	gotrace_go_create_fn_((const void *)(uintptr_t)(fn), (name))
+GOTRACE_API gotrace_goroutine_t gotrace_go_create_fn_(const void *fn, const char *name);
 /* Run g on the calling thread (GoStart; after GoCreate if its creation
  * could not be written, after GoUnblock if it was blocked and nobody woke
  * it). */
@@ -502,6 +532,8 @@ GOTRACE_API void gotrace_block_(const char *reason);
 GOTRACE_API void gotrace_block_end_(void);
 GOTRACE_API int gotrace_unblock_(gotrace_goroutine_t g);
 GOTRACE_API int gotrace_mutex_lock_(pthread_mutex_t *m);
+GOTRACE_API int gotrace_mutex_lock_named_(pthread_mutex_t *m, const char *name);
+GOTRACE_API int gotrace_mutex_unlock_(pthread_mutex_t *m);
 GOTRACE_API void gotrace_go_start_(gotrace_goroutine_t g);
 GOTRACE_API void gotrace_go_stop_(gotrace_goroutine_t g);
 GOTRACE_API void gotrace_go_block_(gotrace_goroutine_t g, const char *reason);
@@ -577,6 +609,19 @@ static inline int gotrace_mutex_lock(pthread_mutex_t *m)
 	if (GOTRACE_LIKELY_OFF(r != 0))
 		return gotrace_mutex_lock_(m);
 	return 0;
+}
+static inline int gotrace_mutex_lock_named(pthread_mutex_t *m, const char *name)
+{
+	int r = pthread_mutex_trylock(m);
+	if (GOTRACE_LIKELY_OFF(r != 0))
+		return gotrace_mutex_lock_named_(m, name);
+	return 0;
+}
+static inline int gotrace_mutex_unlock(pthread_mutex_t *m)
+{
+	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
+		return gotrace_mutex_unlock_(m);
+	return pthread_mutex_unlock(m);
 }
 static inline int gotrace_unblock(gotrace_goroutine_t g)
 {

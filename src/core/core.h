@@ -291,6 +291,18 @@ struct gt_thread {
 	char entry_name[64];
 	struct gt_sym *entry_sym; /* flusher-private cache: the root frame */
 
+	/* The wrapped lock or condition variable this thread waits on
+	 * (syncwrap.c), for the thread that releases it to write the
+	 * unblock.  Written by the owner: wait_ticket, wait_g, wait_gid
+	 * (relaxed), then wait_obj (release) once its GoBlock is written;
+	 * wait_obj cleared (release) when the wait returns.  Read by any
+	 * thread walking the registry under rcu_read_lock: wait_obj
+	 * (acquire), the others, then wait_obj and wait_ticket again. */
+	void *wait_obj;
+	uint64_t wait_ticket;
+	struct gt_gor *wait_g;
+	uint64_t wait_gid;
+
 	/* Registry link: modified under gt_session.reg_lock with the RCU list
 	 * primitives; walked by the advancer (the only thread that unlinks
 	 * and frees, so it needs no read-side section against itself) and by

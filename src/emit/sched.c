@@ -547,37 +547,3 @@ bool gt_sched_settle(struct gt_emit *e)
 	}
 	return t->state == GT_TS_RUNNING;
 }
-
-/* ----------------------------------------------- pthread wrappers */
-
-/* The slow path of gotrace_mutex_lock (the inline trylock failed). */
-int gotrace_mutex_lock_(pthread_mutex_t *m)
-{
-	int r = pthread_mutex_trylock(m); /* the error, or a lock freed since */
-	if (r != EBUSY || !gotrace_enabled())
-		return r == EBUSY ? pthread_mutex_lock(m) : r;
-	gotrace_block_("sync.Mutex.Lock");
-	r = pthread_mutex_lock(m);
-	gotrace_block_end_();
-	return r;
-}
-
-int gotrace_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
-{
-	if (!gotrace_enabled())
-		return pthread_cond_wait(c, m);
-	gotrace_block_("sync.Cond.Wait");
-	int r = pthread_cond_wait(c, m);
-	gotrace_block_end_();
-	return r;
-}
-
-int gotrace_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abstime)
-{
-	if (!gotrace_enabled())
-		return pthread_cond_timedwait(c, m, abstime);
-	gotrace_block_("sync.Cond.Wait");
-	int r = pthread_cond_timedwait(c, m, abstime);
-	gotrace_block_end_();
-	return r;
-}
