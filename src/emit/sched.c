@@ -1,7 +1,7 @@
 /*
  * sched.c: scheduling events of C threads (issue 5): syscall brackets,
- * blocking and unblocking, instrumented pthread mutexes and condition
- * variables.
+ * blocking and unblocking (the pthread wrappers built on them are in
+ * syncwrap.c).
  * May call: event.c, goroutine.c, src/stacks, src/core.
  *
  * Model (shared docs §7.5): thread = M + its own P + its own G.
