@@ -329,14 +329,50 @@ static inline void gotrace_log(uint64_t task, const char *cat, const char *msg);
 GOTRACE_API void gotrace_logf(uint64_t task, const char *cat, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The fast path for names that are string literals: the _lit forms take a
+ * literal (a compile error otherwise) and keep a static descriptor per call
+ * site, so that the call skips measuring, looking up and copying the name:
+ * the cheapest annotations (BENCHMARKS.md).  They mix freely with the
+ * forms above (a region begun with one ends with the other).  GCC/Clang
+ * (statement expressions).  MT-safe, AS-unsafe, nothing while tracing is
+ * off. */
+#define gotrace_region_begin_lit(task, lit)                                                \
+	do {                                                                               \
+		if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))                                     \
+			(void)gotrace_region_begin_site_((task), GOTRACE_SITE_(lit));      \
+	} while (0)
+#define gotrace_region_end_lit(task, lit)                                                  \
+	do {                                                                               \
+		if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))                                     \
+			gotrace_region_end_site_((task), GOTRACE_SITE_(lit), 0);           \
+	} while (0)
+#define gotrace_task_begin_lit(parent, lit)                                                \
+	(__extension__({                                                                   \
+		uint64_t gotrace_t_ = 0;                                                   \
+		if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))                                     \
+			gotrace_t_ = gotrace_task_begin_site_((parent), GOTRACE_SITE_(lit)); \
+		gotrace_t_;                                                                \
+	}))
+/* Log msg (any string) under the literal category cat_lit. */
+#define gotrace_log_lit(task, cat_lit, msg)                                                \
+	do {                                                                               \
+		if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))                                     \
+			gotrace_log_site_((task), GOTRACE_SITE_(cat_lit), (msg));          \
+	} while (0)
+
 /* A region that ends itself: GOTRACE_REGION(task, "name"); at the top of a
  * block begins the region there and ends it when the block is left, by any
- * path (GCC/Clang cleanup attribute).  gotrace_region_open() /
- * gotrace_region_close() are the same as a pair of calls on a handle, so
- * that the end does not repeat the task and the name. */
+ * path (GCC/Clang cleanup attribute); GOTRACE_REGION_LIT(task, "literal")
+ * is the same on the literal fast path, and its end finds its region
+ * without comparing names.  gotrace_region_open() / gotrace_region_close()
+ * are the same as a pair of calls on a handle, so that the end does not
+ * repeat the task and the name. */
+typedef struct gotrace_site gotrace_site;
 typedef struct gotrace_region {
 	uint64_t task;
-	const char *name; /* NULL once closed */
+	const char *name;     /* NULL once closed */
+	gotrace_site *site_;  /* the _lit forms' call site, else NULL */
+	uint32_t at_;         /* the _lit forms: where the begin put it (+1) */
 } gotrace_region_t;
 static inline gotrace_region_t gotrace_region_open(uint64_t task, const char *name);
 static inline void gotrace_region_close(gotrace_region_t *r);
@@ -346,6 +382,11 @@ static inline void gotrace_region_close(gotrace_region_t *r);
 	gotrace_region_t GOTRACE_CAT_(gotrace_region_, __LINE__)                           \
 		__attribute__((cleanup(gotrace_region_close), unused)) =                   \
 			gotrace_region_open((task), (name))
+#define gotrace_region_open_lit(task, lit) gotrace_region_open_site_((task), GOTRACE_SITE_(lit))
+#define GOTRACE_REGION_LIT(task, lit)                                                      \
+	gotrace_region_t GOTRACE_CAT_(gotrace_region_, __LINE__)                           \
+		__attribute__((cleanup(gotrace_region_close), unused)) =                   \
+			gotrace_region_open_lit((task), lit)
 
 /* Name the calling thread's goroutine (a Go goroutine label, shown by
  * `go tool trace`).  May be called before tracing starts: the name is kept
@@ -516,6 +557,23 @@ static inline void gotrace_go_block(gotrace_goroutine_t g, const char *reason);
 GOTRACE_API void gotrace_go_destroy(gotrace_goroutine_t g);
 
 /* ---- internals of the inline wrappers (not part of the API) ------------ */
+/* A _lit call site: the literal, its length, and cache_, which the library
+ * writes and reads atomically from any thread (the literal's string id in
+ * one generation).  One static instance per call site. */
+struct gotrace_site {
+	const char *name_;
+	uint32_t len_;
+	uint64_t cache_;
+};
+#define GOTRACE_SITE_(lit)                                                                 \
+	(__extension__({                                                                   \
+		static gotrace_site gotrace_site_ = { "" lit, sizeof("" lit) - 1, 0 };      \
+		&gotrace_site_;                                                            \
+	}))
+GOTRACE_API uint32_t gotrace_region_begin_site_(uint64_t task, gotrace_site *s);
+GOTRACE_API void gotrace_region_end_site_(uint64_t task, gotrace_site *s, uint32_t at);
+GOTRACE_API uint64_t gotrace_task_begin_site_(uint64_t parent, gotrace_site *s);
+GOTRACE_API void gotrace_log_site_(uint64_t task, gotrace_site *cat, const char *msg);
 /* gotrace_on_ is non-zero while tracing is on.  Written (atomically) only
  * by start, stop and the crash flush; read by everyone with a relaxed load: a
  * stale value is harmless because the out-of-line functions re-check the
@@ -563,15 +621,28 @@ static inline void gotrace_region_end(uint64_t task, const char *name)
 }
 static inline gotrace_region_t gotrace_region_open(uint64_t task, const char *name)
 {
-	gotrace_region_t r = { task, name ? name : "" };
+	gotrace_region_t r = { task, name ? name : "", NULL, 0 };
 	gotrace_region_begin(task, name);
+	return r;
+}
+
+static inline gotrace_region_t gotrace_region_open_site_(uint64_t task, gotrace_site *s)
+{
+	gotrace_region_t r = { task, s->name_, s, 0 };
+	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
+		r.at_ = gotrace_region_begin_site_(task, s);
 	return r;
 }
 
 static inline void gotrace_region_close(gotrace_region_t *r)
 {
 	if (r->name) {
-		gotrace_region_end(r->task, r->name);
+		if (r->site_) {
+			if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
+				gotrace_region_end_site_(r->task, r->site_, r->at_);
+		} else {
+			gotrace_region_end(r->task, r->name);
+		}
 		r->name = NULL;
 	}
 }

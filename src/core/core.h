@@ -99,6 +99,11 @@ struct gt_region {
 	uint32_t id;
 	uint16_t len;      /* at most GT_MAX_STRING (1024) */
 	uint8_t emitted;   /* begin reached the trace: its end must, too */
+	/* The name when it is a call site's string literal (the _lit calls):
+	 * immutable for the program's lifetime, so neither copied into text
+	 * nor compared by content when the end comes through the same site;
+	 * NULL otherwise. */
+	const char *lit;
 	char text[40];
 };
 #define GT_REGION_DEPTH 64

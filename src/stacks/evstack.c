@@ -179,7 +179,7 @@ static __attribute__((noinline)) int fp_walk(uint64_t *pcs, int max)
 	return n;
 }
 
-uint64_t gt_event_stack(struct gt_emit *e, int cls)
+uint64_t gt_event_stack_walk(struct gt_emit *e, int cls)
 {
 	if (!(gt_session.opt.event_stacks & cls))
 		return 0;

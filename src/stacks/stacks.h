@@ -54,7 +54,15 @@ GT_HIDDEN uint64_t gt_stack_id_new(uint64_t gen);
 /* Stacks on events (evstack.c): the caller's stack id in e->gen if class
  * cls (GOTRACE_STACK_*) is enabled, else 0.  Threads, inside a critical
  * section, AS-unsafe.  gt_evstack_write: advancer, after all left gen. */
-GT_HIDDEN uint64_t gt_event_stack(struct gt_emit *e, int cls);
+GT_HIDDEN uint64_t gt_event_stack_walk(struct gt_emit *e, int cls);
+/* Inline: the common case (class not asked for) makes no call, so the
+ * annotation fast path stays free of calls and spills. */
+static inline uint64_t gt_event_stack(struct gt_emit *e, int cls)
+{
+	if (likely(!(gt_session.opt.event_stacks & cls)))
+		return 0;
+	return gt_event_stack_walk(e, cls);
+}
 GT_HIDDEN void gt_evstack_write(uint64_t gen, uint64_t now);
 /* The same as gt_stacktab_prefetch for gen's event stacks (advancer, after
  * all left gen, before gt_evstack_write). */
