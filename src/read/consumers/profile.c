@@ -304,7 +304,7 @@ static bool sample_of_stack(struct prof *P, const struct gtr_generation *g, uint
 	return true;
 }
 
-/* Median interval between successive samples of a thread. */
+/* Intervals between successive samples of a thread, for period_ns. */
 static bool note_interval(struct prof *P, uint64_t m, int64_t t)
 {
 	bool added;
@@ -448,7 +448,7 @@ static bool finish(struct prof *P, struct gtr_profile *out)
 	out->stack_locs = P->sloc;
 	if (P->niv) {
 		qsort(P->iv, P->niv, sizeof *P->iv, cmp_i64);
-		out->period_ns = P->iv[P->niv / 2];
+		out->period_ns = P->iv[P->niv / 10]; /* see period_ns in gtread.h */
 		out->intervals = P->niv;
 	}
 	if (out->first_ns > out->last_ns)

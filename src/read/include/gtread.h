@@ -368,10 +368,13 @@ struct gtr_profile {
 	const uint32_t *stack_locs;
 	uint64_t total_samples;   /* CPU samples of the complete generations */
 	uint64_t matched_samples; /* of which passed the filter (sum of the counts) */
-	uint64_t intervals;       /* intervals that period_ns is the median of */
-	/* Median interval between successive samples of one thread (a thread
-	 * that stays on the CPU is sampled once per period); 0 if there are no
-	 * two samples on one thread. */
+	uint64_t intervals;       /* intervals that period_ns is estimated from */
+	/* The sampling period as the samples show it: the 10th percentile of
+	 * the intervals between successive samples of one thread.  A thread
+	 * that stays on the CPU is sampled once per period; one that shares a
+	 * CPU or sleeps shows longer intervals (on a loaded machine the median
+	 * is 2-3 periods), never shorter ones but for jitter.  0 if no thread
+	 * has two samples. */
 	int64_t period_ns;
 	int64_t first_ns, last_ns; /* time of the first and last event (Go's conversion) */
 	bool ended_with_error;
