@@ -96,6 +96,7 @@ struct region {
 /* What the filters need to know of one goroutine. */
 struct gor {
 	uint32_t entry; /* string index of its entry function, NO_STRING: not known yet */
+	uint64_t on_m;  /* the thread it runs on (Running or in a syscall), GTR_NONE: none */
 	struct region *reg;
 	size_t nreg, capreg;
 };
@@ -125,6 +126,10 @@ struct prof {
 	struct gtr_map genstk; /* this generation's stack id -> sample index + 1 */
 	uint32_t *pending;     /* matched samples of this generation (sample indices) */
 	size_t npend, cappend;
+
+	struct gtr_map runm; /* thread -> index in run: the goroutine it runs (GTR_NONE: none) */
+	uint64_t *run;
+	size_t nrun, caprun;
 
 	struct gtr_map lastm; /* thread -> index in lastt */
 	int64_t *lastt;
@@ -165,6 +170,7 @@ static struct gor *gor_of(struct prof *P, uint64_t gid)
 			return NULL;
 		*slot = (uint32_t)P->ngs;
 		memset(&P->gs[P->ngs], 0, sizeof P->gs[0]);
+		P->gs[P->ngs].on_m = GTR_NONE;
 		P->gs[P->ngs++].entry = NO_STRING;
 	}
 	return &P->gs[*slot];
@@ -190,6 +196,75 @@ static bool see_transition_stack(struct prof *P, const struct gtr_generation *g,
 	return gen_str(P, g, fr[n - 1].func, &o->entry);
 }
 
+/* Goroutine gid (GTR_NONE: none) runs on thread m from now on; the
+ * goroutine that ran there before, if another, no longer does. */
+static bool set_running(struct prof *P, uint64_t m, uint64_t gid)
+{
+	if (m == GTR_NONE)
+		return true;
+	bool added;
+	uint32_t *slot = gtr_map_put(&P->runm, m, &added);
+	if (!slot)
+		return false;
+	if (added) {
+		if (!gtr_grow((void **)&P->run, &P->caprun, P->nrun, 1, sizeof *P->run))
+			return false;
+		*slot = (uint32_t)P->nrun;
+		P->run[P->nrun++] = GTR_NONE;
+	}
+	uint64_t old = P->run[*slot];
+	if (old != GTR_NONE && old != gid) {
+		const uint32_t *gi = gtr_map_get(&P->gmap, old);
+		if (gi && P->gs[*gi].on_m == m)
+			P->gs[*gi].on_m = GTR_NONE;
+	}
+	P->run[*slot] = gid;
+	if (gid != GTR_NONE) {
+		struct gor *o = gor_of(P, gid);
+		if (!o)
+			return false;
+		o->on_m = m;
+	}
+	return true;
+}
+
+/* Which goroutine runs on which thread, after an event (an event's g is
+ * the one running when it happened; Go's wire statuses: 2 Running, 3
+ * Syscall). */
+static bool track_running(struct prof *P, const struct gtr_event *ev)
+{
+	const uint64_t *a = ev->args;
+	switch (ev->type) {
+	case 16: /* GoStart: g */
+		return set_running(P, ev->m, a[0]);
+	case 17: /* GoDestroy */
+	case 18: /* GoDestroySyscall */
+	case 19: /* GoStop */
+	case 20: /* GoBlock */
+	case 24: /* GoSyscallEndBlocked: Runnable, off the thread */
+		return set_running(P, ev->m, GTR_NONE);
+	case 25: /* GoStatus: g, m, status */
+	case 48: /* GoStatusStack */
+		if (a[2] == 2 || a[2] == 3)
+			return set_running(P, a[1], a[0]);
+		{
+			const uint32_t *gi = gtr_map_get(&P->gmap, a[0]);
+			struct gor *o = gi ? &P->gs[*gi] : NULL;
+			if (o && o->on_m != GTR_NONE) {
+				const uint32_t *ri = gtr_map_get(&P->runm, o->on_m);
+				if (ri && P->run[*ri] == a[0])
+					P->run[*ri] = GTR_NONE;
+				o->on_m = GTR_NONE;
+			}
+		}
+		return true;
+	default:
+		if (ev->g != GTR_NONE && ev->m != GTR_NONE)
+			return set_running(P, ev->m, ev->g);
+		return true;
+	}
+}
+
 /* A task matches the --task filter if it, or a task above it, has that id
  * or name.  The walk up is bounded: parents come from the input. */
 static bool task_matches(const struct prof *P, uint64_t id)
@@ -207,12 +282,32 @@ static bool task_matches(const struct prof *P, uint64_t id)
 	return false;
 }
 
+/* The goroutine a sample belongs to: the one it names, unless the events
+ * show that one not running on any thread while another runs on the
+ * sample's thread: then that other.  (gotrace's sampler names the thread's
+ * own goroutine even while an explicit goroutine -- gotrace_go_start --
+ * runs on the thread; Go's runtime names the running one, so for its
+ * traces this changes nothing.) */
+static uint64_t sample_goroutine(const struct prof *P, const struct gtr_event *ev)
+{
+	uint64_t m = ev->args[0], gid = ev->args[2];
+	if (gid == 0)
+		return 0;
+	const uint32_t *gi = gtr_map_get(&P->gmap, gid);
+	if (!gi || P->gs[*gi].on_m != GTR_NONE)
+		return gid;
+	const uint32_t *ri = gtr_map_get(&P->runm, m);
+	if (!ri || P->run[*ri] == GTR_NONE)
+		return gid;
+	return P->run[*ri];
+}
+
 static bool sample_matches(const struct prof *P, const struct gtr_prof_filter *f, const struct gtr_event *ev,
 			   int64_t rel)
 {
 	if (rel < f->from_ns || rel > f->to_ns)
 		return false;
-	uint64_t m = ev->args[0], gid = ev->args[2];
+	uint64_t m = ev->args[0], gid = sample_goroutine(P, ev);
 	if (f->thread != GTR_NONE && m != f->thread)
 		return false;
 	if (f->goroutine != GTR_NONE && gid != f->goroutine)
@@ -509,7 +604,7 @@ int gtr_profile_compute(const void *data, size_t len, const struct gtr_prof_filt
 			out->last_ns = ev.time_ns;
 		if (ev.type == GTR_EV_CPUSAMPLE)
 			pend_total++;
-		ok = on_event(P, f, &ev, g, out);
+		ok = on_event(P, f, &ev, g, out) && (ev.type == GTR_EV_CPUSAMPLE || track_running(P, &ev));
 	}
 	if (ok && rc == GTR_ERR) {
 		out->ended_with_error = true;
@@ -545,6 +640,8 @@ void gtr_profile_free(struct gtr_profile *out)
 		free(P->ts);
 		gtr_map_free(&P->genstk);
 		free(P->pending);
+		gtr_map_free(&P->runm);
+		free(P->run);
 		gtr_map_free(&P->lastm);
 		free(P->lastt);
 		free(P->iv);

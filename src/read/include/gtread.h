@@ -319,7 +319,11 @@ void gtr_stats_free(struct gtr_stats *st);
  *
  * The filters (all that are set must hold):
  *  - a time window [from_ns, to_ns] measured from the trace's first event;
- *  - the sample's thread (M) or goroutine (G);
+ *  - the sample's thread (M) or goroutine (G).  A sample's goroutine is
+ *    the one it names, unless the events show that one running nowhere
+ *    while another runs on the sample's thread: then that other (gotrace's
+ *    sampler names the thread's own goroutine while an explicit goroutine
+ *    runs on the thread; Go's runtime names the running one);
  *  - the goroutine's entry function, named as Go's goroutine analysis
  *    names it: the root (outermost) frame of the first stack seen on one of
  *    that goroutine's state transitions (GoCreate's start stack,
