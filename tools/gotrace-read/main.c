@@ -584,7 +584,10 @@ static int cmd_pprof(int argc, char **argv)
 		ret = EXIT_DAMAGED;
 	}
 	if (p.matched_samples == 0) {
-		if (p.total_samples == 0)
+		if (p.total_samples == 0 && ret == EXIT_DAMAGED)
+			fprintf(stderr, "%s: pprof: no complete generation of %s holds a CPU sample; %s not written\n",
+				prog, in.name, out);
+		else if (p.total_samples == 0)
 			fprintf(stderr,
 				"%s: pprof: %s holds no CPU samples (record with the cpu_hz option or "
 				"GOTRACE_CPU_HZ); %s not written\n",
