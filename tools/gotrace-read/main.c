@@ -579,8 +579,6 @@ static int cmd_pprof(int argc, char **argv)
 			goto done;
 		}
 		print_error(in.name, &p.error);
-		fprintf(stderr, "%s: pprof: the profile covers the complete generations before the problem\n",
-			prog);
 		ret = EXIT_DAMAGED;
 	}
 	if (p.matched_samples == 0) {
@@ -641,6 +639,9 @@ static int cmd_pprof(int argc, char **argv)
 		"%s: pprof: %" PRIu64 " of %" PRIu64 " CPU samples, period %.3f ms (%s), %zu stacks, "
 		"%zu functions\n",
 		prog, p.matched_samples, p.total_samples, (double)period / 1e6, how, p.nsamples, p.nfuncs);
+	if (ret == EXIT_DAMAGED)
+		fprintf(stderr, "%s: pprof: the profile covers the complete generations before the problem\n",
+			prog);
 done:
 	gtr_profile_free(&p);
 	unload(&in);
