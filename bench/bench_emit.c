@@ -16,6 +16,10 @@
  *   on_region_pair      gotrace_region_begin+end with one string literal,
  *                       tracing on (advance period 1 h, output /dev/null)
  *   on_log              gotrace_log(0, "cat", "msg"), same session
+ *   on_region_lit_pair  gotrace_region_begin_lit+end_lit (call-site
+ *                       literal fast path), same session
+ *   on_log_lit          gotrace_log_lit(0, "cat", "msg")
+ *   on_task_lit_pair    gotrace_task_begin_lit + gotrace_task_end
  *   on1s_*              the same in a session with the default 1 s period
  * each with 1 and 2 threads (2 persistent worker threads, nothing pinned).
  * The tracing-off gotrace loops run 16N (regions) or 32N (logs) iterations
@@ -119,8 +123,8 @@ OPAQUE void base_event(uint8_t type, uint64_t task, uint64_t id)
 
 /* ---------------------------------------------------------------- loops */
 
-enum kind { K_TSC, K_TSC_STORE, K_REGION, K_LOG, K_QUIT };
-static const int calls_per_iter[] = { 1, 1, 2, 1 };
+enum kind { K_TSC, K_TSC_STORE, K_REGION, K_LOG, K_REGION_LIT, K_LOG_LIT, K_TASK_LIT, K_QUIT };
+static const int calls_per_iter[] = { 1, 1, 2, 1, 2, 1, 2 };
 
 static const char REGION_NAME[] = "bench.region";
 
@@ -144,6 +148,20 @@ static OPAQUE void run_loop(int kind, long n)
 	case K_LOG:
 		for (long i = 0; i < n; i++)
 			gotrace_log(0, "cat", "msg");
+		break;
+	case K_REGION_LIT:
+		for (long i = 0; i < n; i++) {
+			gotrace_region_begin_lit(0, "bench.region");
+			gotrace_region_end_lit(0, "bench.region");
+		}
+		break;
+	case K_LOG_LIT:
+		for (long i = 0; i < n; i++)
+			gotrace_log_lit(0, "cat", "msg");
+		break;
+	case K_TASK_LIT:
+		for (long i = 0; i < n; i++)
+			gotrace_task_end(gotrace_task_begin_lit(0, "bench.task"));
 		break;
 	}
 }
@@ -327,6 +345,12 @@ static const struct cfg cfgs[] = {
 	{ "on_region_pair/2T", K_REGION, 2, PH_ON, 1 },
 	{ "on_log/1T", K_LOG, 1, PH_ON, 1 },
 	{ "on_log/2T", K_LOG, 2, PH_ON, 1 },
+	{ "on_region_lit_pair/1T", K_REGION_LIT, 1, PH_ON, 1 },
+	{ "on_region_lit_pair/2T", K_REGION_LIT, 2, PH_ON, 1 },
+	{ "on_log_lit/1T", K_LOG_LIT, 1, PH_ON, 1 },
+	{ "on_log_lit/2T", K_LOG_LIT, 2, PH_ON, 1 },
+	{ "on_task_lit_pair/1T", K_TASK_LIT, 1, PH_ON, 1 },
+	{ "off_region_lit_pair/1T", K_REGION_LIT, 1, PH_OFF, 16 },
 	{ "on1s_region_pair/1T", K_REGION, 1, PH_ON1S, 1 },
 	{ "on1s_region_pair/2T", K_REGION, 2, PH_ON1S, 1 },
 	{ "on1s_log/1T", K_LOG, 1, PH_ON1S, 1 },
@@ -687,6 +711,12 @@ int main(int argc, char **argv)
 		{ "region event (pair/2) / baseline_tsc_store, 1T", "on_region_pair/1T", "baseline_tsc_store/1T" },
 		{ "region event (pair/2) / baseline_tsc_store, 2T", "on_region_pair/2T", "baseline_tsc_store/2T" },
 		{ "log event / baseline_tsc_store, 1T", "on_log/1T", "baseline_tsc_store/1T" },
+		{ "region _lit event (pair/2) / baseline_tsc_store, 1T", "on_region_lit_pair/1T", "baseline_tsc_store/1T" },
+		{ "region _lit event (pair/2) / baseline_tsc_store, 2T", "on_region_lit_pair/2T", "baseline_tsc_store/2T" },
+		{ "task _lit event (pair/2) / baseline_tsc_store, 1T", "on_task_lit_pair/1T", "baseline_tsc_store/1T" },
+		{ "log _lit event / baseline_tsc_store, 1T", "on_log_lit/1T", "baseline_tsc_store/1T" },
+		{ "log _lit event / baseline_tsc_store, 2T", "on_log_lit/2T", "baseline_tsc_store/2T" },
+		{ "region _lit / region by name, 1T", "on_region_lit_pair/1T", "on_region_pair/1T" },
 		{ "log event / baseline_tsc_store, 2T", "on_log/2T", "baseline_tsc_store/2T" },
 		{ "region event / baseline_tsc, 1T", "on_region_pair/1T", "baseline_tsc/1T" },
 		{ "log event / baseline_tsc, 1T", "on_log/1T", "baseline_tsc/1T" },

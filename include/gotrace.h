@@ -335,14 +335,50 @@ static inline void gotrace_log(uint64_t task, const char *cat, const char *msg);
 GOTRACE_API void gotrace_logf(uint64_t task, const char *cat, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The fast path for names that are string literals: the _lit forms take a
+ * literal (a compile error otherwise) and keep a static descriptor per call
+ * site, so that the call skips measuring, looking up and copying the name:
+ * the cheapest annotations (BENCHMARKS.md).  They mix freely with the
+ * forms above (a region begun with one ends with the other).  GCC/Clang
+ * (statement expressions).  MT-safe, AS-unsafe, nothing while tracing is
+ * off. */
+#define gotrace_region_begin_lit(task, lit)                                                \
+	do {                                                                               \
+		if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))                                     \
+			(void)gotrace_region_begin_site_((task), GOTRACE_SITE_(lit));      \
+	} while (0)
+#define gotrace_region_end_lit(task, lit)                                                  \
+	do {                                                                               \
+		if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))                                     \
+			gotrace_region_end_site_((task), GOTRACE_SITE_(lit), 0);           \
+	} while (0)
+#define gotrace_task_begin_lit(parent, lit)                                                \
+	(__extension__({                                                                   \
+		uint64_t gotrace_t_ = 0;                                                   \
+		if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))                                     \
+			gotrace_t_ = gotrace_task_begin_site_((parent), GOTRACE_SITE_(lit)); \
+		gotrace_t_;                                                                \
+	}))
+/* Log msg (any string) under the literal category cat_lit. */
+#define gotrace_log_lit(task, cat_lit, msg)                                                \
+	do {                                                                               \
+		if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))                                     \
+			gotrace_log_site_((task), GOTRACE_SITE_(cat_lit), (msg));          \
+	} while (0)
+
 /* A region that ends itself: GOTRACE_REGION(task, "name"); at the top of a
  * block begins the region there and ends it when the block is left, by any
- * path (GCC/Clang cleanup attribute).  gotrace_region_open() /
- * gotrace_region_close() are the same as a pair of calls on a handle, so
- * that the end does not repeat the task and the name. */
+ * path (GCC/Clang cleanup attribute); GOTRACE_REGION_LIT(task, "literal")
+ * is the same on the literal fast path, and its end finds its region
+ * without comparing names.  gotrace_region_open() / gotrace_region_close()
+ * are the same as a pair of calls on a handle, so that the end does not
+ * repeat the task and the name. */
+typedef struct gotrace_site gotrace_site;
 typedef struct gotrace_region {
 	uint64_t task;
-	const char *name; /* NULL once closed */
+	const char *name;     /* NULL once closed */
+	gotrace_site *site_;  /* the _lit forms' call site, else NULL */
+	uint32_t at_;         /* the _lit forms: where the begin put it (+1) */
 } gotrace_region_t;
 static inline gotrace_region_t gotrace_region_open(uint64_t task, const char *name);
 static inline void gotrace_region_close(gotrace_region_t *r);
@@ -352,6 +388,11 @@ static inline void gotrace_region_close(gotrace_region_t *r);
 	gotrace_region_t GOTRACE_CAT_(gotrace_region_, __LINE__)                           \
 		__attribute__((cleanup(gotrace_region_close), unused)) =                   \
 			gotrace_region_open((task), (name))
+#define gotrace_region_open_lit(task, lit) gotrace_region_open_site_((task), GOTRACE_SITE_(lit))
+#define GOTRACE_REGION_LIT(task, lit)                                                      \
+	gotrace_region_t GOTRACE_CAT_(gotrace_region_, __LINE__)                           \
+		__attribute__((cleanup(gotrace_region_close), unused)) =                   \
+			gotrace_region_open_lit((task), lit)
 
 /* Name the calling thread's goroutine (a Go goroutine label, shown by
  * `go tool trace`).  May be called before tracing starts: the name is kept
@@ -425,14 +466,36 @@ static inline int gotrace_unblock(gotrace_goroutine_t g);
 /* Drop-in instrumented pthread calls: same arguments and results.  An
  * uncontended lock (trylock succeeds) records nothing; a contended one is a
  * block "sync.Mutex.Lock" from the moment it had to wait until it got the
- * lock; cond waits are blocks "sync.Cond.Wait".  The waiting thread records
- * its own wake-up (the unlocking or signalling thread is not known cheaply),
- * so `go tool trace -pprof=sync` attributes the wait time to the waiter's
- * stack (with GOTRACE_STACK_BLOCK).  MT-safe, AS-unsafe. */
+ * lock; cond waits are blocks "sync.Cond.Wait".  The _named variants add a
+ * name to the reason ("sync.Mutex.Lock queue"), which `go tool trace` shows
+ * and groups by; the reason keeps "sync", so the wait stays in the
+ * synchronization blocking profile (`go tool trace -pprof=sync`, with the
+ * waiter's stack under GOTRACE_STACK_BLOCK, on by default).  NULL or ""
+ * name: the plain reason.  Names longer than about 100 bytes are cut.
+ *
+ * Who woke whom.  A waiter that nobody is known to have woken records its
+ * own wake-up.  gotrace_mutex_unlock, gotrace_cond_signal and
+ * gotrace_cond_broadcast record the unblock of the waiters of that object
+ * that are inside a wrapped wait (an arrow from the releasing thread in
+ * `go tool trace`), before doing the real call: broadcast all of them
+ * (up to 256), signal and unlock the one that began waiting first (the
+ * system does not say which one it wakes; if it wakes another, that one
+ * records its own wake-up and the trace stays valid).  Their cost while
+ * tracing is on: nothing extra while no thread is in a wrapped wait,
+ * otherwise a walk over the traced threads.
+ *
+ * All MT-safe, AS-unsafe (like the pthread calls they wrap). */
 static inline int gotrace_mutex_lock(pthread_mutex_t *m);
+static inline int gotrace_mutex_lock_named(pthread_mutex_t *m, const char *name);
+static inline int gotrace_mutex_unlock(pthread_mutex_t *m);
 GOTRACE_API int gotrace_cond_wait(pthread_cond_t *c, pthread_mutex_t *m);
+GOTRACE_API int gotrace_cond_wait_named(pthread_cond_t *c, pthread_mutex_t *m, const char *name);
 GOTRACE_API int gotrace_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
                                        const struct timespec *abstime);
+GOTRACE_API int gotrace_cond_timedwait_named(pthread_cond_t *c, pthread_mutex_t *m,
+                                             const struct timespec *abstime, const char *name);
+GOTRACE_API int gotrace_cond_signal(pthread_cond_t *c);
+GOTRACE_API int gotrace_cond_broadcast(pthread_cond_t *c);
 
 /* ---- goroutines of user-level schedulers --------------------------------
  * A C runtime with green threads (coroutines, fibers, tasks of an event
@@ -477,6 +540,14 @@ GOTRACE_API int gotrace_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
  * Allocates a small record (freed by gotrace_go_destroy) and takes a
  * registry lock briefly.  {NULL, 0} if tracing is off or out of memory. */
 GOTRACE_API gotrace_goroutine_t gotrace_go_create(const char *name);
+/* gotrace_go_create with an entry function: the goroutine is grouped
+ * under fn, symbolised like any frame (name, file and line), as Go groups
+ * goroutines by their start function.  name is what a crashed program's
+ * trace shows if fn was never symbolised before the crash (NULL:
+ * "goroutine").  fn is never called. */
+#define gotrace_go_create_fn(fn, name) \
+	gotrace_go_create_fn_((const void *)(uintptr_t)(fn), (name))
+GOTRACE_API gotrace_goroutine_t gotrace_go_create_fn_(const void *fn, const char *name);
 /* Run g on the calling thread (GoStart; after GoCreate if its creation
  * could not be written, after GoUnblock if it was blocked and nobody woke
  * it). */
@@ -492,6 +563,23 @@ static inline void gotrace_go_block(gotrace_goroutine_t g, const char *reason);
 GOTRACE_API void gotrace_go_destroy(gotrace_goroutine_t g);
 
 /* ---- internals of the inline wrappers (not part of the API) ------------ */
+/* A _lit call site: the literal, its length, and cache_, which the library
+ * writes and reads atomically from any thread (the literal's string id in
+ * one generation).  One static instance per call site. */
+struct gotrace_site {
+	const char *name_;
+	uint32_t len_;
+	uint64_t cache_;
+};
+#define GOTRACE_SITE_(lit)                                                                 \
+	(__extension__({                                                                   \
+		static gotrace_site gotrace_site_ = { "" lit, sizeof("" lit) - 1, 0 };      \
+		&gotrace_site_;                                                            \
+	}))
+GOTRACE_API uint32_t gotrace_region_begin_site_(uint64_t task, gotrace_site *s);
+GOTRACE_API void gotrace_region_end_site_(uint64_t task, gotrace_site *s, uint32_t at);
+GOTRACE_API uint64_t gotrace_task_begin_site_(uint64_t parent, gotrace_site *s);
+GOTRACE_API void gotrace_log_site_(uint64_t task, gotrace_site *cat, const char *msg);
 /* gotrace_on_ is non-zero while tracing is on.  Written (atomically) only
  * by start, stop and the crash flush; read by everyone with a relaxed load: a
  * stale value is harmless because the out-of-line functions re-check the
@@ -508,6 +596,8 @@ GOTRACE_API void gotrace_block_(const char *reason);
 GOTRACE_API void gotrace_block_end_(void);
 GOTRACE_API int gotrace_unblock_(gotrace_goroutine_t g);
 GOTRACE_API int gotrace_mutex_lock_(pthread_mutex_t *m);
+GOTRACE_API int gotrace_mutex_lock_named_(pthread_mutex_t *m, const char *name);
+GOTRACE_API int gotrace_mutex_unlock_(pthread_mutex_t *m);
 GOTRACE_API void gotrace_go_start_(gotrace_goroutine_t g);
 GOTRACE_API void gotrace_go_stop_(gotrace_goroutine_t g);
 GOTRACE_API void gotrace_go_block_(gotrace_goroutine_t g, const char *reason);
@@ -537,15 +627,28 @@ static inline void gotrace_region_end(uint64_t task, const char *name)
 }
 static inline gotrace_region_t gotrace_region_open(uint64_t task, const char *name)
 {
-	gotrace_region_t r = { task, name ? name : "" };
+	gotrace_region_t r = { task, name ? name : "", NULL, 0 };
 	gotrace_region_begin(task, name);
+	return r;
+}
+
+static inline gotrace_region_t gotrace_region_open_site_(uint64_t task, gotrace_site *s)
+{
+	gotrace_region_t r = { task, s->name_, s, 0 };
+	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
+		r.at_ = gotrace_region_begin_site_(task, s);
 	return r;
 }
 
 static inline void gotrace_region_close(gotrace_region_t *r)
 {
 	if (r->name) {
-		gotrace_region_end(r->task, r->name);
+		if (r->site_) {
+			if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
+				gotrace_region_end_site_(r->task, r->site_, r->at_);
+		} else {
+			gotrace_region_end(r->task, r->name);
+		}
 		r->name = NULL;
 	}
 }
@@ -583,6 +686,19 @@ static inline int gotrace_mutex_lock(pthread_mutex_t *m)
 	if (GOTRACE_LIKELY_OFF(r != 0))
 		return gotrace_mutex_lock_(m);
 	return 0;
+}
+static inline int gotrace_mutex_lock_named(pthread_mutex_t *m, const char *name)
+{
+	int r = pthread_mutex_trylock(m);
+	if (GOTRACE_LIKELY_OFF(r != 0))
+		return gotrace_mutex_lock_named_(m, name);
+	return 0;
+}
+static inline int gotrace_mutex_unlock(pthread_mutex_t *m)
+{
+	if (GOTRACE_LIKELY_OFF(GOTRACE_ON_()))
+		return gotrace_mutex_unlock_(m);
+	return pthread_mutex_unlock(m);
 }
 static inline int gotrace_unblock(gotrace_goroutine_t g)
 {

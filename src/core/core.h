@@ -99,6 +99,11 @@ struct gt_region {
 	uint32_t id;
 	uint16_t len;      /* at most GT_MAX_STRING (1024) */
 	uint8_t emitted;   /* begin reached the trace: its end must, too */
+	/* The name when it is a call site's string literal (the _lit calls):
+	 * immutable for the program's lifetime, so neither copied into text
+	 * nor compared by content when the end comes through the same site;
+	 * NULL otherwise. */
+	const char *lit;
 	char text[40];
 };
 #define GT_REGION_DEPTH 64
@@ -294,6 +299,18 @@ struct gt_thread {
 	uintptr_t entry_fn;
 	char entry_name[64];
 	struct gt_sym *entry_sym; /* flusher-private cache: the root frame */
+
+	/* The wrapped lock or condition variable this thread waits on
+	 * (syncwrap.c), for the thread that releases it to write the
+	 * unblock.  Written by the owner: wait_ticket, wait_g, wait_gid
+	 * (relaxed), then wait_obj (release) once its GoBlock is written;
+	 * wait_obj cleared (release) when the wait returns.  Read by any
+	 * thread walking the registry under rcu_read_lock: wait_obj
+	 * (acquire), the others, then wait_obj and wait_ticket again. */
+	void *wait_obj;
+	uint64_t wait_ticket;
+	struct gt_gor *wait_g;
+	uint64_t wait_gid;
 
 	/* Registry link: modified under gt_session.reg_lock with the RCU list
 	 * primitives; walked by the advancer (the only thread that unlinks

@@ -265,6 +265,24 @@ static inline uint64_t stamp_after_loads(void)
 	return gt_now();
 }
 
+
+/* The goroutine the interrupted thread runs: an explicit goroutine it runs
+ * (cur, meaningful in states XG, SYSCALL and BLOCKED: core.h), else its
+ * own.  The handler runs on the thread that writes both, so it reads a
+ * value that thread stored (or the one before, at the instant of a
+ * switch: the sample then goes to the goroutine just stopped). */
+static uint64_t running_g(struct gt_thread *t)
+{
+	int st = __atomic_load_n(&t->state, __ATOMIC_RELAXED);
+	if (st == GT_TS_XG || st == GT_TS_SYSCALL || st == GT_TS_BLOCKED) {
+		struct gt_gor *cur = __atomic_load_n(&t->cur, __ATOMIC_RELAXED);
+		uint64_t id = cur ? __atomic_load_n(&cur->id, __ATOMIC_RELAXED) : 0;
+		if (id != 0)
+			return id;
+	}
+	return t->goid;
+}
+
 /*
  * Order of the steps, and why.  The stack walk and the record's size come
  * first (they do not depend on the generation).  Then, under the seqlock or
@@ -340,7 +358,7 @@ static void take_sample(const ucontext_t *uc, uint32_t weight)
 	if (!registered && cp_self.tracer)
 		__atomic_add_fetch(&cp_ctl.tracer, weight, __ATOMIC_RELAXED);
 	r->p = registered ? t->p : GT_NO_ID;
-	r->g = registered ? t->goid : 0;
+	r->g = registered ? running_g(t) : 0;
 	for (int i = 0; i < CP_NREGS; i++)
 		r->regs[i] = regs[i];
 	r->regs[CP_REG_SP] = sp;

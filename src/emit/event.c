@@ -51,7 +51,9 @@ static inline void emit_bind(struct gt_emit *e, struct gt_thread *t, uint64_t ge
 	e->now = gt_now();
 }
 
-bool gt_emit_begin(struct gt_emit *e)
+/* gt_emit_begin, inlined into this file's annotation calls (their fast
+ * path then makes no call before the event is written). */
+static inline __attribute__((always_inline)) bool emit_begin(struct gt_emit *e)
 {
 	struct gt_thread *t = emit_self();
 	if (!t)
@@ -78,6 +80,11 @@ bool gt_emit_begin(struct gt_emit *e)
 		}
 	}
 	return true;
+}
+
+bool gt_emit_begin(struct gt_emit *e)
+{
+	return emit_begin(e);
 }
 
 /* Enter the critical section without the prologue: for the scheduling
@@ -178,7 +185,7 @@ static const char *region_name(const struct gt_region *r);
  * case: regions are shorter than a generation), the name's id is the one
  * the begin got, and the end needs no lookup; otherwise the name is
  * interned again in this generation. */
-static bool write_region_end(struct gt_emit *e, const struct gt_region *r)
+static inline bool write_region_end(struct gt_emit *e, const struct gt_region *r)
 {
 	uint64_t id = r->id;
 	if (r->id_gen != e->gen) {
@@ -199,13 +206,15 @@ static bool write_region_end(struct gt_emit *e, const struct gt_region *r)
 
 static const char *region_name(const struct gt_region *r)
 {
-	return r->blk ? r->blk : r->text;
+	return r->lit ? r->lit : r->blk ? r->blk : r->text;
 }
 
-static void region_release(struct gt_region *r)
+static inline void region_release(struct gt_region *r)
 {
-	gt_block_put(r->blk);
-	r->blk = NULL;
+	if (unlikely(r->blk != NULL)) {
+		gt_block_put(r->blk);
+		r->blk = NULL;
+	}
 }
 
 static bool write_log(struct gt_emit *e, uint64_t task, const char *cat, size_t clen,
@@ -299,30 +308,37 @@ static uint64_t name_id(struct gt_emit *e, const char *s, size_t *len, bool must
 
 /* ----------------------------------------------------------- the public API */
 
+/* TaskBegin of a new task named by string id nid (UINT64_MAX: none could
+ * be had); leaves the critical section.  Returns the task's id. */
+static inline uint64_t task_begin(struct gt_emit *e, uint64_t parent, uint64_t nid,
+                                  const struct gt_evpcs *stack)
+{
+	uint64_t id = __atomic_add_fetch(&gt_session.task_next, 1, __ATOMIC_RELAXED);
+	uint64_t stk = gt_evstack_id(e, stack);
+	uint8_t *p = nid != UINT64_MAX ? gt_ev_reserve(e, 1 + 5 * GT_UVARINT_MAX, false) : NULL;
+	if (likely(p != NULL)) {
+		p = gt_ev_start(e, p, GT_EV_TASK_BEGIN);
+		p = gt_put_uvarint(p, id);
+		p = gt_put_uvarint(p, parent);
+		p = gt_put_uvarint(p, nid);
+		p = gt_put_uvarint(p, stk);
+		gt_ev_commit(e, p);
+	} else {
+		gt_count_drop(e);
+	}
+	gt_emit_end(e);
+	return id;
+}
+
 uint64_t gotrace_task_begin_(uint64_t parent, const char *name)
 {
 	struct gt_evpcs stack; /* before the critical section: stacks.h */
 	gt_evstack_capture(&stack, GOTRACE_STACK_GOROUTINE);
 	struct gt_emit e;
-	if (!gt_emit_begin(&e))
+	if (!emit_begin(&e))
 		return 0;
-	uint64_t id = __atomic_add_fetch(&gt_session.task_next, 1, __ATOMIC_RELAXED);
 	size_t len;
-	uint64_t nid = name_id(&e, name, &len, false);
-	uint64_t stk = gt_evstack_id(&e, &stack);
-	uint8_t *p = nid != UINT64_MAX ? gt_ev_reserve(&e, 1 + 5 * GT_UVARINT_MAX, false) : NULL;
-	if (p) {
-		p = gt_ev_start(&e, p, GT_EV_TASK_BEGIN);
-		p = gt_put_uvarint(p, id);
-		p = gt_put_uvarint(p, parent);
-		p = gt_put_uvarint(p, nid);
-		p = gt_put_uvarint(p, stk);
-		gt_ev_commit(&e, p);
-	} else {
-		gt_count_drop(&e);
-	}
-	gt_emit_end(&e);
-	return id;
+	return task_begin(&e, parent, name_id(&e, name, &len, false), &stack);
 }
 
 void gotrace_task_end_(uint64_t task)
@@ -330,7 +346,7 @@ void gotrace_task_end_(uint64_t task)
 	if (task == 0 || task > __atomic_load_n(&gt_session.task_next, __ATOMIC_RELAXED))
 		return;
 	struct gt_emit e;
-	if (!gt_emit_begin(&e))
+	if (!emit_begin(&e))
 		return;
 	uint8_t *p = gt_ev_reserve(&e, 1 + 3 * GT_UVARINT_MAX, false);
 	if (p) {
@@ -395,31 +411,29 @@ static void overflow_unwind(struct gt_thread *t, int i)
 		t->depth_overflow--;
 }
 
-void gotrace_region_begin_(uint64_t task, const char *name)
+/* Push and write a region begin, name (len bytes) having string id nid
+ * (UINT64_MAX: could not be interned); lit (a constant at each call, so
+ * that the copy folds away): name is a call site's literal.
+ * Returns the region's index + 1 on the thread's stack, 0 if not pushed.
+ * Inside the critical section; leaves it. */
+static inline __attribute__((always_inline)) uint32_t region_push(struct gt_emit *e, uint64_t task, const char *name, size_t len,
+                                   uint64_t nid, const bool lit, const struct gt_evpcs *stack)
 {
-	struct gt_evpcs stack; /* before the critical section: stacks.h */
-	gt_evstack_capture(&stack, GOTRACE_STACK_REGION);
-	struct gt_emit e;
-	if (!gt_emit_begin(&e))
-		return;
-	struct gt_thread *t = e.t;
-	if (t->depth >= GT_REGION_DEPTH) {
-		overflow_push(t, task, name ? name : "", name ? gt_wire_strlen(name) : 0);
-		gt_emit_end(&e);
-		return;
-	}
-	size_t len;
-	uint64_t nid = name_id(&e, name, &len, false);
-	uint64_t stk = gt_evstack_id(&e, &stack);
-	uint8_t *p = nid != UINT64_MAX ? gt_ev_reserve(&e, 1 + 4 * GT_UVARINT_MAX, false) : NULL;
+	struct gt_thread *t = e->t;
+	uint64_t stk = gt_evstack_id(e, stack);
+	uint8_t *p = nid != UINT64_MAX ? gt_ev_reserve(e, 1 + 4 * GT_UVARINT_MAX, false) : NULL;
+	uint32_t at = t->depth;
 	struct gt_region *r = &t->regions[t->depth++];
 	r->task = task;
 	r->len = (uint16_t)len;
 	r->blk = NULL;
+	r->lit = lit ? name : NULL;
 	r->id = (uint32_t)nid;
-	r->id_gen = nid <= UINT32_MAX ? e.gen : 0; /* UINT64_MAX: none */
-	if (len < sizeof r->text) {
-		memcpy(r->text, name ? name : "", len);
+	r->id_gen = nid <= UINT32_MAX ? e->gen : 0; /* UINT64_MAX: none */
+	if (lit) {
+		/* Nothing to copy. */
+	} else if (len < sizeof r->text) {
+		memcpy(r->text, name, len);
 		r->text[len] = 0;
 	} else {
 		/* Not malloc: a fork may land here (arena.h). */
@@ -430,67 +444,166 @@ void gotrace_region_begin_(uint64_t task, const char *name)
 		} else {
 			t->depth--; /* cannot remember it: do not trace it */
 			overflow_push(t, task, name, len);
-			p = NULL;
-			gt_count_drop(&e);
-			gt_emit_end(&e);
-			return;
+			gt_count_drop(e);
+			gt_emit_end(e);
+			return 0;
 		}
 	}
-	if (p) {
-		p = gt_ev_start(&e, p, GT_EV_REGION_BEGIN);
+	if (likely(p != NULL)) {
+		p = gt_ev_start(e, p, GT_EV_REGION_BEGIN);
 		p = gt_put_uvarint(p, task);
 		p = gt_put_uvarint(p, nid);
 		p = gt_put_uvarint(p, stk);
-		gt_ev_commit(&e, p);
+		gt_ev_commit(e, p);
 		r->emitted = 1;
 	} else {
 		r->emitted = 0;
-		gt_count_drop(&e);
+		gt_count_drop(e);
 	}
-	gt_emit_end(&e);
+	gt_emit_end(e);
+	return at + 1;
+}
+
+void gotrace_region_begin_(uint64_t task, const char *name)
+{
+	struct gt_evpcs stack; /* before the critical section: stacks.h */
+	gt_evstack_capture(&stack, GOTRACE_STACK_REGION);
+	struct gt_emit e;
+	if (!emit_begin(&e))
+		return;
+	struct gt_thread *t = e.t;
+	if (!name)
+		name = "";
+	if (t->depth >= GT_REGION_DEPTH) {
+		overflow_push(t, task, name, gt_wire_strlen(name));
+		gt_emit_end(&e);
+		return;
+	}
+	size_t len;
+	uint64_t nid = name_id(&e, name, &len, false);
+	region_push(&e, task, name, len, nid, false, &stack);
+}
+
+/* ------------------------------------------------ string-literal call sites
+ *
+ * A site (gotrace_site, built by the _lit macros of gotrace.h: one static
+ * descriptor per call site) names a string literal, immutable for the
+ * program's lifetime.  Its cache word holds the literal's string id in one
+ * generation: gen << 24 | id.  Generation numbers are never reused in a
+ * process, across sessions included (gt_session.gen), so a word whose
+ * generation is the caller's is that generation's id, whoever wrote it; one
+ * word, so the pair cannot tear.  Written (relaxed) by any thread that
+ * interned the literal in its generation (ids of 2^24 and more are not
+ * cached); read (relaxed) by every thread using the site.  An id read from
+ * the word was interned in that generation's table before the word was
+ * stored, by a thread inside that generation, and the table is written out
+ * only after every thread left it: no ordering is needed beyond that.
+ */
+#define SITE_ID_BITS 24
+#define SITE_ID_MASK ((1u << SITE_ID_BITS) - 1)
+
+static inline uint64_t site_id(struct gt_emit *e, gotrace_site *s)
+{
+	uint64_t w = __atomic_load_n(&s->cache_, __ATOMIC_RELAXED);
+	if (likely((w >> SITE_ID_BITS) == e->gen))
+		return w & SITE_ID_MASK;
+	uint32_t len = s->len_ < GT_MAX_STRING ? s->len_ : GT_MAX_STRING;
+	if (len == 0)
+		return 0;
+	uint64_t id = gt_intern(e, s->name_, len, false);
+	if (id == 0)
+		return UINT64_MAX;
+	if (id <= SITE_ID_MASK)
+		__atomic_store_n(&s->cache_, (e->gen << SITE_ID_BITS) | id, __ATOMIC_RELAXED);
+	return id;
+}
+
+static inline uint32_t site_len(const gotrace_site *s)
+{
+	return s->len_ < GT_MAX_STRING ? s->len_ : GT_MAX_STRING;
+}
+
+uint32_t gotrace_region_begin_site_(uint64_t task, gotrace_site *s)
+{
+	struct gt_evpcs stack; /* before the critical section: stacks.h */
+	gt_evstack_capture(&stack, GOTRACE_STACK_REGION);
+	struct gt_emit e;
+	if (!emit_begin(&e))
+		return 0;
+	struct gt_thread *t = e.t;
+	if (unlikely(t->depth >= GT_REGION_DEPTH)) {
+		overflow_push(t, task, s->name_, site_len(s));
+		gt_emit_end(&e);
+		return 0;
+	}
+	return region_push(&e, task, s->name_, site_len(s), site_id(&e, s), true, &stack);
 }
 
 static bool region_is(const struct gt_region *r, uint64_t task, const char *name, size_t len)
 {
-	return r->task == task && r->len == len && memcmp(region_name(r), name, len) == 0;
+	return r->task == task && r->len == len &&
+	       (r->lit == name || memcmp(region_name(r), name, len) == 0);
+}
+
+/* End the region (task, name) open on this thread, and those opened inside
+ * it; hint: its index + 1 if the caller knows it (a handle), else 0.
+ * Inside the critical section; leaves it. */
+static inline __attribute__((always_inline)) void region_end(struct gt_emit *e, uint64_t task,
+                                                             const char *name, size_t len,
+                                                             uint32_t hint)
+{
+	struct gt_thread *t = e->t;
+	/* The end of an untraced begin writes nothing.  Those are looked at
+	 * first: they are the innermost, and a recursion deeper than the
+	 * limit has the same name at both levels. */
+	if (t->depth_overflow > 0 && overflow_end(t, task, name, len)) {
+		gt_emit_end(e);
+		return;
+	}
+	int i;
+	if (hint != 0 && hint <= t->depth && t->regions[hint - 1].lit == name &&
+	    t->regions[hint - 1].task == task) {
+		i = (int)hint - 1; /* a handle's own region: no search */
+	} else {
+		i = (int)t->depth - 1;
+		while (i >= 0 && !region_is(&t->regions[i], task, name, len))
+			i--;
+	}
+	/* Not open on this thread: nothing to end.  Otherwise end it and every
+	 * region opened inside it, innermost first (untraced ones included). */
+	if (unlikely(t->depth_overflow > 0) && i >= 0)
+		overflow_unwind(t, i);
+	while (i >= 0 && (int)t->depth > i) {
+		struct gt_region *r = &t->regions[--t->depth];
+		if (r->emitted && !write_region_end(e, r)) {
+			/* Keep the trace consistent: end it before anything else
+			 * this thread writes later. */
+			t->owed[t->owed_n++] = *r;
+			r->blk = NULL;
+			gt_count_drop(e);
+			continue;
+		}
+		region_release(r);
+	}
+	gt_emit_end(e);
 }
 
 void gotrace_region_end_(uint64_t task, const char *name)
 {
 	struct gt_emit e;
-	if (!gt_emit_begin(&e))
+	if (!emit_begin(&e))
 		return;
-	struct gt_thread *t = e.t;
 	if (!name)
 		name = "";
-	size_t len = gt_wire_strlen(name);
-	/* The end of an untraced begin writes nothing.  Those are looked at
-	 * first: they are the innermost, and a recursion deeper than the
-	 * limit has the same name at both levels. */
-	if (t->depth_overflow > 0 && overflow_end(t, task, name, len)) {
-		gt_emit_end(&e);
+	region_end(&e, task, name, gt_wire_strlen(name), 0);
+}
+
+void gotrace_region_end_site_(uint64_t task, gotrace_site *s, uint32_t hint)
+{
+	struct gt_emit e;
+	if (!emit_begin(&e))
 		return;
-	}
-	int i = (int)t->depth - 1;
-	while (i >= 0 && !region_is(&t->regions[i], task, name, len))
-		i--;
-	/* Not open on this thread: nothing to end.  Otherwise end it and every
-	 * region opened inside it, innermost first (untraced ones included). */
-	if (i >= 0)
-		overflow_unwind(t, i);
-	while (i >= 0 && (int)t->depth > i) {
-		struct gt_region *r = &t->regions[--t->depth];
-		if (r->emitted && !write_region_end(&e, r)) {
-			/* Keep the trace consistent: end it before anything else
-			 * this thread writes later. */
-			t->owed[t->owed_n++] = *r;
-			r->blk = NULL;
-			gt_count_drop(&e);
-			continue;
-		}
-		region_release(r);
-	}
-	gt_emit_end(&e);
+	region_end(&e, task, s->name_, site_len(s), hint);
 }
 
 void gotrace_logf(uint64_t task, const char *cat, const char *fmt, ...)
@@ -505,6 +618,32 @@ void gotrace_logf(uint64_t task, const char *cat, const char *fmt, ...)
 	gotrace_log_(task, cat, msg);
 }
 
+/* Log msg under the category of string id cid (UINT64_MAX: none could be
+ * had); leaves the critical section. */
+static inline void log_write(struct gt_emit *e, uint64_t task, uint64_t cid, const char *msg,
+                             const struct gt_evpcs *stack)
+{
+	bool ok = false;
+	if (cid != UINT64_MAX) {
+		size_t mlen = gt_wire_strlen(msg);
+		uint64_t mid = gt_string_fresh(e, msg, mlen, false);
+		uint64_t stk = gt_evstack_id(e, stack);
+		uint8_t *p = (mid != 0 || mlen == 0) ? gt_ev_reserve(e, 1 + 5 * GT_UVARINT_MAX, false) : NULL;
+		if (likely(p != NULL)) {
+			p = gt_ev_start(e, p, GT_EV_LOG);
+			p = gt_put_uvarint(p, task);
+			p = gt_put_uvarint(p, cid);
+			p = gt_put_uvarint(p, mid);
+			p = gt_put_uvarint(p, stk);
+			gt_ev_commit(e, p);
+			ok = true;
+		}
+	}
+	if (!ok)
+		gt_count_drop(e);
+	gt_emit_end(e);
+}
+
 void gotrace_log_(uint64_t task, const char *cat, const char *msg)
 {
 	struct gt_evpcs stack; /* before the critical section: stacks.h */
@@ -513,24 +652,26 @@ void gotrace_log_(uint64_t task, const char *cat, const char *msg)
 	if (!gt_emit_begin(&e))
 		return;
 	size_t clen;
-	uint64_t cid = name_id(&e, cat, &clen, false);
-	bool ok = false;
-	if (cid != UINT64_MAX) {
-		size_t mlen = gt_wire_strlen(msg);
-		uint64_t mid = gt_string_fresh(&e, msg, mlen, false);
-		uint64_t stk = gt_evstack_id(&e, &stack);
-		uint8_t *p = (mid != 0 || mlen == 0) ? gt_ev_reserve(&e, 1 + 5 * GT_UVARINT_MAX, false) : NULL;
-		if (p) {
-			p = gt_ev_start(&e, p, GT_EV_LOG);
-			p = gt_put_uvarint(p, task);
-			p = gt_put_uvarint(p, cid);
-			p = gt_put_uvarint(p, mid);
-			p = gt_put_uvarint(p, stk);
-			gt_ev_commit(&e, p);
-			ok = true;
-		}
-	}
-	if (!ok)
-		gt_count_drop(&e);
-	gt_emit_end(&e);
+	log_write(&e, task, name_id(&e, cat, &clen, false), msg, &stack);
+}
+
+/* The _lit calls (sites: above). */
+uint64_t gotrace_task_begin_site_(uint64_t parent, gotrace_site *s)
+{
+	struct gt_evpcs stack; /* before the critical section: stacks.h */
+	gt_evstack_capture(&stack, GOTRACE_STACK_GOROUTINE);
+	struct gt_emit e;
+	if (!emit_begin(&e))
+		return 0;
+	return task_begin(&e, parent, site_id(&e, s), &stack);
+}
+
+void gotrace_log_site_(uint64_t task, gotrace_site *cat, const char *msg)
+{
+	struct gt_evpcs stack; /* before the critical section: stacks.h */
+	gt_evstack_capture(&stack, GOTRACE_STACK_LOG);
+	struct gt_emit e;
+	if (!emit_begin(&e))
+		return;
+	log_write(&e, task, site_id(&e, cat), msg, &stack);
 }

@@ -94,6 +94,10 @@ struct gt_xg {
 	uint32_t rsave_n;
 	uint64_t snap_gen, snap_word, snap_born, snap_dead;
 	char name[64];
+	/* Entry function given at creation (gotrace_go_create_fn), 0: none.
+	 * Immutable; symbolised by the advancer into the creation stack's
+	 * frame, which otherwise names the goroutine by name. */
+	uintptr_t entry_fn;
 };
 
 static struct cds_list_head xg_list = CDS_LIST_HEAD_INIT(xg_list);
@@ -419,6 +423,11 @@ static void switch_out_done(struct gt_thread *t, struct prev *pv, uint64_t gen)
 
 gotrace_goroutine_t gotrace_go_create(const char *name)
 {
+	return gotrace_go_create_fn_(NULL, name);
+}
+
+gotrace_goroutine_t gotrace_go_create_fn_(const void *fn, const char *name)
+{
 	gotrace_goroutine_t h = { NULL, 0 };
 	if (!gotrace_enabled())
 		return h;
@@ -426,6 +435,7 @@ gotrace_goroutine_t gotrace_go_create(const char *name)
 	if (!X)
 		return h;
 	snprintf(X->name, sizeof X->name, "%s", name && *name ? name : "goroutine");
+	X->entry_fn = (uintptr_t)fn;
 	X->g.xg = 1;
 	X->g.word = GT_GW_RUNNABLE;
 	X->refs = 2;
@@ -708,7 +718,11 @@ void gt_xg_crash_walk(uint64_t g, bool (*cb)(void *arg, uint64_t id, uint64_t pc
 		struct gt_xg *X = caa_container_of(n, struct gt_xg, node);
 		if (X->session != sess || __atomic_load_n(&X->stk_gen, __ATOMIC_ACQUIRE) != g)
 			continue;
-		if (!cb(arg, __atomic_load_n(&X->stk_id, __ATOMIC_RELAXED), xg_pc(X), X->name))
+		/* The entry function's name if the flusher has it cached (the
+		 * crash path symbolises nothing), else the goroutine's name. */
+		struct gt_frame fr;
+		const char *nm = X->entry_fn && gt_sym_peek(X->entry_fn, &fr) ? fr.func : X->name;
+		if (!cb(arg, __atomic_load_n(&X->stk_id, __ATOMIC_RELAXED), xg_pc(X), nm))
 			return;
 	}
 }
@@ -750,11 +764,22 @@ void gt_xg_advance(uint64_t g, uint64_t now, bool final)
 		uint64_t dead = __atomic_load_n(&X->dead, __ATOMIC_RELAXED);
 		if (X->session == sess) {
 			/* The stack its GoCreate in g names: one frame, the
-			 * goroutine's name (how `go tool trace` groups it). */
+			 * goroutine's entry function or name (how `go tool
+			 * trace` groups it). */
 			if (__atomic_load_n(&X->stk_gen, __ATOMIC_ACQUIRE) == g) {
-				uint64_t fid = gt_intern(&se, X->name, strlen(X->name), true);
-				if (!file)
-					file = gt_intern(&se, "[goroutine]", 11, true);
+				uint64_t fid, fileid, line = 0;
+				if (X->entry_fn) {
+					struct gt_frame fr;
+					gt_sym_lookup(X->entry_fn, &fr); /* a function's own address */
+					fid = gt_intern(&se, fr.func, strlen(fr.func), true);
+					fileid = gt_intern(&se, fr.file, strlen(fr.file), true);
+					line = fr.line;
+				} else {
+					fid = gt_intern(&se, X->name, strlen(X->name), true);
+					if (!file)
+						file = gt_intern(&se, "[goroutine]", 11, true);
+					fileid = file;
+				}
 				uint8_t *p = batch_room(&sc, g, now, GT_EV_STACKS, 1 + 7 * GT_UVARINT_MAX);
 				if (p) {
 					*p++ = GT_EV_STACK;
@@ -762,8 +787,8 @@ void gt_xg_advance(uint64_t g, uint64_t now, bool final)
 					p = gt_put_uvarint(p, 1);
 					p = gt_put_uvarint(p, xg_pc(X));
 					p = gt_put_uvarint(p, fid);
-					p = gt_put_uvarint(p, file);
-					p = gt_put_uvarint(p, 0);
+					p = gt_put_uvarint(p, fileid);
+					p = gt_put_uvarint(p, line);
 					sc->len = (uint32_t)(p - sc->data);
 				}
 			}

@@ -1,7 +1,7 @@
 /*
  * sched.c: scheduling events of C threads (issue 5): syscall brackets,
- * blocking and unblocking, instrumented pthread mutexes and condition
- * variables.
+ * blocking and unblocking (the pthread wrappers built on them are in
+ * syncwrap.c).
  * May call: event.c, goroutine.c, src/stacks, src/core.
  *
  * Model (shared docs §7.5): thread = M + its own P + its own G.
@@ -569,38 +569,4 @@ bool gt_sched_settle(struct gt_emit *e)
 			return false;
 	}
 	return t->state == GT_TS_RUNNING;
-}
-
-/* ----------------------------------------------- pthread wrappers */
-
-/* The slow path of gotrace_mutex_lock (the inline trylock failed). */
-int gotrace_mutex_lock_(pthread_mutex_t *m)
-{
-	int r = pthread_mutex_trylock(m); /* the error, or a lock freed since */
-	if (r != EBUSY || !gotrace_enabled())
-		return r == EBUSY ? pthread_mutex_lock(m) : r;
-	gotrace_block_("sync.Mutex.Lock");
-	r = pthread_mutex_lock(m);
-	gotrace_block_end_();
-	return r;
-}
-
-int gotrace_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
-{
-	if (!gotrace_enabled())
-		return pthread_cond_wait(c, m);
-	gotrace_block_("sync.Cond.Wait");
-	int r = pthread_cond_wait(c, m);
-	gotrace_block_end_();
-	return r;
-}
-
-int gotrace_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abstime)
-{
-	if (!gotrace_enabled())
-		return pthread_cond_timedwait(c, m, abstime);
-	gotrace_block_("sync.Cond.Wait");
-	int r = pthread_cond_timedwait(c, m, abstime);
-	gotrace_block_end_();
-	return r;
 }

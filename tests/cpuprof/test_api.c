@@ -409,6 +409,53 @@ static void fork_while_sampling(void **st)
 	free(path);
 }
 
+/* A sample taken while an explicit goroutine runs on the thread names that
+ * goroutine, not the thread's own (which is parked meanwhile): every
+ * sample of the burn inside the goroutine goes to it. */
+static __attribute__((noinline)) void xg_burn(double secs)
+{
+	double t0 = tcpu();
+	volatile uint64_t x = 1;
+	while (tcpu() - t0 < secs)
+		for (int i = 0; i < 10000; i++)
+			x = x * 6364136223846793005ull + 1;
+}
+
+static void samples_name_explicit_goroutine(void **st)
+{
+	(void)st;
+	char *path = tmp_trace_path("xg-samples");
+	start_ok(path, 1000, GOTRACE_CPU_THREAD_TIMER, 0);
+	gotrace_goroutine_t x = gotrace_go_create("xg_burner");
+	gotrace_go_start(x);
+	xg_burn(0.3);
+	gotrace_go_stop(x);
+	gotrace_go_destroy(x);
+	assert_int_equal(gotrace_stop(), 0);
+	assert_int_equal(judge_trace(path), 0);
+	struct tsum s;
+	assert_int_equal(tsum_load(path, "go1.23", &s), 0);
+	int64_t xid = -1;
+	for (size_t i = 0; i < s.n; i++)
+		if (!strcmp(s.lines[i].kind, "gsum") && !strcmp(tl_get(&s.lines[i], "name"), "xg_burner"))
+			xid = tl_int(&s.lines[i], "id");
+	assert_true(xid > 0);
+	int in_burn = 0, to_xg = 0;
+	for (size_t i = 0; i < s.n; i++) {
+		const struct tline *l = &s.lines[i];
+		if (strcmp(l->kind, "sample") || !strstr(tl_get(l, "stack"), "xg_burn"))
+			continue;
+		in_burn++;
+		to_xg += l->g == xid;
+	}
+	printf("xg samples: %d in xg_burn, %d naming the goroutine\n", in_burn, to_xg);
+	assert_true(in_burn >= 20);
+	assert_int_equal(to_xg, in_burn);
+	tsum_free(&s);
+	unlink(path);
+	free(path);
+}
+
 int main(int argc, char **argv)
 {
 #if defined(__x86_64__)
@@ -427,6 +474,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(lost_samples),
 		cmocka_unit_test(fallback),
 		cmocka_unit_test(fork_while_sampling),
+		cmocka_unit_test(samples_name_explicit_goroutine),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,8 @@
  *    trampoline are grouped by the function (or name) they declare, in Go's
  *    goroutine summary; a thread that declares nothing keeps the
  *    trampoline;
+ *  - gotrace_go_create_fn: an explicit goroutine is grouped under its
+ *    entry function, one created by name under the name;
  *  - GOTRACE_REGION ends its region when the block is left by any path,
  *    innermost first; gotrace_region_close ends a handle's region once.
  */
@@ -101,6 +103,18 @@ static void api_extras(void **state)
 		pthread_join(th, NULL);
 	}
 
+	/* Explicit goroutines: by entry function and by name. */
+	gotrace_goroutine_t xf = gotrace_go_create_fn(work_beta, "fallback");
+	gotrace_goroutine_t xn = gotrace_go_create("coro.by_name");
+	gotrace_go_start(xf);
+	gotrace_logf(0, "who", "%s", "xg_fn");
+	gotrace_go_stop(xf);
+	gotrace_go_start(xn);
+	gotrace_logf(0, "who", "%s", "xg_name");
+	gotrace_go_stop(xn);
+	gotrace_go_destroy(xf);
+	gotrace_go_destroy(xn);
+
 	assert_int_equal(scoped(1), 1);
 	assert_int_equal(scoped(0), 0);
 	gotrace_region_t r = gotrace_region_open(0, "handle");
@@ -113,8 +127,8 @@ static void api_extras(void **state)
 	assert_int_equal(tsum_load(path, "go1.23", &s), 0);
 
 	int fmt_logs = 0;
-	const char *names[4] = { 0 };
-	const char *who[4] = { "alpha", "beta", "named", "plain" };
+	const char *names[6] = { 0 };
+	const char *who[6] = { "alpha", "beta", "named", "plain", "xg_fn", "xg_name" };
 	int outer_b = 0, outer_e = 0, inner_b = 0, inner_e = 0, handle_b = 0, handle_e = 0;
 	int inner_first = 1, open_inner = 0;
 	for (size_t i = 0; i < s.n; i++) {
@@ -128,7 +142,7 @@ static void api_extras(void **state)
 			fmt_logs++;
 		}
 		if (!strcmp(l->kind, "log") && !strcmp(tl_get(l, "cat"), "who"))
-			for (int k = 0; k < 4; k++)
+			for (int k = 0; k < 6; k++)
 				if (!strcmp(tl_get(l, "msg"), who[k]))
 					names[k] = gsum_name(&s, l->g);
 		if (!strcmp(l->kind, "regionbegin") || !strcmp(l->kind, "regionend")) {
@@ -147,7 +161,7 @@ static void api_extras(void **state)
 		}
 	}
 	assert_int_equal(fmt_logs, 2);
-	for (int k = 0; k < 4; k++)
+	for (int k = 0; k < 6; k++)
 		printf("thread %s: goroutine named %s\n", who[k], names[k] ? names[k] : "(none)");
 	assert_non_null(names[0]);
 	assert_non_null(strstr(names[0], "work_alpha"));
@@ -157,6 +171,10 @@ static void api_extras(void **state)
 	assert_string_equal(names[2], "pool.named_worker");
 	assert_non_null(names[3]);
 	assert_non_null(strstr(names[3], "pool_trampoline"));
+	assert_non_null(names[4]);
+	assert_string_equal(names[4], "work_beta");
+	assert_non_null(names[5]);
+	assert_string_equal(names[5], "coro.by_name");
 	assert_int_equal(outer_b, 2);
 	assert_int_equal(outer_e, 2);
 	assert_int_equal(inner_b, 2);

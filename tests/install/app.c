@@ -1,6 +1,9 @@
 /* A program written only against the installed gotrace: what a user's
  * first instrumented program looks like (the README shows it).
- * usage: app TRACE */
+ * usage: app TRACE
+ *        app          (linked with the autostart object: tracing must have
+ *                      been started from GOTRACE_OUT before main; exit()
+ *                      finishes the trace) */
 #include <gotrace.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -20,8 +23,12 @@ static void *work(void *arg)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2 || gotrace_start_path(argv[1], NULL) != 0) {
-		fprintf(stderr, "app: %s\n", argc != 2 ? "usage: app TRACE" : gotrace_last_error());
+	int autostarted = argc == 1;
+	if (autostarted ? !gotrace_enabled() : (argc != 2 || gotrace_start_path(argv[1], NULL) != 0)) {
+		fprintf(stderr, "app: %s\n",
+		        autostarted ? "tracing is off (no autostart, or GOTRACE_OUT unset)"
+		        : argc != 2 ? "usage: app TRACE"
+		                    : gotrace_last_error());
 		return 1;
 	}
 	pthread_t th[4];
@@ -29,5 +36,7 @@ int main(int argc, char **argv)
 		pthread_create(&th[i], NULL, work, (void *)(i + 1));
 	for (int i = 0; i < 4; i++)
 		pthread_join(th[i], NULL);
+	if (autostarted)
+		return 0; /* exit() finishes the trace */
 	return gotrace_stop() == 0 ? 0 : 1;
 }

@@ -2,7 +2,8 @@
 # The install test (issue 11): install the build into a temporary prefix and
 # build a tiny program against it by every route a C project uses --
 # pkg-config (shared), pkg-config --static, CMake find_package (shared and
-# static) -- and as a subproject (add_subdirectory, no install); each one
+# static), the autostart object (pkg-config and CMake, traced from
+# GOTRACE_OUT alone) -- and as a subproject (add_subdirectory, no install); each one
 # runs and writes a trace that Go's validators accept.  Also checks what the
 # installed libraries expose: only gotrace_* symbols (nm), the static
 # archive's TLS in the initial-exec model, the shared library's SONAME.
@@ -22,6 +23,7 @@ for f in include/gotrace.h bin/gotrace-read share/man/man1/gotrace-read.1; do
   [ -e "$prefix/$f" ] || fail "$f not installed"
 done
 for f in libgotrace.a libgotrace.so pkgconfig/gotrace.pc cmake/gotrace/gotraceConfig.cmake \
+         pkgconfig/gotrace-autostart.pc gotrace/gotrace-autostart.o \
          cmake/gotrace/gotraceConfigVersion.cmake cmake/gotrace/gotraceTargets.cmake; do
   [ -e "$lib/$f" ] || fail "$lib/$f not installed"
 done
@@ -41,12 +43,12 @@ soname=$(readelf -dW "$lib/libgotrace.so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p'
 
 export PKG_CONFIG_PATH=$lib/pkgconfig
 out=$work/bin; mkdir -p "$out"
-make -s -C "$HERE" OUT="$out" shared static >/dev/null || fail "pkg-config consumers did not build"
+make -s -C "$HERE" OUT="$out" shared static auto >/dev/null || fail "pkg-config consumers did not build"
 cmake -S "$HERE" -B "$work/cm" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null || fail "find_package consumer: configure"
 cmake --build "$work/cm" >/dev/null || fail "find_package consumer: build"
 cmake -S "$HERE/subproject" -B "$work/sub" -DGOTRACE_SOURCE="$ROOT" >/dev/null || fail "subproject: configure"
 cmake --build "$work/sub" -j2 >/dev/null || fail "subproject: build"
-cp "$work/cm/app_cmake" "$work/cm/app_cmake_static" "$work/sub/app_sub" "$out/"
+cp "$work/cm/app_cmake" "$work/cm/app_cmake_static" "$work/cm/app_cmake_auto" "$work/sub/app_sub" "$out/"
 
 # The static programs must not load libgotrace.so; the shared ones must.
 # (ldd's output is captured first: grep -q would end the pipe early.)
@@ -59,10 +61,30 @@ for app in app_pc app_cmake; do
   case $deps in *"libgotrace.so.0 => $lib/"*) ;; *) fail "$app does not use the installed libgotrace.so" ;; esac
 done
 
+# The autostart programs trace only when GOTRACE_OUT says so.  They run
+# without the test harness's own GOTRACE_* variables, which the library
+# would rightly refuse as unknown.
+unset GOTRACE_CHECK_TRACE GOTRACE_TRACECHECK_DIR
+for app in app_pc_auto app_cmake_auto; do
+  if env -u GOTRACE_OUT LD_LIBRARY_PATH=$lib "$out/$app" 2>/dev/null; then
+    fail "$app traced (or claimed to) without GOTRACE_OUT"
+  fi
+done
+
 n=0
-for app in app_pc app_pc_static app_cmake app_cmake_static app_sub; do
+for app in app_pc app_pc_static app_cmake app_cmake_static app_sub app_pc_auto app_cmake_auto; do
   trace=$work/$app.trace
-  LD_LIBRARY_PATH=$lib "$out/$app" "$trace" || fail "$app exited with $?"
+  case $app in
+    *_auto)
+      # %p: the process id; the constructor started tracing, exit() ends it.
+      GOTRACE_OUT="$work/$app.%p.trace" LD_LIBRARY_PATH=$lib "$out/$app" &
+      pid=$!
+      wait "$pid" || fail "$app exited with $?"
+      [ -s "$work/$app.$pid.trace" ] || fail "$app: no trace at $work/$app.$pid.trace"
+      mv "$work/$app.$pid.trace" "$trace" ;;
+    *)
+      LD_LIBRARY_PATH=$lib "$out/$app" "$trace" || fail "$app exited with $?" ;;
+  esac
   "$check" "$trace" || fail "$app: trace rejected"
   dump=$("$build/gotrace-read" dump "$trace")
   regions=$(grep -c '^UserRegionBegin ' <<<"$dump" || true)

@@ -9,17 +9,24 @@
  *   gotrace-read check FILE         read everything; report the first problem
  *   gotrace-read salvage IN OUT     write the longest prefix of IN made of
  *                                   complete generations to OUT
+ *   gotrace-read pprof [FILTERS] FILE OUT
+ *                                   the CPU samples of FILE (filtered by time,
+ *                                   thread, goroutine, entry function, region
+ *                                   or task) as a pprof profile (.pb.gz)
  *
  * FILE/IN may be "-" for standard input, OUT "-" for standard output.
  * Exit status: 0 ok; 1 the trace is damaged (what could be read was printed,
  * or salvaged); 2 usage; 3 cannot read/write a file; 4 not a Go trace;
- * 5 unsupported trace version; 6 salvage found no complete generation.
+ * 5 unsupported trace version; 6 salvage found no complete generation;
+ * 7 pprof: no CPU sample matched (nothing written).
  */
 #define _GNU_SOURCE 1
 #include "gtread.h"
+#include "pprof.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +43,10 @@ enum {
 	EXIT_NOTTRACE = 4,
 	EXIT_VERSION = 5,
 	EXIT_NOTHING = 6,
+	/* pprof: no CPU sample passed the filters (or the trace has none): an
+	 * empty profile would only show an empty graph, so nothing is written
+	 * and scripts can tell this from a damaged trace. */
+	EXIT_EMPTY = 7,
 };
 
 static const char *prog = "gotrace-read";
@@ -51,9 +62,21 @@ static void usage(FILE *f)
 		"  check FILE         read and check every generation; report the first problem\n"
 		"  salvage IN OUT     write the longest prefix of IN made of complete\n"
 		"                     generations to OUT, and say what was dropped and why\n"
+		"  pprof [FILTERS] FILE OUT\n"
+		"                     write the CPU samples of FILE to OUT as a gzip-compressed\n"
+		"                     pprof profile (go tool pprof OUT); FILTERS, all optional:\n"
+		"    --from T --to T  samples in this window; T in seconds since the trace's\n"
+		"                     first event, or with a unit: 1500ms, 2s, 10us, 250000ns\n"
+		"    --thread M       samples taken on thread (M) M\n"
+		"    --goroutine G    samples of goroutine G\n"
+		"    --entry NAME     samples of goroutines whose entry function is NAME\n"
+		"    --region NAME    samples whose goroutine was inside a region NAME\n"
+		"    --task ID|NAME   samples whose goroutine was inside a region of that task\n"
+		"                     (or of a task below it)\n"
+		"    --hz N           the sampling rate (default: measured from the samples)\n"
 		"FILE and IN may be '-' (standard input), OUT may be '-' (standard output).\n"
 		"Exit status: 0 ok, 1 damaged trace, 2 usage, 3 file error, 4 not a Go trace,\n"
-		"5 unsupported version, 6 nothing to salvage.\n",
+		"5 unsupported version, 6 nothing to salvage, 7 no CPU sample matched.\n",
 		prog);
 }
 
@@ -446,6 +469,185 @@ static int cmd_salvage(const struct input *in, const char *out)
 	return EXIT_DAMAGED;
 }
 
+/* ------------------------------------------------------------ pprof */
+
+/* A time since the trace's first event: seconds (fractions allowed), or a
+ * number with the unit ns, us, ms or s.  Returns false if it is not one. */
+static bool parse_time(const char *s, int64_t *ns)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || errno || v < 0)
+		return false;
+	double mul = 1e9;
+	if (!strcmp(end, "ns"))
+		mul = 1;
+	else if (!strcmp(end, "us"))
+		mul = 1e3;
+	else if (!strcmp(end, "ms"))
+		mul = 1e6;
+	else if (*end && strcmp(end, "s"))
+		return false;
+	double t = v * mul;
+	*ns = t >= 9.2e18 ? INT64_MAX : (int64_t)(t + 0.5);
+	return true;
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (end == s || *end || errno || *s == '-')
+		return false;
+	*out = v;
+	return true;
+}
+
+static int cmd_pprof(int argc, char **argv)
+{
+	struct gtr_prof_filter f;
+	gtr_prof_filter_init(&f);
+	uint64_t hz = 0;
+	char desc[1024] = "";
+	size_t dl = 0;
+	int i = 2;
+	for (; i < argc && !strncmp(argv[i], "--", 2) && argv[i][2]; i++) {
+		const char *opt = argv[i], *val = strchr(opt, '=');
+		char name[32];
+		size_t nl = val ? (size_t)(val - opt) : strlen(opt);
+		if (nl >= sizeof name)
+			nl = sizeof name - 1;
+		memcpy(name, opt, nl);
+		name[nl] = 0;
+		if (val)
+			val++;
+		else if (i + 1 < argc)
+			val = argv[++i];
+		else {
+			fprintf(stderr, "%s: pprof: %s needs a value\n", prog, name);
+			return EXIT_USAGE;
+		}
+		bool ok = true;
+		if (!strcmp(name, "--from"))
+			ok = parse_time(val, &f.from_ns);
+		else if (!strcmp(name, "--to"))
+			ok = parse_time(val, &f.to_ns);
+		else if (!strcmp(name, "--thread"))
+			ok = parse_u64(val, &f.thread);
+		else if (!strcmp(name, "--goroutine"))
+			ok = parse_u64(val, &f.goroutine);
+		else if (!strcmp(name, "--entry"))
+			f.entry = val;
+		else if (!strcmp(name, "--region"))
+			f.region = val;
+		else if (!strcmp(name, "--task"))
+			f.task = val;
+		else if (!strcmp(name, "--hz"))
+			ok = parse_u64(val, &hz) && hz > 0 && hz <= 1000000000u;
+		else {
+			fprintf(stderr, "%s: pprof: unknown option %s\n", prog, name);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+		if (!ok) {
+			fprintf(stderr, "%s: pprof: bad value for %s: %s\n", prog, name, val);
+			return EXIT_USAGE;
+		}
+		if (strcmp(name, "--hz") && dl < sizeof desc)
+			dl += (size_t)snprintf(desc + dl, sizeof desc - dl, "%s%s %s", dl ? " " : "", name, val);
+	}
+	if (argc - i != 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (f.from_ns > f.to_ns) {
+		fprintf(stderr, "%s: pprof: --from is after --to\n", prog);
+		return EXIT_USAGE;
+	}
+	const char *out = argv[i + 1];
+	struct input in;
+	if (load(argv[i], &in) != 0)
+		return EXIT_IO;
+	struct gtr_profile p;
+	int rc = gtr_profile_compute(in.data, in.len, &f, &p), ret = EXIT_OKAY;
+	if (rc == GTR_ERR) {
+		if (p.error.kind == GTR_ENOTTRACE || p.error.kind == GTR_EVERSION || p.error.kind == GTR_ENOMEM) {
+			print_error(in.name, &p.error);
+			ret = open_exit(&p.error);
+			goto done;
+		}
+		print_error(in.name, &p.error);
+		ret = EXIT_DAMAGED;
+	}
+	if (p.matched_samples == 0) {
+		if (p.total_samples == 0 && ret == EXIT_DAMAGED)
+			fprintf(stderr, "%s: pprof: no complete generation of %s holds a CPU sample; %s not written\n",
+				prog, in.name, out);
+		else if (p.total_samples == 0)
+			fprintf(stderr,
+				"%s: pprof: %s holds no CPU samples (record with the cpu_hz option or "
+				"GOTRACE_CPU_HZ); %s not written\n",
+				prog, in.name, out);
+		else
+			fprintf(stderr,
+				"%s: pprof: none of the %" PRIu64 " CPU samples of %s matched the filters (%s); "
+				"%s not written\n",
+				prog, p.total_samples, in.name, desc, out);
+		ret = EXIT_EMPTY;
+		goto done;
+	}
+	/* The period: from --hz, else as the samples show it (period_ns in
+	 * gtread.h: what a thread that stays on the CPU shows, which is also
+	 * right for a source the kernel's tick slows down), else Go's default
+	 * rate, 100 Hz. */
+	int64_t period = hz ? (int64_t)(1e9 / (double)hz + 0.5) : p.period_ns;
+	const char *how = hz ? "from --hz" : "10th percentile of the intervals between samples of one thread";
+	if (!period) {
+		period = 10000000;
+		how = "no two samples on one thread: assumed 100 Hz";
+	}
+	int64_t span = p.last_ns - p.first_ns;
+	int64_t w0 = f.from_ns < span ? f.from_ns : span, w1 = f.to_ns < span ? f.to_ns : span;
+	char c0[1200], c1[160];
+	snprintf(c0, sizeof c0, "gotrace-read pprof %s%s%s", desc, dl ? " " : "", in.name);
+	snprintf(c1, sizeof c1, "period %.6f ms (%s)", (double)period / 1e6, how);
+	const char *comments[] = { c0, c1 };
+	const char *base = strrchr(in.name, '/');
+	struct pprof_meta meta = {
+		.period_ns = period,
+		.duration_ns = w1 - w0,
+		.mapping_file = base ? base + 1 : in.name,
+		.comments = comments,
+		.ncomments = 2,
+	};
+	uint8_t *gz;
+	size_t gzlen;
+	if (pprof_encode(&p, &meta, &gz, &gzlen) != 0) {
+		fprintf(stderr, "%s: pprof: out of memory encoding the profile\n", prog);
+		ret = EXIT_IO;
+		goto done;
+	}
+	if (write_out(out, gz, gzlen) != 0) {
+		free(gz);
+		ret = EXIT_IO;
+		goto done;
+	}
+	free(gz);
+	fprintf(stderr,
+		"%s: pprof: %" PRIu64 " of %" PRIu64 " CPU samples, period %.3f ms (%s), %zu stacks, "
+		"%zu functions\n",
+		prog, p.matched_samples, p.total_samples, (double)period / 1e6, how, p.nsamples, p.nfuncs);
+	if (ret == EXIT_DAMAGED)
+		fprintf(stderr, "%s: pprof: the profile covers the complete generations before the problem\n",
+			prog);
+done:
+	gtr_profile_free(&p);
+	unload(&in);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -457,6 +659,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return EXIT_OKAY;
 	}
+	if (!strcmp(cmd, "pprof"))
+		return cmd_pprof(argc, argv);
 	int want = !strcmp(cmd, "salvage") ? 2 : 1;
 	if ((strcmp(cmd, "dump") && strcmp(cmd, "stats") && strcmp(cmd, "check") &&
 	     strcmp(cmd, "salvage")) ||

@@ -3,7 +3,7 @@
  * 1.23" format (the format libgotrace writes), independent of the emitter.
  * The public API of src/read (includes only the C library); implemented by
  * reader.c, generation/ (table lookups), wire/ (event names, quoting) and
- * consumers/ (dump, salvage, stats).
+ * consumers/ (dump, salvage, stats, profile).
  *
  * What it checks, per generation: the framing (batch headers, sizes <= 64
  * KiB, generation numbers 1 apart, contiguous generations), exactly one
@@ -307,6 +307,91 @@ struct gtr_stats {
  * st->error).  Counts cover complete generations only. */
 int gtr_stats_compute(const void *data, size_t len, struct gtr_stats *st);
 void gtr_stats_free(struct gtr_stats *st);
+
+/*
+ * CPU profile of a trace (what `gotrace-read pprof` writes): the CPU
+ * samples of the complete generations that pass a filter, aggregated by
+ * stack and symbolised from the trace's own stack tables (function, file,
+ * line of every frame; strings are interned across generations, so a
+ * function keeps one entry however many generations name it).  Encoding
+ * (profile.proto, gzip) is the tool's business: this library has no
+ * dependency.
+ *
+ * The filters (all that are set must hold):
+ *  - a time window [from_ns, to_ns] measured from the trace's first event;
+ *  - the sample's thread (M) or goroutine (G).  A sample's goroutine is
+ *    the one it names, unless the events show that one running nowhere
+ *    while another runs on the sample's thread: then that other (gotrace's
+ *    sampler names the thread's own goroutine while an explicit goroutine
+ *    runs on the thread; Go's runtime names the running one);
+ *  - the goroutine's entry function, named as Go's goroutine analysis
+ *    names it: the root (outermost) frame of the first stack seen on one of
+ *    that goroutine's state transitions (GoCreate's start stack,
+ *    GoStatusStack, GoStop/GoBlock/GoSyscallBegin, GoUnblock);
+ *  - a region or task: the sample's goroutine had a region of that name
+ *    open (at any depth) at the sample's time, or one belonging to that
+ *    task (by id or name) or to a task below it.  Regions are tracked per
+ *    goroutine from UserRegionBegin/End, task names and parents from
+ *    UserTaskBegin, across generations.
+ */
+struct gtr_prof_filter {
+	int64_t from_ns, to_ns; /* 0 and INT64_MAX: the whole trace */
+	uint64_t thread;        /* GTR_NONE: any */
+	uint64_t goroutine;     /* GTR_NONE: any */
+	const char *entry;      /* NULL: any */
+	const char *region;     /* NULL: any */
+	const char *task;       /* NULL: any; decimal: an id (or a name) */
+};
+void gtr_prof_filter_init(struct gtr_prof_filter *f);
+
+/* Indices: strings[0] is "" (as pprof wants); func and loc indices start at
+ * 0 (pprof IDs are index + 1). */
+struct gtr_prof_func {
+	uint32_t name, file; /* string indices */
+};
+struct gtr_prof_loc {
+	uint64_t pc, line;
+	uint32_t func;
+};
+struct gtr_prof_sample {
+	size_t first;   /* its locations: stack_locs[first .. first + n), leaf first */
+	uint32_t n;
+	uint64_t count; /* 0: only seen in a generation that was dropped */
+};
+struct gtr_profile {
+	size_t nstrings;
+	const char *const *strings; /* NUL-terminated (a trace's string may hold a NUL:
+				     * then the length below counts) */
+	const uint32_t *string_len;
+	size_t nfuncs;
+	const struct gtr_prof_func *funcs;
+	size_t nlocs;
+	const struct gtr_prof_loc *locs;
+	size_t nsamples;
+	const struct gtr_prof_sample *samples;
+	const uint32_t *stack_locs;
+	uint64_t total_samples;   /* CPU samples of the complete generations */
+	uint64_t matched_samples; /* of which passed the filter (sum of the counts) */
+	uint64_t intervals;       /* intervals that period_ns is estimated from */
+	/* The sampling period as the samples show it: the 10th percentile of
+	 * the intervals between successive samples of one thread.  A thread
+	 * that stays on the CPU is sampled once per period; one that shares a
+	 * CPU or sleeps shows longer intervals (on a loaded machine the median
+	 * is 2-3 periods), never shorter ones but for jitter.  0 if no thread
+	 * has two samples. */
+	int64_t period_ns;
+	int64_t first_ns, last_ns; /* time of the first and last event (Go's conversion) */
+	bool ended_with_error;
+	struct gtr_error error;
+	void *priv;
+};
+
+/* Reads everything; returns GTR_END (clean) or GTR_ERR (error in
+ * p->error; what the complete generations before it held is in *p).
+ * Free with gtr_profile_free in both cases. */
+int gtr_profile_compute(const void *data, size_t len, const struct gtr_prof_filter *f,
+			struct gtr_profile *p);
+void gtr_profile_free(struct gtr_profile *p);
 
 #ifdef __cplusplus
 }
