@@ -483,8 +483,16 @@ void gotrace_block_end_(void)
 	struct gt_thread *t = self_current();
 	if (!t || t->state != GT_TS_BLOCKED)
 		return;
+	/* The stack only for a self-wake: if a waker already took the G
+	 * (gotrace_unblock, the named locks' unlock), its GoUnblock is
+	 * written and this resume writes none.  Tested on the thread's own
+	 * G only, whose record lives as long as the thread (an explicit
+	 * goroutine's is read inside the critical section only); a waker
+	 * coming after this test only makes the capture useless. */
 	struct gt_evpcs stack; /* before the critical section: stacks.h */
-	gt_evstack_capture(&stack, GOTRACE_STACK_BLOCK);
+	stack.n = 0;
+	if (t->cur || GT_GW_KIND(__atomic_load_n(&t->own.word, __ATOMIC_ACQUIRE)) == GT_GW_WAITING)
+		gt_evstack_capture(&stack, GOTRACE_STACK_BLOCK);
 	t->wake_stack = &stack;
 	struct gt_emit e;
 	if (gt_emit_begin(&e)) /* resumes (the BLOCKED slow path) */
