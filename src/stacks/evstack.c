@@ -213,7 +213,7 @@ static __attribute__((noinline)) int fp_walk(uint64_t *pcs, int max)
  * like TSan's own, defers itself to the last round of destructors, runs
  * after TSan has finished the thread, and crashes in TSan's mutex
  * interceptor.  Slower, otherwise the same frames. */
-int gt_unwind_ips(void **ips, int max)
+static int unwind_ips(void **ips, int max)
 {
 	unw_context_t uc;
 	unw_cursor_t c;
@@ -229,7 +229,7 @@ int gt_unwind_ips(void **ips, int max)
 	return k;
 }
 #else
-int gt_unwind_ips(void **ips, int max)
+static int unwind_ips(void **ips, int max)
 {
 	return unw_backtrace(ips, max);
 }
@@ -246,7 +246,7 @@ int gt_unwind_ips(void **ips, int max)
 static __attribute__((noinline)) int cfi_walk(uint64_t *pcs, int max)
 {
 	void *ips[ES_MAX + 8];
-	int k = gt_unwind_ips(ips, ES_MAX + 8);
+	int k = unwind_ips(ips, ES_MAX + 8);
 	int i = 0;
 	while (i < k && !((uintptr_t)ips[i] >= lib_lo && (uintptr_t)ips[i] < lib_hi))
 		i++; /* libunwind's frames */

@@ -67,13 +67,6 @@ struct gt_evpcs {
 	uint64_t pcs[GT_EVSTACK_MAX];
 };
 GT_HIDDEN void gt_evstack_walk(struct gt_evpcs *s);
-/* The calling thread's return addresses, as backtrace(3) gives them (the
- * caller's own PC first), from the same DWARF unwinder.  For the library's
- * own callers instead of backtrace(3): a program linking libgotrace.a
- * links libunwind before the C library, so its weak backtrace interposes
- * glibc's for the whole process, and under ThreadSanitizer that one
- * crashes at thread exit (evstack.c). */
-GT_HIDDEN int gt_unwind_ips(void **ips, int max);
 static inline void gt_evstack_capture(struct gt_evpcs *s, int cls)
 {
 	/* The options are written before tracing is turned on (release):
