@@ -84,8 +84,11 @@ __attribute__((constructor(200))) static void pl_init(void)
 		return;
 	}
 	pl_pid = getpid();
-	pl_state = PL_TRACED;
+	/* Busy while starting: the start creates the library's threads
+	 * (and liburcu's), which must stay untraced. */
+	pl_state = PL_BUSY;
 	pl_start();
+	pl_state = PL_TRACED;
 	errno = e;
 }
 
