@@ -31,6 +31,26 @@ fi
 grep -q "statically linked" "$tmp/static.err" || fail "refusal message: $(cat "$tmp/static.err")"
 [ ! -e "$tmp/static.trace" ] || fail "a trace was written for the static program"
 
+# A setuid program is refused (the loader would drop LD_PRELOAD).
+cp "$prog" "$tmp/suid" && chmod u+s "$tmp/suid"
+if env -u GOTRACE_CHECK_TRACE -u GOTRACE_TRACECHECK_DIR "$run" -o "$tmp/suid.trace" -- "$tmp/suid" > /dev/null 2> "$tmp/suid.err"; then
+  fail "setuid program not refused"
+fi
+grep -q "setuid" "$tmp/suid.err" || fail "setuid refusal message: $(cat "$tmp/suid.err")"
+# Bad configuration: one line on stderr, the program runs untraced with
+# its own output and status.
+"$prog" > "$tmp/out0" || true
+for bad in "GOTRACE_CPUHZ=100 GOTRACE_OUT=$tmp/bad.trace" "GOTRACE_OUT=$tmp/no/such/dir/t.trace"; do
+  set +e
+  env -u GOTRACE_CHECK_TRACE -u GOTRACE_TRACECHECK_DIR $bad LD_PRELOAD="$build/libgotrace-preload.so" \
+    "$prog" > "$tmp/out1" 2> "$tmp/err"; rc=$?
+  set -e
+  [ "$rc" = 3 ] || fail "bad config ($bad): exit status $rc"
+  cmp "$tmp/out0" "$tmp/out1" || fail "bad config ($bad): output differs"
+  [ "$(wc -l < "$tmp/err")" = 1 ] && grep -q "^gotrace: tracing off: " "$tmp/err" ||
+    fail "bad config ($bad): stderr: $(cat "$tmp/err")"
+done
+
 for mode in plain hostile; do
   set +e
   "$prog" $mode > "$tmp/out0"; rc0=$?

@@ -3,7 +3,8 @@
  * (issue 12).  Sets the GOTRACE_* variables from its options, puts the
  * preload library in front of LD_PRELOAD and execs the program.  Refuses,
  * with one line on stderr, programs that LD_PRELOAD cannot reach:
- * statically linked executables (no PT_INTERP program header).
+ * statically linked executables (no PT_INTERP program header) and
+ * setuid/setgid ones.
  */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef GOTRACE_RUN_LIBREL
@@ -184,6 +186,14 @@ int main(int argc, char **argv)
 	if (find_program(argv[i], prog, sizeof prog) != 0) {
 		fprintf(stderr, "gotrace-run: %s: not found\n", argv[i]);
 		return 127;
+	}
+	/* The loader ignores LD_PRELOAD paths for setuid/setgid programs
+	 * (AT_SECURE): say so rather than run it silently untraced. */
+	struct stat st;
+	if (stat(prog, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID))) {
+		fprintf(stderr, "gotrace-run: refusing %s: setuid/setgid, the loader would ignore "
+		                "LD_PRELOAD\n", prog);
+		return 126;
 	}
 	if (is_static_elf(prog)) {
 		fprintf(stderr, "gotrace-run: refusing %s: statically linked, LD_PRELOAD cannot trace it "
