@@ -36,6 +36,8 @@ static const struct opt {
 	{ "advance", 0, "GOTRACE_ADVANCE", "generation period: 1s, 100ms, 500us (default 1s)" },
 	{ "max-buffered", 0, "GOTRACE_MAX_BUFFERED", "bound on unwritten data: 64M, 1G" },
 	{ "buffer-size", 0, "GOTRACE_BUFFER_SIZE", "per-thread batch buffer: 4k .. 64k" },
+	{ "stop-timeout", 0, "GOTRACE_STOP_TIMEOUT", "wait for a stalled output (default 5s)" },
+	{ "crash", 0, "GOTRACE_CRASH", "nosignals,noatexit | none" },
 	{ "clock", 0, "GOTRACE_CLOCK", "auto | tsc | monotonic" },
 	{ NULL, 0, NULL, NULL },
 };
@@ -48,9 +50,11 @@ static void usage(FILE *f)
 	           "(open it with `go tool trace FILE`).\n\noptions (and the variable each sets):\n");
 	for (const struct opt *o = opts; o->lng; o++) {
 		char left[40];
-		snprintf(left, sizeof left, "%s%c%s--%s V", o->shrt ? "-" : "", o->shrt ? o->shrt : ' ',
-		         o->shrt ? ", " : "  ", o->lng);
-		fprintf(f, "  %-22s %-21s %s\n", o->shrt ? left : left + 2, o->var, o->help);
+		if (o->shrt)
+			snprintf(left, sizeof left, "-%c, --%s V", o->shrt, o->lng);
+		else
+			snprintf(left, sizeof left, "    --%s V", o->lng);
+		fprintf(f, "  %-22s %-21s %s\n", left, o->var, o->help);
 	}
 	fprintf(f, "  %-22s %-21s %s\n", "-h, --help", "", "this text");
 	fprintf(f, "\nThe variables may also be set directly, with\n"
