@@ -31,8 +31,10 @@
 
 /* Threads now inside a wrapped wait with an announcement.  Written by the
  * waiters (atomic add / sub around the wait); read by releasers (relaxed:
- * a stale zero misses an arrow, never misleads one). */
-static uint64_t gt_waiters;
+ * a stale zero misses an arrow, never misleads one), also by the preload
+ * library's unlock and signal wrappers (src/preload/locks.c), whose fast
+ * path is this one load. */
+uint64_t gt_waiters;
 
 /* Order of the announcements, for "first waiter first".  Atomic counter
  * taken by the waiters. */

@@ -11,7 +11,8 @@
  * (gotrace_mutex_lock_, gotrace_cond_*), which inside this library call
  * the real pthread functions (redefine.h).  Unlocks, signals and rwlock
  * unlocks write the unblock of an announced waiter first (the arrow from
- * the releasing thread).  Barriers and semaphores have no arrow: the
+ * the releasing thread); while no thread is in an announced wait they
+ * are the real call after one load (gt_waiters).  Barriers and semaphores have no arrow: the
  * releaser of a barrier is not known before the wait, and sem_post is
  * async-signal-safe (a signal handler may post), which the unblock is
  * not; their waiters wake themselves.
@@ -19,24 +20,39 @@
 #define _GNU_SOURCE
 #include "preload.h"
 
+/* The slow paths are out of line so that the fast paths save no
+ * registers (a tail call after one trylock or one load). */
+__attribute__((noinline)) static int mutex_lock_slow(pthread_mutex_t *m)
+{
+	if (!pl_tracing())
+		return PL_REAL(pthread_mutex_lock)(m);
+	int r;
+	PL_LIB(r = gotrace_mutex_lock_(m));
+	return r;
+}
+
 PL_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
 	int r = pthread_mutex_trylock(m);
 	if (__builtin_expect(r != EBUSY, 1))
 		return r;
-	if (!pl_tracing())
-		return PL_REAL(pthread_mutex_lock)(m);
-	PL_LIB(r = gotrace_mutex_lock_(m));
-	return r;
+	return mutex_lock_slow(m);
 }
 
-PL_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
+__attribute__((noinline)) static int mutex_unlock_slow(pthread_mutex_t *m)
 {
 	if (!pl_tracing())
 		return PL_REAL(pthread_mutex_unlock)(m);
 	int r;
 	PL_LIB(r = gotrace_mutex_unlock_(m));
 	return r;
+}
+
+PL_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+	if (__builtin_expect(pl_no_waiters(), 1))
+		return PL_REAL(pthread_mutex_unlock)(m);
+	return mutex_unlock_slow(m);
 }
 
 PL_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
@@ -59,7 +75,7 @@ PL_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, cons
 
 PL_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 {
-	if (!pl_tracing())
+	if (pl_no_waiters() || !pl_tracing())
 		return PL_REAL(pthread_cond_signal)(c);
 	int r;
 	PL_LIB(r = gotrace_cond_signal(c));
@@ -68,7 +84,7 @@ PL_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 
 PL_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 {
-	if (!pl_tracing())
+	if (pl_no_waiters() || !pl_tracing())
 		return PL_REAL(pthread_cond_broadcast)(c);
 	int r;
 	PL_LIB(r = gotrace_cond_broadcast(c));
@@ -121,7 +137,7 @@ PL_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t *l)
 
 PL_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
 {
-	if (pl_tracing())
+	if (!pl_no_waiters() && pl_tracing())
 		PL_LIB(gt_sync_wake(l, false));
 	return PL_REAL(pthread_rwlock_unlock)(l);
 }

@@ -86,5 +86,12 @@ PL_HIDDEN extern int pl_trace_fd;
 PL_HIDDEN void *gt_sync_wait_begin(const void *obj, const char *reason);
 PL_HIDDEN void gt_sync_wait_done(void *token);
 PL_HIDDEN int gt_sync_wake(const void *obj, bool all);
+PL_HIDDEN extern uint64_t gt_waiters;
+/* Nobody is in an announced wait: a release has no unblock to write (a
+ * stale zero misses an arrow, never misleads one). */
+static inline bool pl_no_waiters(void)
+{
+	return __atomic_load_n(&gt_waiters, __ATOMIC_RELAXED) == 0;
+}
 
 #endif
