@@ -6,8 +6,8 @@
    with tracing on: ns per pair, medians of REPS runs, and the median of
    the per-repetition ratios.
 2. pigz -p 4 on 32 MB of generated text, untraced and under gotrace-run
-   with --cpu-hz 100 (locks, syscalls, threads and 100 Hz CPU samples;
-   stacks as in each row): wall and CPU (user+sys of the child) medians of
+   without samples and with --cpu-hz 100 (locks, syscalls, threads and
+   100 Hz CPU samples; stacks as in each row): wall and CPU (user+sys of the child) medians of
    REPS runs, runs interleaved so that a busy moment of the machine hits
    both sides.  Output byte-identity is checked on every run.
 Prints a table; a benchmark, not a test.
@@ -50,7 +50,7 @@ inp = os.path.join(tmp, "in")
 with open(inp, "w") as f:
     subprocess.run(["awk", 'BEGIN { srand(12); for (i = 0; i < 700000; i++) printf "%d %x line %d of the input %f\\n", i, i * 7919, int(rand() * 1000), rand() }'],
                    stdout=f, check=True)
-configs = [("untraced", None), ("--cpu-hz 100", ["--cpu-hz", "100"]),
+configs = [("untraced", None), ("no samples", []), ("--cpu-hz 100", ["--cpu-hz", "100"]),
            ("--cpu-hz 100 --stacks all", ["--cpu-hz", "100", "--stacks", "all"])]
 res = {name: ([], []) for name, _ in configs}
 ref = None
