@@ -17,10 +17,8 @@
 __thread int pl_state __attribute__((tls_model("initial-exec")));
 int pl_trace_fd = -1;
 
-/* The process that started tracing.  A vfork child shares our memory and
- * must not flush the parent's trace at its _exit; a fork child has tracing
- * off anyway.  Written once by the constructor. */
-static pid_t pl_pid;
+pid_t pl_pid;
+bool pl_itimer;
 
 /* The exit handlers that run after ours (the library's own, which
  * finishes the trace, and those the program registered before main) run
@@ -56,10 +54,12 @@ static void pl_start(void)
 		fd = high;
 	}
 	pl_trace_fd = fd;
+	pl_itimer = opt.cpu_hz > 0 && opt.cpu_source == GOTRACE_CPU_SETITIMER;
 	r = gotrace_start_fd(fd, &opt);
 	if (r != 0) {
 		fprintf(stderr, "gotrace: tracing off: %s\n", gotrace_last_error());
 		pl_trace_fd = -1;
+		pl_itimer = false;
 		PL_REAL(close)(fd);
 		return;
 	}

@@ -82,6 +82,14 @@ static inline bool pl_tracing(void)
  * close wrappers. */
 PL_HIDDEN extern int pl_trace_fd;
 
+/* The process that started tracing (init.c): a vfork child shares our
+ * memory and must not flush or stop the parent's trace; a fork child has
+ * tracing off anyway.  Written once by the constructor. */
+PL_HIDDEN extern pid_t pl_pid;
+/* The session's CPU samples come from setitimer(ITIMER_PROF), a process
+ * timer that survives execve (exec.c).  Written once by the constructor. */
+PL_HIDDEN extern bool pl_itimer;
+
 /* From src/emit/syncwrap.c (linked in): announced waits on any object. */
 PL_HIDDEN void *gt_sync_wait_begin(const void *obj, const char *reason);
 PL_HIDDEN void gt_sync_wait_done(void *token);

@@ -51,6 +51,26 @@ for bad in "GOTRACE_CPUHZ=100 GOTRACE_OUT=$tmp/bad.trace" "GOTRACE_OUT=$tmp/no/s
     fail "bad config ($bad): stderr: $(cat "$tmp/err")"
 done
 
+# exec: the setitimer timer (armed at 1 kHz by the shell's session) must
+# not outlive the exec (its SIGPROF would kill the new image); without %p
+# only the first process is traced, and its trace is complete.
+set +e
+env -u GOTRACE_CHECK_TRACE -u GOTRACE_TRACECHECK_DIR "$run" -o "$tmp/exec.trace" --cpu-hz 1000 -- \
+  sh -c 'i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; exec "$0"' "$prog" > "$tmp/out1"; rc=$?
+set -e
+[ "$rc" = 3 ] || fail "exec: exit status $rc"
+cmp "$tmp/out0" "$tmp/out1" || fail "exec: output differs"
+"$check" "$tmp/exec.trace" > /dev/null || fail "exec: the shell's trace rejected"
+# With %p each process writes its own trace: the shell and the program.
+env -u GOTRACE_CHECK_TRACE -u GOTRACE_TRACECHECK_DIR "$run" -o "$tmp/each.%p.trace" --cpu-hz 1000 -- \
+  sh -c '"$0"; true' "$prog" > /dev/null || true
+set -- "$tmp"/each.*.trace
+[ $# = 2 ] || fail "%p: $# trace files (want 2: sh and the program)"
+"$check" "$@" > /dev/null || fail "%p: a trace rejected"
+found=0
+for f in "$@"; do "$tc" -summary "$f" | grep -q "^gsum .* name=lock_holder " && found=1; done
+[ $found = 1 ] || fail "%p: the program's trace lacks its threads"
+
 for mode in plain hostile; do
   set +e
   "$prog" $mode > "$tmp/out0"; rc0=$?
