@@ -51,19 +51,29 @@ static void wake_joiners(void)
 	}
 }
 
+/* The end of a traced thread, however it ends (return, pthread_exit,
+ * cancellation: a cleanup handler of pl_trampoline).  What runs after it
+ * on this thread -- the key destructors, among them liburcu's and the
+ * library's own (the thread's exit events) -- is not the program's:
+ * untraced (liburcu's unregistration takes a mutex that our unlock
+ * wrapper would re-enter). */
+static void pl_thread_end(void *unused)
+{
+	(void)unused;
+	wake_joiners();
+	pl_state = PL_OFF;
+}
+
 static void *pl_trampoline(void *p)
 {
 	struct pl_start s = *(struct pl_start *)p;
 	free(p);
 	pl_state = PL_TRACED;
 	PL_LIB(gotrace_thread_entry(s.fn); if (GOTRACE_ON_()) (void)gotrace_self());
-	void *r = s.fn(s.arg);
-	wake_joiners();
-	/* What runs after us on this thread -- the key destructors, among
-	 * them liburcu's and the library's own (the thread's exit events) --
-	 * is not the program's: untraced (liburcu's unregistration takes a
-	 * mutex that our unlock wrapper would re-enter). */
-	pl_state = PL_OFF;
+	void *r;
+	pthread_cleanup_push(pl_thread_end, NULL);
+	r = s.fn(s.arg);
+	pthread_cleanup_pop(1);
 	return r;
 }
 
@@ -86,10 +96,11 @@ PL_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *at, void *(*fn
 	return r;
 }
 
+/* For the main thread (others end in pl_thread_end, run by the cleanup
+ * handler, after which this is a no-op). */
 PL_EXPORT void pthread_exit(void *ret)
 {
-	wake_joiners();
-	pl_state = PL_OFF; /* as at the end of pl_trampoline */
+	pl_thread_end(NULL);
 	PL_REAL(pthread_exit)(ret);
 	__builtin_unreachable();
 }

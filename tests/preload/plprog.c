@@ -76,9 +76,16 @@ static void *pipe_reader(void *arg)
 	return (void *)(long)n;
 }
 
+static void *sleeper(void *arg)
+{
+	(void)arg;
+	sleep_ms(10000);
+	return NULL;
+}
+
 /* argv[1] "hostile": what daemons and shells do to a tracer: close every
  * descriptor (the trace's included), fork a child that locks and exits
- * without exec, run system(), and end with _exit (no atexit handlers). */
+ * without exec, run system(), cancel a thread, and end with _exit (no atexit handlers). */
 int main(int argc, char **argv)
 {
 	pthread_t th[4];
@@ -97,6 +104,14 @@ int main(int argc, char **argv)
 		if (pid < 0 || waitpid(pid, &st, 0) != pid || st != 0)
 			return 1;
 		if (system("exit 0") != 0)
+			return 1;
+		/* A thread cancelled inside a wrapped call (nanosleep). */
+		pthread_t c;
+		if (pthread_create(&c, NULL, sleeper, NULL) != 0)
+			return 1;
+		sleep_ms(10);
+		void *cr;
+		if (pthread_cancel(c) != 0 || pthread_join(c, &cr) != 0 || cr != PTHREAD_CANCELED)
 			return 1;
 	}
 	if (pipe(pipefd) != 0)
