@@ -50,7 +50,7 @@ TRIXIE_APT=(-o Dir::Etc::SourceList="$TRIXIE_DIR/etc/sources.list"
             -o Dir::State::Status=/dev/null
             -o APT::Get::List-Cleanup=0)
 
-PKGS=(build-essential cmake pkg-config liburcu-dev libcmocka-dev libunwind-dev libdw-dev libelf-dev clang-14 libclang-rt-14-dev libgoogle-perftools-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev)
+PKGS=(build-essential cmake pkg-config liburcu-dev libcmocka-dev libunwind-dev libdw-dev libelf-dev clang-14 libclang-rt-14-dev libgoogle-perftools-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev pigz xz-utils)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 dpkg -s golang-1.23-go >/dev/null 2>&1 || NEED_GO=1

@@ -104,4 +104,12 @@ GT_HIDDEN void gt_p_free(uint64_t p, uint64_t gen);
 
 GT_HIDDEN void gt_entry_capture(struct gt_thread *t);
 
+/* Announced waits on any object (syncwrap.c), for src/preload's wrappers
+ * of rwlocks, semaphores and pthread_join. */
+GT_HIDDEN void *gt_sync_wait_begin(const void *obj, const char *reason);
+GT_HIDDEN void gt_sync_wait_done(void *token);
+GT_HIDDEN int gt_sync_wake(const void *obj, bool all);
+/* Threads inside an announced wait (syncwrap.c; 0: no unblock to write). */
+GT_HIDDEN extern uint64_t gt_waiters;
+
 #endif

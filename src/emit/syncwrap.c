@@ -31,8 +31,10 @@
 
 /* Threads now inside a wrapped wait with an announcement.  Written by the
  * waiters (atomic add / sub around the wait); read by releasers (relaxed:
- * a stale zero misses an arrow, never misleads one). */
-static uint64_t gt_waiters;
+ * a stale zero misses an arrow, never misleads one), also by the preload
+ * library's unlock and signal wrappers (src/preload/locks.c), whose fast
+ * path is this one load. */
+uint64_t gt_waiters;
 
 /* Order of the announcements, for "first waiter first".  Atomic counter
  * taken by the waiters. */
@@ -152,6 +154,30 @@ static int wake_waiters(const void *obj, bool all)
 		done += gotrace_unblock_(w[i].g);
 	rcu_read_unlock();
 	return done;
+}
+
+/* The same announcements for other waitable objects, for the preload
+ * library (src/preload), which links these objects and wraps the pthread
+ * calls that have no public wrapper (rwlocks, semaphores, pthread_join).
+ * gt_sync_wait_begin: block with reason, announce obj; returns the token
+ * for gt_sync_wait_done (NULL: nothing recorded).  gt_sync_wake: write
+ * GoUnblock for obj's first announced waiter (all: every one).  Same
+ * rules as the wrappers below: call wake before the real release. */
+void *gt_sync_wait_begin(const void *obj, const char *reason)
+{
+	return wait_begin(obj, reason);
+}
+
+void gt_sync_wait_done(void *token)
+{
+	wait_done(token);
+}
+
+int gt_sync_wake(const void *obj, bool all)
+{
+	if (!gotrace_enabled())
+		return 0;
+	return wake_waiters(obj, all);
 }
 
 /* The slow path of gotrace_mutex_lock (the inline trylock failed). */

@@ -1,0 +1,154 @@
+/*
+ * init.c: the preload library's constructor (start tracing as GOTRACE_*
+ * say), the refusal of setuid/setgid programs, the trace descriptor kept
+ * safe from programs that close every descriptor, and the exit paths.
+ * May call: preload.h, the public API.
+ */
+#define _GNU_SOURCE
+#include "preload.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+
+__thread int pl_state __attribute__((tls_model("initial-exec")));
+int pl_trace_fd = -1;
+
+pid_t pl_pid;
+bool pl_itimer;
+
+/* The exit handlers that run after ours (the library's own, which
+ * finishes the trace, and those the program registered before main) run
+ * untraced: the library's stop must not trace its own reads and waits. */
+static void pl_at_exit(void)
+{
+	pl_state = PL_OFF;
+}
+
+/* Open GOTRACE_OUT ourselves (rather than gotrace_start_from_env) so that
+ * the descriptor is close-on-exec (an exec'd child starts its own trace,
+ * or none) and sits high, out of the way of programs that dup2 onto low
+ * numbers; the close wrappers below keep it open. */
+static void pl_start(void)
+{
+	gotrace_options opt;
+	char path[PATH_MAX];
+	int r = gotrace_options_from_env(&opt, path, sizeof path);
+	if (r == 1)
+		return; /* GOTRACE_OUT unset: nothing to do */
+	if (r < 0) {
+		fprintf(stderr, "gotrace: tracing off: %s\n", gotrace_last_error());
+		return;
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		fprintf(stderr, "gotrace: tracing off: cannot open %s: %s\n", path, strerror(errno));
+		return;
+	}
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, 512);
+	if (high >= 0) {
+		PL_REAL(close)(fd);
+		fd = high;
+	}
+	pl_trace_fd = fd;
+	pl_itimer = opt.cpu_hz > 0 && opt.cpu_source == GOTRACE_CPU_SETITIMER;
+	r = gotrace_start_fd(fd, &opt);
+	if (r != 0) {
+		fprintf(stderr, "gotrace: tracing off: %s\n", gotrace_last_error());
+		pl_trace_fd = -1;
+		pl_itimer = false;
+		PL_REAL(close)(fd);
+		return;
+	}
+	/* Without %p every exec'd child would truncate this file: only the
+	 * first process is traced, and its children do not see GOTRACE_OUT. */
+	const char *out = getenv("GOTRACE_OUT");
+	if (out && !strstr(out, "%p"))
+		unsetenv("GOTRACE_OUT");
+	atexit(pl_at_exit);
+}
+
+/* Priority 200 like gotrace-autostart.o: after the C runtime's own
+ * constructors, before the program's default-priority ones. */
+__attribute__((constructor(200))) static void pl_init(void)
+{
+	int e = errno;
+	pl_resolve();
+	if (getauxval(AT_SECURE)) {
+		if (getenv("GOTRACE_OUT"))
+			fprintf(stderr, "gotrace: refusing to trace a setuid/setgid program\n");
+		errno = e;
+		return;
+	}
+	pl_pid = getpid();
+	/* Busy while starting: the start creates the library's threads
+	 * (and liburcu's), which must stay untraced. */
+	pl_state = PL_BUSY;
+	pl_start();
+	pl_state = PL_TRACED;
+	errno = e;
+}
+
+/* close(trace fd) while tracing: ignored (returns 0), so that a daemon that
+ * closes every descriptor keeps a complete trace and never gets the number
+ * reused under the library's writes. */
+PL_EXPORT int close(int fd)
+{
+	if (__builtin_expect(fd == pl_trace_fd, 0) && fd >= 0 && GOTRACE_ON_())
+		return 0;
+	return PL_REAL(close)(fd);
+}
+
+PL_EXPORT int close_range(unsigned int lo, unsigned int hi, int fl)
+{
+	int t = pl_trace_fd;
+	if (t < 0 || !GOTRACE_ON_() || (unsigned)t < lo || (unsigned)t > hi)
+		return PL_REAL(close_range)(lo, hi, fl);
+	int r = 0;
+	if ((unsigned)t > lo)
+		r = PL_REAL(close_range)(lo, (unsigned)t - 1, fl);
+	if (r == 0 && (unsigned)t < hi)
+		r = PL_REAL(close_range)((unsigned)t + 1, hi, fl);
+	return r;
+}
+
+PL_EXPORT void closefrom(int lo)
+{
+	int t = pl_trace_fd;
+	if (t < 0 || !GOTRACE_ON_() || t < lo) {
+		PL_REAL(closefrom)(lo);
+		return;
+	}
+	if (t > lo)
+		(void)PL_REAL(close_range)((unsigned)lo, (unsigned)t - 1, 0);
+	PL_REAL(closefrom)(t + 1);
+}
+
+/* _exit skips atexit: finish the trace with the crash flush, which is
+ * async-signal-safe like _exit itself (signal handlers call _exit). */
+static void pl_flush_for_exit(void)
+{
+	if (GOTRACE_ON_() && getpid() == pl_pid) {
+		int e = errno;
+		pl_state = PL_OFF;
+		(void)gotrace_crash_flush();
+		errno = e;
+	}
+}
+
+PL_EXPORT void _exit(int st)
+{
+	pl_flush_for_exit();
+	PL_REAL(_exit)(st);
+	__builtin_unreachable();
+}
+
+PL_EXPORT void _Exit(int st)
+{
+	pl_flush_for_exit();
+	PL_REAL(_Exit)(st);
+	__builtin_unreachable();
+}

@@ -1,0 +1,172 @@
+/*
+ * locks.c: mutexes, condition variables, rwlocks, barriers, semaphores.
+ * May call: preload.h (the public wrappers of include/gotrace.h and
+ * src/emit's gt_sync_*).
+ *
+ * Every lock tries first: an uncontended lock is the real trylock and
+ * nothing else (no event, no thread-local access).  Only a call that must
+ * wait, on a traced thread with tracing on, becomes a block with a Go
+ * reason containing "sync" (so `go tool trace -pprof=sync` shows it).
+ * Mutexes and condition variables use the library's own wrappers
+ * (gotrace_mutex_lock_, gotrace_cond_*), which inside this library call
+ * the real pthread functions (redefine.h).  Unlocks, signals and rwlock
+ * unlocks write the unblock of an announced waiter first (the arrow from
+ * the releasing thread); while no thread is in an announced wait they
+ * are the real call after one load (gt_waiters).  Barriers and semaphores have no arrow: the
+ * releaser of a barrier is not known before the wait, and sem_post is
+ * async-signal-safe (a signal handler may post), which the unblock is
+ * not; their waiters wake themselves.
+ */
+#define _GNU_SOURCE
+#include "preload.h"
+
+/* The slow paths are out of line so that the fast paths save no
+ * registers (a tail call after one trylock or one load). */
+__attribute__((noinline)) static int mutex_lock_slow(pthread_mutex_t *m)
+{
+	if (!pl_tracing())
+		return PL_REAL(pthread_mutex_lock)(m);
+	int r;
+	PL_LIB(r = gotrace_mutex_lock_(m));
+	return r;
+}
+
+PL_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
+{
+	int r = pthread_mutex_trylock(m);
+	if (__builtin_expect(r != EBUSY, 1))
+		return r;
+	return mutex_lock_slow(m);
+}
+
+__attribute__((noinline)) static int mutex_unlock_slow(pthread_mutex_t *m)
+{
+	if (!pl_tracing())
+		return PL_REAL(pthread_mutex_unlock)(m);
+	int r;
+	PL_LIB(r = gotrace_mutex_unlock_(m));
+	return r;
+}
+
+PL_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+	if (__builtin_expect(pl_no_waiters(), 1))
+		return PL_REAL(pthread_mutex_unlock)(m);
+	return mutex_unlock_slow(m);
+}
+
+PL_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
+{
+	if (!pl_tracing())
+		return PL_REAL(pthread_cond_wait)(c, m);
+	int r;
+	PL_LIB(r = gotrace_cond_wait(c, m));
+	return r;
+}
+
+PL_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *t)
+{
+	if (!pl_tracing())
+		return PL_REAL(pthread_cond_timedwait)(c, m, t);
+	int r;
+	PL_LIB(r = gotrace_cond_timedwait(c, m, t));
+	return r;
+}
+
+PL_EXPORT int pthread_cond_signal(pthread_cond_t *c)
+{
+	if (pl_no_waiters() || !pl_tracing())
+		return PL_REAL(pthread_cond_signal)(c);
+	int r;
+	PL_LIB(r = gotrace_cond_signal(c));
+	return r;
+}
+
+PL_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
+{
+	if (pl_no_waiters() || !pl_tracing())
+		return PL_REAL(pthread_cond_broadcast)(c);
+	int r;
+	PL_LIB(r = gotrace_cond_broadcast(c));
+	return r;
+}
+
+/* A wait on obj: block with reason, the real wait, resume. */
+#define PL_WAIT(obj, reason, call)                              \
+	({                                                      \
+		void *tok_;                                     \
+		PL_LIB(tok_ = gt_sync_wait_begin(obj, reason)); \
+		int r_ = call;                                  \
+		int e_ = errno;                                 \
+		PL_LIB(gt_sync_wait_done(tok_));                \
+		errno = e_;                                     \
+		r_;                                             \
+	})
+
+/* A wait nobody will be said to end (no announcement): block, the real
+ * wait, resume. */
+#define PL_BLOCK(reason, call)                   \
+	({                                       \
+		PL_LIB(gotrace_block_(reason));  \
+		int r_ = call;                   \
+		int e_ = errno;                  \
+		PL_LIB(gotrace_block_end_());    \
+		errno = e_;                      \
+		r_;                              \
+	})
+
+PL_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t *l)
+{
+	int r = pthread_rwlock_tryrdlock(l);
+	if (__builtin_expect(r != EBUSY, 1))
+		return r;
+	if (!pl_tracing())
+		return PL_REAL(pthread_rwlock_rdlock)(l);
+	return PL_WAIT(l, "sync.RWMutex.RLock", PL_REAL(pthread_rwlock_rdlock)(l));
+}
+
+PL_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t *l)
+{
+	int r = pthread_rwlock_trywrlock(l);
+	if (__builtin_expect(r != EBUSY, 1))
+		return r;
+	if (!pl_tracing())
+		return PL_REAL(pthread_rwlock_wrlock)(l);
+	return PL_WAIT(l, "sync.RWMutex.Lock", PL_REAL(pthread_rwlock_wrlock)(l));
+}
+
+PL_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
+{
+	if (!pl_no_waiters() && pl_tracing())
+		PL_LIB(gt_sync_wake(l, false));
+	return PL_REAL(pthread_rwlock_unlock)(l);
+}
+
+PL_EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
+{
+	if (!pl_tracing())
+		return PL_REAL(pthread_barrier_wait)(b);
+	return PL_BLOCK("sync.WaitGroup.Wait pthread_barrier", PL_REAL(pthread_barrier_wait)(b));
+}
+
+PL_EXPORT int sem_wait(sem_t *s)
+{
+	int e = errno;
+	if (sem_trywait(s) == 0)
+		return 0;
+	errno = e;
+	if (!pl_tracing())
+		return PL_REAL(sem_wait)(s);
+	return PL_BLOCK("sync.Semacquire sem_wait", PL_REAL(sem_wait)(s));
+}
+
+PL_EXPORT int sem_timedwait(sem_t *s, const struct timespec *t)
+{
+	int e = errno;
+	if (sem_trywait(s) == 0)
+		return 0;
+	errno = e;
+	if (!pl_tracing())
+		return PL_REAL(sem_timedwait)(s, t);
+	return PL_BLOCK("sync.Semacquire sem_timedwait", PL_REAL(sem_timedwait)(s, t));
+}

@@ -1,0 +1,105 @@
+/*
+ * preload.h: what the files of libgotrace-preload.so share (src/preload):
+ * the table of real functions, the per-thread state that decides whether
+ * an interposed call is traced, and the helpers around every call into the
+ * library.
+ * May call: the public API (include/gotrace.h), src/emit's gt_sync_*.
+ */
+#ifndef GT_PRELOAD_H
+#define GT_PRELOAD_H
+
+#include <gotrace.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PL_EXPORT __attribute__((visibility("default")))
+#define PL_HIDDEN __attribute__((visibility("hidden")))
+
+/* The real functions, resolved with dlsym(RTLD_NEXT) (dlvsym for the
+ * versioned ones) by pl_resolve: once in the constructor, or at the first
+ * interposed call if another library's constructor calls one before ours.
+ * Written by pl_resolve (idempotent: every writer stores the same values),
+ * read by every wrapper (relaxed: a NULL seen means "resolve now"). */
+struct pl_real {
+#define PL_SYSCALL(ret, name, params, args) __typeof__(name) *name;
+#define PL_FUNC(ret, name, params, args, version) __typeof__(name) *name;
+#include "interpose.def"
+#undef PL_SYSCALL
+#undef PL_FUNC
+};
+PL_HIDDEN extern struct pl_real pl_real;
+PL_HIDDEN void pl_resolve(void);
+#define PL_REAL(name) \
+	(__builtin_expect(pl_real.name != NULL, 1) ? pl_real.name : (pl_resolve(), pl_real.name))
+
+/* The calling thread's state for the wrappers (init.c):
+ *   PL_OFF     not a thread of the program that we trace: the library's own
+ *              threads (flusher, line resolver, liburcu's workers), threads
+ *              that existed before our constructor, and the thread running
+ *              the exit handlers after ours: every wrapper calls the real
+ *              function and nothing else;
+ *   PL_TRACED  the main thread and threads created through our
+ *              pthread_create by a traced thread;
+ *   PL_BUSY    a traced thread inside one of our calls into the library:
+ *              the library's own use of interposed functions (liburcu and
+ *              libdw call pthread_mutex_lock, read, ...), and a signal
+ *              handler that interrupts us, go straight to the real call.
+ * Thread-local, written and read by its own thread only (and its signal
+ * handlers, which only read it). */
+enum { PL_OFF = 0, PL_TRACED = 1, PL_BUSY = 2 };
+PL_HIDDEN extern __thread int pl_state __attribute__((tls_model("initial-exec")));
+
+/* Whether a wrapper on this thread should trace now. */
+static inline bool pl_tracing(void)
+{
+	return GOTRACE_ON_() && pl_state == PL_TRACED;
+}
+
+/* Bracket a call into the library: the thread is PL_BUSY inside, and
+ * errno is the program's again after it. */
+#define PL_LIB(stmt)                          \
+	do {                                  \
+		int pl_errno_ = errno;        \
+		pl_state = PL_BUSY;           \
+		stmt;                         \
+		pl_state = PL_TRACED;         \
+		errno = pl_errno_;            \
+	} while (0)
+
+/* The trace file descriptor the preload opened (init.c), -1 if none.
+ * Written once by the constructor before tracing starts; read by the
+ * close wrappers. */
+PL_HIDDEN extern int pl_trace_fd;
+
+/* The process that started tracing (init.c): a vfork child shares our
+ * memory and must not flush or stop the parent's trace; a fork child has
+ * tracing off anyway.  Written once by the constructor. */
+PL_HIDDEN extern pid_t pl_pid;
+/* The session's CPU samples come from setitimer(ITIMER_PROF), a process
+ * timer that survives execve (exec.c).  Written once by the constructor. */
+PL_HIDDEN extern bool pl_itimer;
+
+/* From src/emit/syncwrap.c (linked in): announced waits on any object. */
+PL_HIDDEN void *gt_sync_wait_begin(const void *obj, const char *reason);
+PL_HIDDEN void gt_sync_wait_done(void *token);
+PL_HIDDEN int gt_sync_wake(const void *obj, bool all);
+PL_HIDDEN extern uint64_t gt_waiters;
+/* Nobody is in an announced wait: a release has no unblock to write (a
+ * stale zero misses an arrow, never misleads one). */
+static inline bool pl_no_waiters(void)
+{
+	return __atomic_load_n(&gt_waiters, __ATOMIC_RELAXED) == 0;
+}
+
+#endif
