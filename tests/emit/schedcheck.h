@@ -67,4 +67,19 @@ static inline int64_t gsum_field(const struct tsum *s, int64_t id, const char *k
 			        (got), (want));                                       \
 		assert_string_equal((got), (want));                                   \
 	} while (0)
+/* Is thread tid asleep (state S in /proc)? */
+static inline int sleeping(int tid)
+{
+	char p[64], buf[256];
+	snprintf(p, sizeof p, "/proc/self/task/%d/stat", tid);
+	FILE *f = fopen(p, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && rp[2] == 'S';
+}
+
 #endif

@@ -155,21 +155,8 @@ static int ready;
 static int held;       /* atomic: the holder has the lock */
 static int waiter_tid; /* atomic: the waiter is about to lock (its tid) */
 
-/* Is thread tid asleep (state S in /proc)?  The waiter's only sleep after
- * it announced itself is the wait for the mutex. */
-static int sleeping(int tid)
-{
-	char p[64], buf[256];
-	snprintf(p, sizeof p, "/proc/self/task/%d/stat", tid);
-	FILE *f = fopen(p, "r");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	const char *rp = strrchr(buf, ')');
-	return rp && rp[1] == ' ' && rp[2] == 'S';
-}
+/* sleeping(tid) (schedcheck.h): the waiter's only sleep after it
+ * announced itself is the wait for the mutex. */
 
 static void *mutex_holder(void *arg)
 {
