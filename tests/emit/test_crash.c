@@ -296,7 +296,11 @@ static void evs_child(const char *path)
 {
 	gotrace_options o;
 	gotrace_options_init(&o);
-	o.advance_period_ns = 20 * 1000 * 1000;
+	/* Generations end only at our flushes below: an advance landing
+	 * between the final block and syscall (a few microseconds, but
+	 * milliseconds when their first unwind is cold under ASan) left the
+	 * crash generation without the block in about 1 run in 20. */
+	o.advance_period_ns = 10ull * 1000 * 1000 * 1000;
 	o.event_stacks = GOTRACE_STACK_ALL;
 	if (gotrace_start_path(path, &o) != 0)
 		_exit(4);
@@ -309,9 +313,10 @@ static void evs_child(const char *path)
 		if (i % 100 == 99) {
 			evs_events(i / 100);
 			gotrace_block("sleep");
-			struct timespec d = { 0, 25 * 1000 * 1000 }; /* cross advances */
+			struct timespec d = { 0, 2 * 1000 * 1000 };
 			nanosleep(&d, NULL);
 			gotrace_block_end();
+			gotrace_flush(); /* a new generation every 100 logs */
 		}
 	}
 	for (int k = 0; k < 8; k++)
