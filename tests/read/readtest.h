@@ -43,7 +43,7 @@ struct digest {
 	uint64_t tail;
 	bool err;
 	char src[16];   /* reader, validator, panic */
-	char msg[2048]; /* unescaped, first line */
+	char msg[2048]; /* first line, control bytes as \xNN (gtr_errstr) */
 	bool go_sees_eof;  /* C side: the error is one Go takes for a clean end */
 	bool go123_accepts; /* C side: Go 1.23 accepts this, newer Go does not */
 	int kind;          /* C side: enum gtr_errkind */

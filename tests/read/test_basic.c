@@ -64,7 +64,8 @@ static void batch(struct buf *t, uint64_t gen, uint64_t m, uint64_t time, const 
 
 enum { F_NOFREQ = 1, F_DUPSTR = 2, F_BADREF = 4, F_SAMPLE_BADSTACK = 8, F_FRAME_BADSTR = 16, F_GEN3 = 32,
        F_FREQ_TRAILER = 64, F_STR0 = 128, F_BIGSTR = 256, F_BIGSTACK = 512, F_BADTYPE = 1024,
-       F_UNTIMED = 2048, F_EMPTYGEN2 = 4096, F_DUPSTACK = 8192, F_STRTRUNC = 16384, F_GEN0 = 32768 };
+       F_UNTIMED = 2048, F_EMPTYGEN2 = 4096, F_DUPSTACK = 8192, F_STRTRUNC = 16384, F_GEN0 = 32768,
+       F_DUPSTR_CTL = 65536 };
 
 /* A valid two-generation trace (flags damage it in gen 2), with offsets of
  * the generation 2 start in *gen2. */
@@ -125,6 +126,10 @@ static void base(struct buf *t, unsigned flags, size_t *gen2)
 		str(&p, 1, "again");
 	if (flags & F_STR0)
 		str(&p, 0, "zero");
+	if (flags & F_DUPSTR_CTL) { /* a NUL and a newline: Go prints them raw */
+		ev(&p, 5, 1, 5, END);
+		buf_put(&p, "a\0b\nc", 5);
+	}
 	if (flags & F_BIGSTR) {
 		char big[1100];
 		memset(big, 'x', sizeof big - 1);
@@ -252,6 +257,9 @@ static void test_policy_and_messages(void **state)
 	base(&x->t, F_NOFREQ, &g2);
 	x = add("duplicate string", 1, "multiple strings with the same ID: id=1, new=again, existing=k", false);
 	base(&x->t, F_DUPSTR, &g2);
+	x = add("duplicate string with control bytes", 1,
+		"multiple strings with the same ID: id=1, new=a\\x00b\\x0ac, existing=k", false);
+	base(&x->t, F_DUPSTR_CTL, &g2);
 	x = add("string ID 0", 1, "multiple strings with the same ID: id=0, new=zero, existing=", false);
 	base(&x->t, F_STR0, &g2);
 	x = add("string too long", 1, "invalid string size 1099, maximum is 1024", false);

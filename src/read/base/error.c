@@ -5,6 +5,7 @@
 #include "base/error.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,3 +25,26 @@ void gtr_seterr(struct gtr_error *e, enum gtr_errkind kind, uint64_t gen, uint64
 	va_end(ap);
 }
 
+
+const char *gtr_errstr(char *out, size_t cap, const void *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *b = s;
+	size_t w = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = b[i];
+		bool ctl = c < 0x20 || c == 0x7f;
+		if (w + (ctl ? 4 : 1) >= cap)
+			break;
+		if (ctl) {
+			out[w++] = '\\';
+			out[w++] = 'x';
+			out[w++] = hex[c >> 4];
+			out[w++] = hex[c & 15];
+		} else {
+			out[w++] = (char)c;
+		}
+	}
+	out[w] = 0;
+	return out;
+}

@@ -242,9 +242,10 @@ static int add_strings(struct gtr_batch_src *r, struct gen *g, uint64_t genno, c
 		if (gen_string(g, id, &old)) {
 			const char *os = old ? (const char *)r->buf + old->off : "";
 			int ol = old ? (int)old->len : 0;
+			char b1[GTR_ERRSTR_CAP], b2[GTR_ERRSTR_CAP];
 			gtr_seterr(r->err, GTR_ETABLE, genno, evoff,
-				   "multiple strings with the same ID: id=%" PRIu64 ", new=%.*s, existing=%.*s",
-				   id, (int)len, (const char *)p, ol, os);
+				   "multiple strings with the same ID: id=%" PRIu64 ", new=%s, existing=%s", id,
+				   gtr_errstr(b1, sizeof b1, p, (size_t)len), gtr_errstr(b2, sizeof b2, os, (size_t)ol));
 			return -1;
 		}
 		if (g->ns >= UINT32_MAX || !gtr_grow((void **)&g->s, &g->caps, g->ns, 1, sizeof *g->s))

@@ -8,6 +8,7 @@
  * int64 (none = -1), so they are printed signed.
  */
 #include "order/order.h"
+#include "base/error.h"
 #include "base/grow.h"
 #include "base/map.h"
 #include "base/names.h"
@@ -929,9 +930,11 @@ static int user_region(struct env *e, struct ctx *cur, struct ctx *nw)
 			const char *tn;
 			int tl;
 			gtr_names_get(o->names, top.name, &tn, &tl);
+			char b1[GTR_ERRSTR_CAP], b2[GTR_ERRSTR_CAP];
 			return ERR("misuse of region in goroutine %" PRId64 ": region end {%" PRIu64
-				   " %.*s} when the inner-most active region start event is {%" PRIu64 " %.*s}",
-				   SID(g->id), tid, (int)n, (const char *)s, top.task, tl, tn);
+				   " %s} when the inner-most active region start event is {%" PRIu64 " %s}",
+				   SID(g->id), tid, gtr_errstr(b1, sizeof b1, s, n), top.task,
+				   gtr_errstr(b2, sizeof b2, tn, (size_t)tl));
 		}
 		g->nreg--;
 	}

@@ -16,6 +16,7 @@
  * gtr_stack: generation/); never the ordering or the reader.
  */
 #include "validate/validate.h"
+#include "base/error.h"
 #include "base/grow.h"
 #include "base/map.h"
 #include "base/names.h"
@@ -526,12 +527,13 @@ int val_event(struct gtr_val *v, const struct gtr_event *ev,
 		size_t n;
 		if (!strf(gen, ev->args[2], &s, &n))
 			return PANIC("expected id %" PRIu64 " in string table", ev->args[2]);
+		char tb[GTR_ERRSTR_CAP];
 		if (id == NONE || id == 0) {
-			return ERR("found invalid task ID for task of type %.*s", (int)n, (const char *)s);
+			return ERR("found invalid task ID for task of type %s", gtr_errstr(tb, sizeof tb, s, n));
 		}
 		if (ev->args[1] == 0)
-			return ERR("found background task as the parent for task of type %.*s", (int)n,
-				   (const char *)s);
+			return ERR("found background task as the parent for task of type %s",
+				   gtr_errstr(tb, sizeof tb, s, n));
 		uint32_t type = gtr_names_intern(v->names, s, n);
 		bool added;
 		uint32_t *slot = gtr_map_put(&v->tmap, id, &added);
