@@ -618,6 +618,47 @@ void gotrace_logf(uint64_t task, const char *cat, const char *fmt, ...)
 	gotrace_log_(task, cat, msg);
 }
 
+/* A log message's definition under a fresh id (messages are not
+ * interned: gt_string_fresh).  The common message, shorter than 128 bytes
+ * (a 1-byte length), is measured while it is copied into the open strings
+ * batch: no strnlen, no memcpy, no call.  Sets *ok false if it could not be
+ * written; returns 0 for an empty message. */
+#define MSG_SHORT 127u
+static inline uint64_t msg_fresh(struct gt_emit *e, const char *msg, bool *ok)
+{
+	struct gt_tbuf *tb = e->tb;
+	struct gt_chunk *c = tb->str;
+	*ok = true;
+	/* (the conditions of gt_str_reserve's fast path, and an id left in
+	 * the thread's block) */
+	if (likely(msg != NULL && c != NULL && c->len != 0 && c->gen == e->gen &&
+	           c->len + 1 + GT_UVARINT_MAX + 1 + MSG_SHORT <= c->limit && tb->str_next != tb->str_end)) {
+		uint64_t id = 2 * (tb->str_next + 1);
+		uint8_t *p = c->data + c->len;
+		*p++ = GT_EV_STRING;
+		p = gt_put_uvarint(p, id);
+		uint8_t *lenp = p++;
+		uint32_t n = 0;
+		while (n < MSG_SHORT && msg[n] != 0) {
+			p[n] = (uint8_t)msg[n];
+			n++;
+		}
+		if (n < MSG_SHORT || msg[n] == 0) {
+			if (n == 0)
+				return 0; /* nothing committed */
+			*lenp = (uint8_t)n;
+			c->len = (uint32_t)(p + n - c->data);
+			tb->str_next++;
+			return id;
+		}
+		/* longer: the bytes past c->len are not committed */
+	}
+	size_t mlen = gt_wire_strlen(msg);
+	uint64_t mid = gt_string_fresh(e, msg, mlen, false);
+	*ok = mid != 0 || mlen == 0;
+	return mid;
+}
+
 /* Log msg under the category of string id cid (UINT64_MAX: none could be
  * had); leaves the critical section. */
 static inline void log_write(struct gt_emit *e, uint64_t task, uint64_t cid, const char *msg,
@@ -625,10 +666,10 @@ static inline void log_write(struct gt_emit *e, uint64_t task, uint64_t cid, con
 {
 	bool ok = false;
 	if (cid != UINT64_MAX) {
-		size_t mlen = gt_wire_strlen(msg);
-		uint64_t mid = gt_string_fresh(e, msg, mlen, false);
+		bool mok;
+		uint64_t mid = msg_fresh(e, msg, &mok);
 		uint64_t stk = gt_evstack_id(e, stack);
-		uint8_t *p = (mid != 0 || mlen == 0) ? gt_ev_reserve(e, 1 + 5 * GT_UVARINT_MAX, false) : NULL;
+		uint8_t *p = mok ? gt_ev_reserve(e, 1 + 5 * GT_UVARINT_MAX, false) : NULL;
 		if (likely(p != NULL)) {
 			p = gt_ev_start(e, p, GT_EV_LOG);
 			p = gt_put_uvarint(p, task);

@@ -454,6 +454,8 @@ static void test_long_strings_truncated(void **state)
 	char *m = text(5000, 4);  /* long message */
 	char *cat = text(1500, 5);
 	char *reg = text(1100, 6); /* region name > 40 (heap copy) */
+	/* around the emit path's one-pass copy of short messages (< 128) */
+	char *m126 = text(126, 7), *m127 = text(127, 8), *m128 = text(128, 9);
 
 	char *path = trace_path("longstr");
 	start_trace(path);
@@ -461,6 +463,11 @@ static void test_long_strings_truncated(void **state)
 	gotrace_log(0, "exact-1024", c);
 	gotrace_log(0, "len-1025", d);
 	gotrace_log(0, cat, "long-cat");
+	gotrace_log_lit(0, "len-126", m126);
+	gotrace_log_lit(0, "len-127", m127);
+	gotrace_log_lit(0, "len-128", m128);
+	gotrace_log_lit(0, "empty", "");
+	gotrace_log(0, "after", "short");
 	uint64_t t = gotrace_task_begin(0, a);
 	gotrace_region_begin(t, reg);
 	gotrace_region_begin(t, a);
@@ -476,7 +483,7 @@ static void test_long_strings_truncated(void **state)
 	struct tsum *s = load_both(path);
 	for (int r = 0; r < 2; r++) {
 		struct tsum *x = &s[r];
-		assert_int_equal(tsum_count(x, "log"), 4);
+		assert_int_equal(tsum_count(x, "log"), 9);
 		const struct tline *l = nth(x, "log", 0);
 		assert_string_equal(get(l, "cat"), "long-msg");
 		assert_prefix_1024(tl_get(l, "msg"), m);
@@ -489,6 +496,13 @@ static void test_long_strings_truncated(void **state)
 		l = nth(x, "log", 3);
 		assert_prefix_1024(tl_get(l, "cat"), cat);
 		assert_string_equal(get(l, "msg"), "long-cat");
+		const char *cats[] = { "len-126", "len-127", "len-128", "empty", "after" };
+		const char *msgs[] = { m126, m127, m128, "", "short" };
+		for (int k = 0; k < 5; k++) {
+			l = nth(x, "log", 4 + k);
+			assert_string_equal(get(l, "cat"), cats[k]);
+			assert_string_equal(get(l, "msg"), msgs[k]);
+		}
 
 		assert_int_equal(tsum_count(x, "taskbegin"), 1);
 		assert_prefix_1024(tl_get(nth(x, "taskbegin", 0), "name"), a);
