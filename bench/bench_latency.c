@@ -105,7 +105,9 @@ static volatile int stop_flag;
 
 struct writer {
 	pthread_t th;
-	struct hist h[2]; /* [0] away, [1] during an advance */
+	/* [0] away, [1] during an advance (not first), [2] the thread's first
+	 * call in a generation (it restates the thread: see run()) */
+	struct hist h[3];
 };
 
 /* The previous generation is not completely written yet. */
@@ -120,16 +122,20 @@ static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
 	gotrace_thread_name("writer");
+	uint64_t last = 0;
 	while (!__atomic_load_n(&stop_flag, __ATOMIC_RELAXED)) {
 		for (int i = 0; i < 256; i++) {
 			int adv = advancing();
+			uint64_t g = __atomic_load_n(&gt_session.gen, __ATOMIC_RELAXED);
 			uint64_t t0 = gt_arch_cycles();
 			gotrace_region_begin_lit(0, "lat");
 			uint64_t t1 = gt_arch_cycles();
+			uint64_t g2 = __atomic_load_n(&gt_session.gen, __ATOMIC_RELAXED);
 			gotrace_region_end_lit(0, "lat");
 			uint64_t t2 = gt_arch_cycles();
-			hadd(&w->h[adv], t1 - t0);
-			hadd(&w->h[adv | advancing()], t2 - t1);
+			hadd(&w->h[g != last ? 2 : adv], t1 - t0);
+			hadd(&w->h[g2 != g ? 2 : adv | advancing()], t2 - t1);
+			last = g2;
 		}
 	}
 	return NULL;
@@ -194,18 +200,22 @@ static void run(const char *name, int writers, int cpu, int churn, double secs, 
 	gotrace_stats st;
 	gotrace_get_stats(&st);
 	gotrace_stop();
-	static struct hist away, during;
+	static struct hist away, during, first;
 	memset(&away, 0, sizeof away);
 	memset(&during, 0, sizeof during);
+	memset(&first, 0, sizeof first);
 	for (int i = 0; i < writers; i++) {
 		hmerge(&away, &w[i].h[0]);
 		hmerge(&during, &w[i].h[1]);
+		hmerge(&first, &w[i].h[2]);
 	}
 	char label[128];
 	snprintf(label, sizeof label, "%s, away from an advance", name);
 	row(label, &away);
 	snprintf(label, sizeof label, "%s, during an advance", name);
 	row(label, &during);
+	snprintf(label, sizeof label, "%s, first call of a writer in a generation", name);
+	row(label, &first);
 	fprintf(stderr, "%s: %llu generations, %llu events dropped, %llu CPU samples; %s\n", name,
 	        (unsigned long long)st.generations, (unsigned long long)st.events_dropped,
 	        (unsigned long long)st.cpu_samples, gotrace_start_notes());

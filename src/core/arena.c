@@ -19,8 +19,56 @@ struct gt_slab {
 	struct gt_slab *next;  /* next slab of used[p] (or of a retired list):
 	                        * written before the push, read-only after */
 	size_t size;           /* bytes mapped */
+	uint32_t slot;         /* its recycling slot, or NO_SLOT (unmapped) */
 };
 #define SLAB_HDR ((sizeof(struct gt_slab) + 63u) & ~(size_t)63u)
+
+/*
+ * Recycled slabs.  Every generation each interning thread needs a fresh
+ * slab, and every generation the last one's are retired: mapping them anew
+ * cost the writer an mmap and page faults at its first event of each
+ * generation, and their munmap a TLB shootdown interrupting every CPU that
+ * runs a traced thread (bench_latency: a writer's first call in a
+ * generation took tens of microseconds).  So ordinary slabs are kept.
+ *
+ * Slot i names one SLAB_SIZE slab for good: slab_at[i] is written once, by
+ * the thread that maps the slab, before the slab is first handed out, and
+ * is read-only after (release/acquire).  The slots of retired slabs whose
+ * grace period is over are an index stack over slab_next (idxstack.h):
+ * pushed by the call_rcu thread (slabs_retired), popped by threads taking a
+ * slab.  At most SLAB_POOL_MAX slabs (16 MiB of address space; resident
+ * only as far as they were written) stay mapped for the life of the
+ * process; slabs beyond that, and larger ones, are unmapped as before.
+ */
+#define SLAB_POOL_MAX 256u
+#define NO_SLOT UINT32_MAX
+static struct gt_slab *slab_at[SLAB_POOL_MAX];
+static uint32_t slab_next[SLAB_POOL_MAX];
+static uint64_t slab_head;
+static uint32_t slab_fresh; /* atomic: slots given a slab so far */
+
+/* A slab of len bytes: a recycled one if len is the ordinary size and one
+ * is free, else a new mapping (given a slot while slots remain). */
+static struct gt_slab *slab_get(size_t len)
+{
+	uint32_t slot;
+	if (len == SLAB_SIZE && gt_idx_pop(&slab_head, slab_next, &slot))
+		return __atomic_load_n(&slab_at[slot], __ATOMIC_ACQUIRE);
+	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	struct gt_slab *s = m;
+	s->size = len;
+	s->slot = NO_SLOT;
+	if (len == SLAB_SIZE && __atomic_load_n(&slab_fresh, __ATOMIC_RELAXED) < SLAB_POOL_MAX) {
+		slot = __atomic_fetch_add(&slab_fresh, 1, __ATOMIC_RELAXED);
+		if (slot < SLAB_POOL_MAX) {
+			s->slot = slot;
+			__atomic_store_n(&slab_at[slot], s, __ATOMIC_RELEASE);
+		}
+	}
+	return s;
+}
 
 /* A thread's cursor in one arena for one parity: owner-private. */
 struct gt_cursor {
@@ -43,11 +91,10 @@ void *gt_garena_alloc(struct gt_garena *a, unsigned p, size_t size)
 	size_t len = SLAB_SIZE;
 	if (SLAB_HDR + size > len)
 		len = (SLAB_HDR + size + 4095u) & ~(size_t)4095u;
-	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
+	struct gt_slab *s = slab_get(len);
+	if (!s)
 		return NULL;
-	struct gt_slab *s = m;
-	s->size = len;
+	char *m = (char *)s;
 	s->next = __atomic_load_n(&a->used[p & 1], __ATOMIC_RELAXED);
 	while (!__atomic_compare_exchange_n(&a->used[p & 1], &s->next, s, true, __ATOMIC_RELEASE,
 	                                    __ATOMIC_RELAXED))
@@ -56,13 +103,13 @@ void *gt_garena_alloc(struct gt_garena *a, unsigned p, size_t size)
 	 * ordinary slab it had, if any. */
 	if (len == SLAB_SIZE || c->epoch != ep) {
 		c->epoch = ep;
-		c->cur = (char *)m + SLAB_HDR + size;
-		c->end = (char *)m + len;
+		c->cur = m + SLAB_HDR + size;
+		c->end = m + len;
 	}
-	return (char *)m + SLAB_HDR;
+	return m + SLAB_HDR;
 }
 
-static void slabs_unmap(struct rcu_head *rh)
+static void slabs_retired(struct rcu_head *rh)
 {
 	struct gt_slab *s = caa_container_of(rh, struct gt_slab, rh);
 	/* This runs on liburcu's call_rcu thread, which blocks every signal:
@@ -80,7 +127,10 @@ static void slabs_unmap(struct rcu_head *rh)
 		/* Acquire: pairs with the retiring exchange (the order
 		 * ThreadSanitizer can see; call_rcu's own is invisible to it). */
 		struct gt_slab *next = __atomic_load_n(&s->next, __ATOMIC_ACQUIRE);
-		munmap(s, s->size);
+		if (s->slot != NO_SLOT)
+			gt_idx_push(&slab_head, slab_next, s->slot);
+		else
+			munmap(s, s->size);
 		s = next;
 	}
 }
@@ -90,10 +140,10 @@ void gt_garena_retire(struct gt_garena *a, unsigned p)
 	struct gt_slab *list = __atomic_exchange_n(&a->used[p & 1], NULL, __ATOMIC_ACQ_REL);
 	__atomic_add_fetch(&a->epoch[p & 1], 1, __ATOMIC_RELEASE);
 	if (list) {
-		/* Re-publish the links with release for slabs_unmap. */
+		/* Re-publish the links with release for slabs_retired. */
 		for (struct gt_slab *s = list; s; s = s->next)
 			__atomic_store_n(&s->next, s->next, __ATOMIC_RELEASE);
-		call_rcu(&list->rh, slabs_unmap);
+		call_rcu(&list->rh, slabs_retired);
 	}
 }
 

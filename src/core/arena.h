@@ -40,11 +40,12 @@
  *             generation the thread entered was published).  Epochs never
  *             repeat within a process, sessions and forks included.
  *
- * Retired slabs are unmapped after an RCU grace period (call_rcu): a
- * read-side walker of the generation's table (our unit tests' walkers; no
- * walker of liburcu's own since the tables no longer auto-resize) may still
- * stand on a node.  The callback only calls munmap: the call_rcu thread
- * never holds an allocator lock on our behalf at a fork.
+ * Retired slabs are recycled (ordinary ones, up to a bound: arena.c) or
+ * unmapped after an RCU grace period (call_rcu): a read-side walker of the
+ * generation's table (our unit tests' walkers; no walker of liburcu's own
+ * since the tables no longer auto-resize) may still stand on a node.  The
+ * callback only pushes on a lock-free stack or calls munmap: the call_rcu
+ * thread never holds an allocator lock on our behalf at a fork.
  */
 struct gt_slab;
 struct gt_garena {

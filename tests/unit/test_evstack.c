@@ -38,17 +38,7 @@ const char *__asan_default_options(void)
 }
 #endif
 
-#if defined(__SANITIZE_THREAD__)
-/* liburcu is not built with TSan (see test_strtab.c). */
-const char *__tsan_default_suppressions(void);
-const char *__tsan_default_suppressions(void)
-{
-	return "called_from_lib:liburcu-cds.so.8\n"
-	       "called_from_lib:liburcu-bp.so.8\n"
-	       "race:liburcu-cds.so.8\n"
-	       "race:liburcu-bp.so.8\n";
-}
-#endif
+#include "urcu_tsan.h"
 
 /* ------------------------------------------------------------ state setup */
 
