@@ -523,10 +523,9 @@ static inline uint32_t site_len(const gotrace_site *s)
 	return s->len_ < GT_MAX_STRING ? s->len_ : GT_MAX_STRING;
 }
 
-uint32_t gotrace_region_begin_site_(uint64_t task, gotrace_site *s)
+static inline __attribute__((always_inline)) uint32_t region_begin_site(uint64_t task, gotrace_site *s,
+                                                                        const struct gt_evpcs *stack)
 {
-	struct gt_evpcs stack; /* before the critical section: stacks.h */
-	gt_evstack_capture(&stack, GOTRACE_STACK_REGION);
 	struct gt_emit e;
 	if (!emit_begin(&e))
 		return 0;
@@ -536,7 +535,23 @@ uint32_t gotrace_region_begin_site_(uint64_t task, gotrace_site *s)
 		gt_emit_end(&e);
 		return 0;
 	}
-	return region_push(&e, task, s->name_, site_len(s), site_id(&e, s), true, &stack);
+	return region_push(&e, task, s->name_, site_len(s), site_id(&e, s), true, stack);
+}
+
+/* With a stack: out of line, so that the common call (region stacks off)
+ * carries neither the capture buffer in its frame nor its checks. */
+static __attribute__((noinline)) uint32_t region_begin_site_stack(uint64_t task, gotrace_site *s)
+{
+	struct gt_evpcs stack; /* before the critical section: stacks.h */
+	gt_evstack_capture(&stack, GOTRACE_STACK_REGION);
+	return region_begin_site(task, s, &stack);
+}
+
+uint32_t gotrace_region_begin_site_(uint64_t task, gotrace_site *s)
+{
+	if (unlikely(gt_evstack_wanted(GOTRACE_STACK_REGION)))
+		return region_begin_site_stack(task, s);
+	return region_begin_site(task, s, NULL);
 }
 
 static bool region_is(const struct gt_region *r, uint64_t task, const char *name, size_t len)
@@ -661,7 +676,7 @@ static inline uint64_t msg_fresh(struct gt_emit *e, const char *msg, bool *ok)
 
 /* Log msg under the category of string id cid (UINT64_MAX: none could be
  * had); leaves the critical section. */
-static inline void log_write(struct gt_emit *e, uint64_t task, uint64_t cid, const char *msg,
+static inline __attribute__((always_inline)) void log_write(struct gt_emit *e, uint64_t task, uint64_t cid, const char *msg,
                              const struct gt_evpcs *stack)
 {
 	bool ok = false;
@@ -707,7 +722,7 @@ uint64_t gotrace_task_begin_site_(uint64_t parent, gotrace_site *s)
 	return task_begin(&e, parent, site_id(&e, s), &stack);
 }
 
-void gotrace_log_site_(uint64_t task, gotrace_site *cat, const char *msg)
+static __attribute__((noinline)) void log_site_stack(uint64_t task, gotrace_site *cat, const char *msg)
 {
 	struct gt_evpcs stack; /* before the critical section: stacks.h */
 	gt_evstack_capture(&stack, GOTRACE_STACK_LOG);
@@ -715,4 +730,16 @@ void gotrace_log_site_(uint64_t task, gotrace_site *cat, const char *msg)
 	if (!emit_begin(&e))
 		return;
 	log_write(&e, task, site_id(&e, cat), msg, &stack);
+}
+
+void gotrace_log_site_(uint64_t task, gotrace_site *cat, const char *msg)
+{
+	if (unlikely(gt_evstack_wanted(GOTRACE_STACK_LOG))) { /* as region begin */
+		log_site_stack(task, cat, msg);
+		return;
+	}
+	struct gt_emit e;
+	if (!emit_begin(&e))
+		return;
+	log_write(&e, task, site_id(&e, cat), msg, NULL);
 }

@@ -67,18 +67,25 @@ struct gt_evpcs {
 	uint64_t pcs[GT_EVSTACK_MAX];
 };
 GT_HIDDEN void gt_evstack_walk(struct gt_evpcs *s);
+/* Whether events of class cls get stacks now.  The options are written
+ * before tracing is turned on (release): read them only once it is seen
+ * on. */
+static inline bool gt_evstack_wanted(int cls)
+{
+	return __atomic_load_n(&gotrace_on_, __ATOMIC_ACQUIRE) && (gt_session.opt.event_stacks & cls);
+}
 static inline void gt_evstack_capture(struct gt_evpcs *s, int cls)
 {
-	/* The options are written before tracing is turned on (release):
-	 * read them only once it is seen on. */
 	s->n = 0;
-	if (__atomic_load_n(&gotrace_on_, __ATOMIC_ACQUIRE) && (gt_session.opt.event_stacks & cls))
+	if (gt_evstack_wanted(cls))
 		gt_evstack_walk(s);
 }
 GT_HIDDEN uint64_t gt_evstack_intern(struct gt_emit *e, const uint64_t *pcs, int n);
+/* s may be NULL (no stack: the hot annotation paths, stacks.h users in
+ * event.c, pass a constant NULL when the class is off). */
 static inline uint64_t gt_evstack_id(struct gt_emit *e, const struct gt_evpcs *s)
 {
-	return s->n > 0 ? gt_evstack_intern(e, s->pcs, s->n) : 0;
+	return s != NULL && s->n > 0 ? gt_evstack_intern(e, s->pcs, s->n) : 0;
 }
 GT_HIDDEN void gt_evstack_write(uint64_t gen, uint64_t now);
 /* The same as gt_stacktab_prefetch for gen's event stacks (advancer, after

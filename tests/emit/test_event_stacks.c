@@ -31,6 +31,10 @@ static __attribute__((noinline)) void stack_site(void)
 	uint64_t t = gotrace_task_begin(0, "tsk");
 	gotrace_region_begin(t, "reg");
 	gotrace_log(t, "cat", "msg");
+	/* the literal fast path takes its stacks out of line */
+	gotrace_region_begin_lit(t, "reglit");
+	gotrace_log_lit(t, "catlit", "msg");
+	gotrace_region_end_lit(t, "reglit");
 	made = gotrace_go_create("child");
 	gotrace_region_end(t, "reg");
 	gotrace_task_end(t);
@@ -43,13 +47,13 @@ static __attribute__((noinline)) void stack_site(void)
 struct raw {
 	char *str[MAXID];
 	char funcs[MAXID][256]; /* stack id -> " f1 f2 ... " */
-	long ev_stack[4];       /* UserTaskBegin, UserRegionBegin, UserLog, GoCreate(child) */
+	long ev_stack[6];       /* UserTaskBegin, UserRegionBegin, UserLog, GoCreate(child), the _lit UserRegionBegin and UserLog */
 };
 
 static void raw_load(const char *path, uint64_t child, struct raw *r)
 {
 	memset(r, 0, sizeof *r);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 6; i++)
 		r->ev_stack[i] = -1;
 	const char *dir = getenv("GOTRACE_TRACECHECK_DIR");
 	assert_non_null(dir);
@@ -91,10 +95,14 @@ static void raw_load(const char *path, uint64_t child, struct raw *r)
 		} else if (sscanf(line, "UserRegionBegin dt=%*d task=%*d name_string=%*d stack=%ld", &a) == 1) {
 			if (r->ev_stack[1] < 0)
 				r->ev_stack[1] = a;
+			else if (r->ev_stack[4] < 0)
+				r->ev_stack[4] = a; /* _lit */
 		} else if (sscanf(line, "UserLog dt=%*d task=%*d key_string=%*d value_string=%*d stack=%ld", &a) == 1) {
 			/* only stack_site logs in this program */
 			if (r->ev_stack[2] < 0)
 				r->ev_stack[2] = a;
+			else if (r->ev_stack[5] < 0)
+				r->ev_stack[5] = a; /* _lit */
 		} else if (sscanf(line, "GoCreate dt=%*d new_g=%llu new_stack=%*d stack=%ld", &u, &a) == 2) {
 			if (u == child)
 				r->ev_stack[3] = a;
@@ -172,6 +180,8 @@ static void test_classes(void **state)
 		expect_site(r, 1, cases[k].region);
 		expect_site(r, 2, cases[k].log);
 		expect_site(r, 3, cases[k].create);
+		expect_site(r, 4, cases[k].region);
+		expect_site(r, 5, cases[k].log);
 		raw_free(r);
 		free(r);
 		unlink(path);
