@@ -140,9 +140,14 @@ void gt_garena_retire(struct gt_garena *a, unsigned p)
 	struct gt_slab *list = __atomic_exchange_n(&a->used[p & 1], NULL, __ATOMIC_ACQ_REL);
 	__atomic_add_fetch(&a->epoch[p & 1], 1, __ATOMIC_RELEASE);
 	if (list) {
-		/* Re-publish the links with release for slabs_retired. */
-		for (struct gt_slab *s = list; s; s = s->next)
-			__atomic_store_n(&s->next, s->next, __ATOMIC_RELEASE);
+		/* Re-publish the links with release for slabs_retired.  Each
+		 * link is read before its release store, never after: a
+		 * recycled slab's link is written again by the thread that
+		 * takes it, ordered after this only through that store. */
+		for (struct gt_slab *s = list, *n; s; s = n) {
+			n = s->next;
+			__atomic_store_n(&s->next, n, __ATOMIC_RELEASE);
+		}
 		call_rcu(&list->rh, slabs_retired);
 	}
 }
