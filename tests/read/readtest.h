@@ -101,4 +101,14 @@ void make_go_trace(const char *path);
  * generation; returns the count. */
 size_t gen_ends(const uint8_t *data, size_t len, uint64_t *ends, size_t max);
 
+
+/* Hand-made traces (readtest.c): uv appends a uvarint; ev(b, type, args...,
+ * END) an event; str a String event (id, text); batch an EventBatch header
+ * (gen, m, time, size of p) followed by p. */
+#define END UINT64_C(0xDEADBEEFDEADBEEF)
+void uv(struct buf *b, uint64_t v);
+void ev(struct buf *b, int type, ...);
+void str(struct buf *b, uint64_t id, const char *s);
+void batch(struct buf *t, uint64_t gen, uint64_t m, uint64_t time, const struct buf *p);
+
 #endif

@@ -20,47 +20,8 @@
 #include "readtest.h"
 
 #define NONE UINT64_MAX
-#define END UINT64_C(0xDEADBEEFDEADBEEF)
 
 static char *dir;
-
-/* ------------------------------------------------------------ building */
-
-static void uv(struct buf *b, uint64_t v)
-{
-	uint8_t t[10];
-	int n = 0;
-	while (v >= 0x80) {
-		t[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	t[n++] = (uint8_t)v;
-	buf_put(b, t, (size_t)n);
-}
-
-/* ev(b, type, args..., END) */
-static void ev(struct buf *b, int type, ...)
-{
-	uint8_t t = (uint8_t)type;
-	buf_put(b, &t, 1);
-	va_list ap;
-	va_start(ap, type);
-	for (uint64_t a; (a = va_arg(ap, uint64_t)) != END;)
-		uv(b, a);
-	va_end(ap);
-}
-
-static void str(struct buf *b, uint64_t id, const char *s)
-{
-	ev(b, 5, id, (uint64_t)strlen(s), END);
-	buf_put(b, s, strlen(s));
-}
-
-static void batch(struct buf *t, uint64_t gen, uint64_t m, uint64_t time, const struct buf *p)
-{
-	ev(t, 1, gen, m, time, (uint64_t)p->n, END);
-	buf_put(t, p->p, p->n);
-}
 
 enum { F_NOFREQ = 1, F_DUPSTR = 2, F_BADREF = 4, F_SAMPLE_BADSTACK = 8, F_FRAME_BADSTR = 16, F_GEN3 = 32,
        F_FREQ_TRAILER = 64, F_STR0 = 128, F_BIGSTR = 256, F_BIGSTACK = 512, F_BADTYPE = 1024,

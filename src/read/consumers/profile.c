@@ -107,7 +107,17 @@ struct task {
 };
 
 struct prof {
-	struct blobset strs, funcs, locs, stacks;
+	struct blobset strs, funcs, stacks;
+	/* Locations by PC alone (0: "(no stack)"), their line and function
+	 * those of the PC's latest generation: a frame whose source line was
+	 * not known yet when an early generation was written (the emitter's
+	 * line resolver answers later; meanwhile the file is the module's
+	 * path) would otherwise split its function in two.  Symbolisation
+	 * only improves during a session (the crash flush reuses the cache). */
+	struct blobset locs;
+	uint64_t *loc_line;
+	uint32_t *loc_func;
+	size_t caplocl, caplocf;
 	struct gtr_prof_func *fn; /* decoded copies of the funcs/locs sets, built at the end */
 	struct gtr_prof_loc *lc;
 	const char **strp;
@@ -339,6 +349,18 @@ static bool sample_matches(const struct prof *P, const struct gtr_prof_filter *f
 	return true;
 }
 
+/* The location of pc, now symbolised as (line, function fidx). */
+static bool loc_of(struct prof *P, uint64_t pc, uint64_t line, uint32_t fidx, uint32_t *lidx)
+{
+	if (!blob_intern(&P->locs, &pc, sizeof pc, lidx) ||
+	    !gtr_grow((void **)&P->loc_line, &P->caplocl, *lidx, 1, sizeof *P->loc_line) ||
+	    !gtr_grow((void **)&P->loc_func, &P->caplocf, *lidx, 1, sizeof *P->loc_func))
+		return false;
+	P->loc_line[*lidx] = line;
+	P->loc_func[*lidx] = fidx;
+	return true;
+}
+
 /* The sample index of a stack of generation g (interned across
  * generations: the same frames give the same sample). */
 static bool sample_of_stack(struct prof *P, const struct gtr_generation *g, uint64_t stack, uint32_t *out)
@@ -366,8 +388,7 @@ static bool sample_of_stack(struct prof *P, const struct gtr_generation *g, uint
 		uint32_t fkey[2] = { name, none };
 		if (!blob_intern(&P->funcs, fkey, sizeof fkey, &fidx))
 			return false;
-		uint64_t lkey[3] = { 0, 0, fidx };
-		if (!blob_intern(&P->locs, lkey, sizeof lkey, &lidx))
+		if (!loc_of(P, 0, 0, fidx, &lidx))
 			return false;
 		ids[k++] = lidx;
 	}
@@ -378,8 +399,7 @@ static bool sample_of_stack(struct prof *P, const struct gtr_generation *g, uint
 		uint32_t fkey[2] = { name, file };
 		if (!blob_intern(&P->funcs, fkey, sizeof fkey, &fidx))
 			return false;
-		uint64_t lkey[3] = { fr[i].pc, fr[i].line, fidx };
-		if (!blob_intern(&P->locs, lkey, sizeof lkey, &lidx))
+		if (!loc_of(P, fr[i].pc, fr[i].line, fidx, &lidx))
 			return false;
 		ids[k++] = lidx;
 	}
@@ -527,9 +547,9 @@ static bool finish(struct prof *P, struct gtr_profile *out)
 		P->fn[i] = (struct gtr_prof_func){ k[0], k[1] };
 	}
 	for (size_t i = 0; i < P->locs.n; i++) {
-		uint64_t k[3];
-		memcpy(k, P->locs.bytes + P->locs.off[i], sizeof k);
-		P->lc[i] = (struct gtr_prof_loc){ .pc = k[0], .line = k[1], .func = (uint32_t)k[2] };
+		uint64_t pc;
+		memcpy(&pc, P->locs.bytes + P->locs.off[i], sizeof pc);
+		P->lc[i] = (struct gtr_prof_loc){ .pc = pc, .line = P->loc_line[i], .func = P->loc_func[i] };
 	}
 	out->nstrings = P->strs.n;
 	out->strings = P->strp;
@@ -626,6 +646,8 @@ void gtr_profile_free(struct gtr_profile *out)
 		blob_free(&P->strs);
 		blob_free(&P->funcs);
 		blob_free(&P->locs);
+		free(P->loc_line);
+		free(P->loc_func);
 		blob_free(&P->stacks);
 		free(P->fn);
 		free(P->lc);
