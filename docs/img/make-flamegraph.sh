@@ -18,5 +18,5 @@ GOTOOLCHAIN=local /usr/lib/go-1.23/bin/go tool pprof -no_browser -http=127.0.0.1
 srv=$!
 for _ in $(seq 100); do grep -q "Serving web UI" "$work/srv.log" && break; sleep 0.2; done
 node --experimental-websocket "$HERE/screenshot.mjs" "http://127.0.0.1:$port/ui/flamegraph" \
-  "$HERE/flamegraph.png" 3000 1400 420
+  "$HERE/flamegraph.png" 3000 1400 420 215
 echo "wrote $HERE/flamegraph.png"
