@@ -439,7 +439,8 @@ struct gt_state {
 
 	/* Flight recorder (flight.c).  flight: 1 for a gotrace_start_flight
 	 * session (written by start before the flusher exists, read-only
-	 * while on).  flight_sig_req: atomic, set to 1 by the flight signal's
+	 * while on; cleared by stop after the flusher is joined, with an
+	 * atomic store that gotrace_flight_write loads).  flight_sig_req: atomic, set to 1 by the flight signal's
 	 * handler, taken (exchanged to 0) by the flusher, which then writes
 	 * the recording to flight_path (start's copy: written by start,
 	 * read-only while on, also read by the crash flush). */

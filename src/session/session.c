@@ -703,7 +703,7 @@ int gotrace_stop(void)
 	}
 	if (gt_session.flight) {
 		gt_flight_destroy(); /* the recording is discarded (gotrace.h) */
-		gt_session.flight = 0;
+		__atomic_store_n(&gt_session.flight, 0, __ATOMIC_RELEASE);
 	}
 	gt_chunk_pool_drain(); /* written chunks kept for reuse (chunk.c) */
 	if (gt_session.own_fd)
@@ -822,7 +822,8 @@ static pthread_mutex_t flight_write_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int gotrace_flight_write(int fd)
 {
-	if (!__atomic_load_n(&gotrace_on_, __ATOMIC_ACQUIRE) || !gt_session.flight)
+	if (!__atomic_load_n(&gotrace_on_, __ATOMIC_ACQUIRE) ||
+	    !__atomic_load_n(&gt_session.flight, __ATOMIC_ACQUIRE))
 		return -GOTRACE_ENOTON;
 	if (fd < 0 || fcntl(fd, F_GETFL) < 0) {
 		gt_set_start_error("gotrace_flight_write: invalid file descriptor %d", fd);

@@ -135,8 +135,8 @@ static int same_common(const struct rawgens *a, const struct rawgens *b)
 
 /* Logs of category "it": their numbers must be one consecutive run;
  * returns it in *lo..*hi (*lo = -1 if none) and the earliest event time. */
-static void it_run(const char *path, const char *which, int64_t *lo, int64_t *hi, int64_t *tmin,
-                   int64_t *t_lo)
+static void cat_run(const char *path, const char *which, const char *cat, int64_t *lo, int64_t *hi,
+                    int64_t *tmin, int64_t *t_lo)
 {
 	struct tsum ts;
 	assert_int_equal(tsum_load(path, which, &ts), 0);
@@ -147,7 +147,7 @@ static void it_run(const char *path, const char *which, int64_t *lo, int64_t *hi
 		const struct tline *l = &ts.lines[i];
 		if (strcmp(l->kind, "sync") != 0 && l->t != INT64_MIN && l->t < *tmin)
 			*tmin = l->t;
-		if (strcmp(l->kind, "log") != 0 || strcmp(tl_get(l, "cat"), "it") != 0)
+		if (strcmp(l->kind, "log") != 0 || strcmp(tl_get(l, "cat"), cat) != 0)
 			continue;
 		int64_t k = strtoll(tl_get(l, "msg"), NULL, 10);
 		if (*lo < 0) {
@@ -163,12 +163,19 @@ static void it_run(const char *path, const char *which, int64_t *lo, int64_t *hi
 	tsum_free(&ts);
 }
 
+static void it_run(const char *path, const char *which, int64_t *lo, int64_t *hi, int64_t *tmin,
+                   int64_t *t_lo)
+{
+	cat_run(path, which, "it", lo, hi, tmin, t_lo);
+}
+
 /* ------------------------------------------------------------- dumps */
 
 #define DUMPS 5
 #define MIN_AGE_NS 150000000ull
 static volatile int stop_worker;
-static int64_t done; /* atomic: logs emitted */
+static int64_t done;  /* atomic: "it" logs emitted */
+static int64_t done2; /* atomic: "jt" logs emitted (second worker, no sleep) */
 
 static void *worker(void *arg)
 {
@@ -180,6 +187,21 @@ static void *worker(void *arg)
 		gotrace_region_end(0, "iter");
 		__atomic_store_n(&done, i + 1, __ATOMIC_RELEASE);
 		sleep_ns(50000);
+	}
+	return NULL;
+}
+
+/* A second writer that emits in bursts of 200 back-to-back logs (one per
+ * millisecond: ~4 MB/s of trace, well within the ring and the flusher's
+ * pace on a loaded 2-CPU machine, so that nothing is dropped). */
+static void *worker2(void *arg)
+{
+	(void)arg;
+	for (int64_t i = 0; !__atomic_load_n(&stop_worker, __ATOMIC_ACQUIRE); i++) {
+		gotrace_logf(0, "jt", "%lld", (long long)i);
+		__atomic_store_n(&done2, i + 1, __ATOMIC_RELEASE);
+		if (i % 200 == 199)
+			sleep_ns(1000000);
 	}
 	return NULL;
 }
@@ -203,12 +225,13 @@ static void test_dumps(void **s)
 {
 	(void)s;
 	stop_worker = 0;
-	done = 0;
+	done = done2 = 0;
 	start_flight(8u << 20, 20000000, NULL, 0);
-	pthread_t th;
+	pthread_t th, th2;
 	assert_int_equal(pthread_create(&th, NULL, worker, NULL), 0);
+	assert_int_equal(pthread_create(&th2, NULL, worker2, NULL), 0);
 	char *path[DUMPS];
-	int64_t before[DUMPS], after[DUMPS];
+	int64_t before[DUMPS], after[DUMPS], before2[DUMPS], after2[DUMPS];
 	uint64_t t_ret[DUMPS];
 	for (int d = 0; d < DUMPS; d++) {
 		sleep_ns(d == 0 ? 2 * MIN_AGE_NS : 90000000);
@@ -218,15 +241,21 @@ static void test_dumps(void **s)
 		int fd = open(path[d], O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		assert_true(fd >= 0);
 		before[d] = __atomic_load_n(&done, __ATOMIC_ACQUIRE);
+		before2[d] = __atomic_load_n(&done2, __ATOMIC_ACQUIRE);
 		int rc = gotrace_flight_write(fd);
 		t_ret[d] = mono_ns();
 		after[d] = __atomic_load_n(&done, __ATOMIC_ACQUIRE);
+		after2[d] = __atomic_load_n(&done2, __ATOMIC_ACQUIRE);
 		if (rc)
 			fail_msg("gotrace_flight_write: %d %s", rc, gotrace_last_error());
 		close(fd);
 	}
 	__atomic_store_n(&stop_worker, 1, __ATOMIC_RELEASE);
 	pthread_join(th, NULL);
+	pthread_join(th2, NULL);
+	gotrace_stats st;
+	gotrace_get_stats(&st);
+	assert_int_equal(st.events_dropped, 0); /* the run below counts on it */
 	assert_int_equal(gotrace_stop(), 0);
 
 	static struct rawgens rg[DUMPS];
@@ -256,6 +285,15 @@ static void test_dumps(void **s)
 			assert_true(tmin + (int64_t)MIN_AGE_NS <= (int64_t)t_ret[d]);
 			if (r == 1)
 				prev_lo = lo;
+			/* The unthrottled writer: the same, per its own count. */
+			int64_t lo2, hi2, tmin2, t_lo2;
+			cat_run(path[d], readers[r], "jt", &lo2, &hi2, &tmin2, &t_lo2);
+			printf("  dump %d (%s): fast writer's logs %lld..%lld (done %lld..%lld)\n", d,
+			       readers[r], (long long)lo2, (long long)hi2, (long long)before2[d],
+			       (long long)after2[d]);
+			assert_true(lo2 >= 0);
+			assert_true(hi2 >= before2[d] - 1);
+			assert_true(hi2 <= after2[d] - 1);
 		}
 		if (d > 0)
 			printf("  dumps %d and %d: %d generations in common, same sizes\n", d - 1, d,
