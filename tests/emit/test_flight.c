@@ -233,6 +233,12 @@ static void test_dumps(void **s)
 	char *path[DUMPS];
 	int64_t before[DUMPS], after[DUMPS], before2[DUMPS], after2[DUMPS];
 	uint64_t t_ret[DUMPS];
+	/* Both writers under way (on a loaded machine they may wait for a
+	 * CPU), at most 10 s, then the window fills. */
+	for (uint64_t t0 = mono_ns(); (__atomic_load_n(&done, __ATOMIC_ACQUIRE) == 0 ||
+	                               __atomic_load_n(&done2, __ATOMIC_ACQUIRE) == 0) &&
+	                              mono_ns() - t0 < 10000000000ull;)
+		sleep_ns(1000000);
 	for (int d = 0; d < DUMPS; d++) {
 		sleep_ns(d == 0 ? 2 * MIN_AGE_NS : 90000000);
 		char tag[32];
@@ -318,8 +324,13 @@ static void test_signal(void **s)
 	start_flight(4u << 20, 20000000, path, SIGUSR2);
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, worker, NULL), 0);
-	sleep_ns(100000000);
+	/* Some logs first (the worker may wait for a CPU on a loaded
+	 * machine), at most 10 s. */
+	for (uint64_t t0 = mono_ns(); __atomic_load_n(&done, __ATOMIC_ACQUIRE) < 200 &&
+	                              mono_ns() - t0 < 10000000000ull;)
+		sleep_ns(5000000);
 	int64_t before = __atomic_load_n(&done, __ATOMIC_ACQUIRE);
+	assert_true(before > 0);
 	assert_int_equal(kill(getpid(), SIGUSR2), 0);
 	struct stat st;
 	uint64_t end = mono_ns() + 10000000000ull;
