@@ -340,7 +340,12 @@ GOTRACE_API int gotrace_flush(void);
  * the handler the program had installed before start, or restore the
  * default action and re-raise: the process dies of the same signal, with a
  * core dump where the system writes one.  A normal exit() finishes the trace
- * as gotrace_stop would (unless GOTRACE_CRASH_NO_ATEXIT). */
+ * as gotrace_stop would (unless GOTRACE_CRASH_NO_ATEXIT).
+ *
+ * In a flight recorder session (gotrace_start_flight) the same flush
+ * creates (truncates) the file flight_path and writes the trace header, the
+ * retained generations and the generation in progress there (nothing, and
+ * -GOTRACE_EIO, without a flight_path). */
 GOTRACE_API int gotrace_crash_flush(void);
 
 /* Statistics of the current or last session.  MT-safe, AS-safe. */

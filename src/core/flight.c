@@ -35,6 +35,14 @@
  *   ring_bytes, gens_lost: atomics (statistics readers).
  * Emitting threads never see any of it: they hand chunks to the queue as
  * in a file session, so a write-out never blocks them.
+ *
+ * Why a mutex and reference counts rather than RCU: a write-out may take
+ * as long as its file descriptor makes it (a slow pipe); an RCU read-side
+ * section held that long would hold up every grace period of the library
+ * (the advancer's synchronize_rcu when it reaps threads), whereas here the
+ * flusher holds ring_lock only to link or unlink a generation and a
+ * dumper only to take its references, and neither ever waits for the
+ * other's writing.  The crash flush needs neither (see above).
  */
 #include "core.h"
 
