@@ -95,9 +95,27 @@ typedef struct gotrace_options {
 	 * Default GOTRACE_STACK_DEFAULT (BLOCK | SYSCALL: the stacks of go
 	 * tool trace's -pprof=sync and -pprof=syscall); 0 means none. */
 	int event_stacks;
+	/* Flight recorder (gotrace_start_flight only; see there).  The
+	 * signal whose delivery writes the recording to flight_path (e.g.
+	 * SIGUSR2); 0 (default): none. */
+	int flight_signal;
 	/* Reserved; must stay zero. */
-	int reserved_int[3];
-	uint64_t reserved_u64[8];
+	int reserved_int[2];
+	/* Flight recorder: bound on the bytes of trace data retained in
+	 * memory (default 0: 16 MiB; minimum 1 MiB), and the minimum age of
+	 * the data kept (default 0: 10 s).  MaxBytes wins, as in Go's
+	 * runtime/trace.FlightRecorder. */
+	uint64_t flight_max_bytes;
+	uint64_t flight_min_age_ns;
+	/* Flight recorder: the file that a flight_signal dump replaces and a
+	 * crash writes (the recording plus the generation in progress); NULL
+	 * (default): neither.  Copied by start (at most 4095 bytes). */
+	union {
+		const char *flight_path;
+		uint64_t flight_path_pad_;
+	};
+	/* Reserved; must stay zero. */
+	uint64_t reserved_u64[5];
 } gotrace_options;
 
 enum gotrace_cpu_source {
@@ -197,6 +215,48 @@ GOTRACE_API void gotrace_options_init(gotrace_options *opt);
 GOTRACE_API int gotrace_start_fd(int fd, const gotrace_options *opt);
 GOTRACE_API int gotrace_start_path(const char *path, const gotrace_options *opt);
 
+/* Flight recorder: start a session whose output is a bounded ring of the
+ * most recent complete generations in memory instead of a file (Go 1.25's
+ * runtime/trace.FlightRecorder, LTTng's snapshot sessions).  Nothing is
+ * written until asked: gotrace_flight_write(fd), the signal
+ * opt->flight_signal (to opt->flight_path), or a crash (to
+ * opt->flight_path).  gotrace_stop discards the recording.  opt may be
+ * NULL for defaults; the other options mean what they mean for a file
+ * session (advance_period_ns: the granularity of the window; max_buffered:
+ * the data not yet in the ring).
+ *
+ * Retention (at each generation end, as Go's recorder): the newest
+ * complete generation, then older ones newest first while the window does
+ * not yet reach flight_min_age_ns back from now AND the total stays within
+ * flight_max_bytes.  MaxBytes wins over MinAge (as in Go), and unlike Go
+ * it is a hard bound: the ring (in 64 KiB blocks, counted whole) never
+ * holds more than flight_max_bytes; the oldest whole generation goes
+ * first, also while a generation is being collected.  A generation is
+ * ended early when it reaches flight_max_bytes / 8, and max_buffered is
+ * lowered to flight_max_bytes / 4 (not below 1 MiB), so that a burst does
+ * not make one generation larger than the ring; a generation that still
+ * does not fit is not retained.  Memory besides the ring: the queue of data not
+ * yet in the ring (max_buffered), and, while gotrace_flight_write runs,
+ * the generations it writes that the ring dropped meanwhile (at most
+ * another flight_max_bytes).
+ *
+ * Returns what gotrace_start_fd returns; -GOTRACE_EINVAL for bad flight
+ * options (flight_max_bytes below 1 MiB, a signal that cannot be caught,
+ * a flight_path too long) too.  MT-safe (serialised), AS-unsafe. */
+GOTRACE_API int gotrace_start_flight(const gotrace_options *opt);
+
+/* Write the flight recording to fd: ends the current generation (as
+ * gotrace_flush), then writes the trace header and every retained
+ * complete generation, oldest first: a valid trace on its own.  The
+ * writing happens on the calling thread from a snapshot of the ring:
+ * threads that emit meanwhile are never blocked, and the recorder goes on
+ * recording.  Calls are serialised.  SIGPIPE is blocked during the write
+ * (a closed pipe gives -GOTRACE_EIO).  Returns 0, -GOTRACE_ENOTON (no
+ * flight session), -GOTRACE_EINVAL (bad fd), -GOTRACE_EIO (a write
+ * failed; gotrace_last_error() says why; the session goes on).
+ * MT-safe, AS-unsafe. */
+GOTRACE_API int gotrace_flight_write(int fd);
+
 /* Start tracing as the environment says, like gperftools' CPUPROFILE:
  *
  *   variable              value                                  default
@@ -212,6 +272,12 @@ GOTRACE_API int gotrace_start_path(const char *path, const gotrace_options *opt)
  *   GOTRACE_STOP_TIMEOUT  wait for a stalled output: 5s          5s
  *   GOTRACE_CRASH         nosignals,noatexit | none              none
  *   GOTRACE_CLOCK         auto | tsc | monotonic                 auto
+ *   GOTRACE_FLIGHT        1: flight recorder (gotrace_start_     0
+ *                         flight); GOTRACE_OUT is then the file
+ *                         that signal and crash dumps write
+ *   GOTRACE_FLIGHT_MAX_BYTES  ring bound: 16M                    16M
+ *   GOTRACE_FLIGHT_MIN_AGE    window kept: 10s                   10s
+ *   GOTRACE_FLIGHT_SIGNAL     signal that dumps: USR2, 12, none   none
  *
  * (the fields of gotrace_options; sizes take k/M/G, durations ns/us/ms/s,
  * a bare number is bytes or nanoseconds).  Returns 0 if tracing started,
@@ -274,7 +340,12 @@ GOTRACE_API int gotrace_flush(void);
  * the handler the program had installed before start, or restore the
  * default action and re-raise: the process dies of the same signal, with a
  * core dump where the system writes one.  A normal exit() finishes the trace
- * as gotrace_stop would (unless GOTRACE_CRASH_NO_ATEXIT). */
+ * as gotrace_stop would (unless GOTRACE_CRASH_NO_ATEXIT).
+ *
+ * In a flight recorder session (gotrace_start_flight) the same flush
+ * creates (truncates) the file flight_path and writes the trace header, the
+ * retained generations and the generation in progress there (nothing, and
+ * -GOTRACE_EIO, without a flight_path). */
 GOTRACE_API int gotrace_crash_flush(void);
 
 /* Statistics of the current or last session.  MT-safe, AS-safe. */

@@ -436,6 +436,17 @@ struct gt_state {
 	int crashing;
 	int crash_tid;
 	int flusher_busy;
+
+	/* Flight recorder (flight.c).  flight: 1 for a gotrace_start_flight
+	 * session (written by start before the flusher exists, read-only
+	 * while on; cleared by stop after the flusher is joined, with an
+	 * atomic store that gotrace_flight_write loads).  flight_sig_req: atomic, set to 1 by the flight signal's
+	 * handler, taken (exchanged to 0) by the flusher, which then writes
+	 * the recording to flight_path (start's copy: written by start,
+	 * read-only while on, also read by the crash flush). */
+	int flight;
+	int flight_sig_req;
+	char flight_path[4096];
 	char err[256];           /* last error text (start lock or flusher) */
 	char note[512];          /* what start chose instead of what was asked
 	                          * (gotrace_start_notes): written under the
@@ -498,6 +509,22 @@ GT_HIDDEN uint8_t *gt_str_reserve(struct gt_emit *e, uint32_t need, bool must);
 GT_HIDDEN void gt_out_init(int fd);
 GT_HIDDEN int gt_out_write(const void *buf, size_t len);
 GT_HIDDEN void gt_out_drain(uint64_t gen);
+GT_HIDDEN void gt_out_drain_some(uint64_t gen, uint64_t limit);
+/* Flight recorder ring (flight.c; the rules are there).  Flusher
+ * context, except write_fd (any thread: gotrace_flight_write), the crash
+ * writers (crash flush, flusher parked; AS-safe) and the statistics. */
+GT_HIDDEN int gt_flight_init(uint64_t max_bytes, uint64_t min_age_ns);
+GT_HIDDEN void gt_flight_append(const struct gt_chunk *c);
+GT_HIDDEN void gt_flight_seal(uint64_t gen);
+GT_HIDDEN uint64_t gt_flight_open_bytes(void);
+GT_HIDDEN void gt_flight_pin(uint64_t t_req);
+GT_HIDDEN int gt_flight_write_fd(int fd, uint64_t *bytes, uint64_t *ngens);
+GT_HIDDEN bool gt_flight_crash_write_sealed(bool (*wr)(const void *, size_t));
+GT_HIDDEN bool gt_flight_crash_write_open(uint64_t gen, bool (*wr)(const void *, size_t));
+GT_HIDDEN void gt_flight_destroy(void);
+GT_HIDDEN void gt_flight_forget(void);
+GT_HIDDEN uint64_t gt_flight_ring_bytes(void);
+GT_HIDDEN uint64_t gt_flight_gens_lost(void);
 GT_HIDDEN void gt_set_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 GT_HIDDEN void gt_wake_flusher(void);
 /* Flusher only, inside an advance, before long allocating work: waits

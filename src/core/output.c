@@ -93,15 +93,29 @@ int gt_out_write(const void *buf, size_t len)
  * the pool of written chunks, chunk.c). */
 void gt_out_drain(uint64_t gen)
 {
+	gt_out_drain_some(gen, UINT64_MAX);
+}
+
+/* The same, stopping once at least limit bytes were taken: the flusher's
+ * early drain of the current generation, which writers may keep filling
+ * as fast as it drains (a flight recorder's generation must end in time:
+ * flight.c). */
+void gt_out_drain_some(uint64_t gen, uint64_t limit)
+{
 	struct cds_wfcq_node *n;
+	uint64_t taken = 0;
 	/* Stop between two chunks when a crash flush wants the output: it
 	 * writes the rest itself. */
-	while (!gt_crashing() &&
+	while (!gt_crashing() && taken < limit &&
 	       (n = __cds_wfcq_dequeue_blocking(&gt_session.qhead[gen & 1], &gt_session.qtail[gen & 1])) != NULL) {
 		struct gt_chunk *c = caa_container_of(n, struct gt_chunk, qnode);
 		while (!__atomic_load_n(&c->queued, __ATOMIC_ACQUIRE))
 			; /* set before the enqueue: never spins */
-		gt_out_write(c->data, c->len);
+		if (gt_session.flight)
+			gt_flight_append(c); /* into the ring instead (flight.c) */
+		else
+			gt_out_write(c->data, c->len);
+		taken += c->len;
 		__atomic_sub_fetch(&gt_session.buffered, c->len, __ATOMIC_RELAXED);
 		gt_chunk_free(c);
 	}

@@ -33,6 +33,7 @@
 #include "../core/registry.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -359,6 +360,10 @@ static bool crash_advance(struct gt_thread *self)
 		return true; /* tracing already off: everything is written */
 	/* The flusher queued g-1 completely but may not have written it all. */
 	if (__atomic_load_n(&gt_session.gens_written, __ATOMIC_ACQUIRE) + gt_session.gen_first < g) {
+		/* Flight: what the flusher already moved into the ring's open
+		 * generation comes first. */
+		if (gt_session.flight && !gt_flight_crash_write_open(g - 1, crash_write))
+			return false;
 		if (!write_queue(g - 1))
 			return false;
 		__atomic_add_fetch(&gt_session.gens_written, 1, __ATOMIC_RELAXED);
@@ -376,6 +381,8 @@ static bool crash_advance(struct gt_thread *self)
 	gt_for_each_source(s)
 		if (s->crash_drain && !s->crash_drain(g, now, write_chunk))
 			return false;
+	if (gt_session.flight && !gt_flight_crash_write_open(g, crash_write))
+		return false;
 	if (!write_queue(g))
 		return false;
 	bool any = false;
@@ -425,6 +432,24 @@ static bool park_flusher(void)
 	return true;
 }
 
+/* Flight recorder: the crash writes to flight_path (open(2) is
+ * async-signal-safe): the header and the ring's sealed generations (the
+ * flusher is parked, so the ring stands still: flight.c), then the crash
+ * advance writes what follows as for a file.  gt_session.fd becomes the
+ * new file (the flusher, its other user, is parked for good).  false: no
+ * path, or it cannot be opened or written. */
+static bool flight_crash_open(void)
+{
+	if (!gt_session.flight_path[0])
+		return false;
+	int fd = open(gt_session.flight_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return false;
+	gt_session.fd = fd;
+	gt_session.own_fd = 1; /* fsync'd below; closed by stop */
+	return gt_flight_crash_write_sealed(crash_write);
+}
+
 /* The crash flush proper.  Returns 0 if a complete final generation was
  * written. */
 static int crash_flush(void)
@@ -445,6 +470,10 @@ static int crash_flush(void)
 	int rc = -1;
 	if (__atomic_load_n(&gt_session.flusher_running, __ATOMIC_ACQUIRE) && park_flusher()) {
 		deadline_write = gt_mono_ns() + CRASH_WRITE_WAIT_NS;
+		if (gt_session.flight && !flight_crash_open()) {
+			__atomic_store_n(&crash_done, 1, __ATOMIC_RELEASE);
+			return -1;
+		}
 		struct gt_thread *self = gt_tls_self;
 		if (self && __atomic_load_n(&self->session, __ATOMIC_RELAXED) != gt_session.session)
 			self = NULL;

@@ -14,6 +14,7 @@
 #include "session.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,8 @@ struct envconf {
 	char *path;
 	size_t path_len;
 	char err[256];
+	bool flight;       /* GOTRACE_FLIGHT=1 */
+	bool flight_opts;  /* some GOTRACE_FLIGHT_* set */
 };
 
 /* "123", "64k", "4M", "1G" (powers of 1024). */
@@ -265,6 +268,66 @@ static int set_buffer_size(struct envconf *c, const char *v)
 	return 0;
 }
 
+static int set_flight(struct envconf *c, const char *v)
+{
+	if (strcmp(v, "1") == 0)
+		c->flight = true;
+	else if (strcmp(v, "0") != 0) {
+		snprintf(c->err, sizeof c->err, "GOTRACE_FLIGHT=%s: expected 1 (flight recorder) or 0", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_flight_max_bytes(struct envconf *c, const char *v)
+{
+	uint64_t n;
+	if (parse_size(v, &n) != 0 || n < (1u << 20)) {
+		snprintf(c->err, sizeof c->err, "GOTRACE_FLIGHT_MAX_BYTES=%s: expected a size of at least 1M (16M)",
+		         v);
+		return -1;
+	}
+	c->o->flight_max_bytes = n;
+	c->flight_opts = true;
+	return 0;
+}
+
+static int set_flight_min_age(struct envconf *c, const char *v)
+{
+	if (parse_duration(v, &c->o->flight_min_age_ns) != 0 || c->o->flight_min_age_ns == 0) {
+		snprintf(c->err, sizeof c->err, "GOTRACE_FLIGHT_MIN_AGE=%s: expected a duration (10s, 500ms)",
+		         v);
+		return -1;
+	}
+	c->flight_opts = true;
+	return 0;
+}
+
+static int set_flight_signal(struct envconf *c, const char *v)
+{
+	static const struct word w[] = { { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "HUP", SIGHUP },
+		                         { "QUIT", SIGQUIT }, { "TERM", SIGTERM }, { "INT", SIGINT },
+		                         { "PWR", SIGPWR },   { "none", 0 },        { NULL, 0 } };
+	const char *name = strncmp(v, "SIG", 3) == 0 ? v + 3 : v;
+	for (const struct word *x = w; x->name; x++)
+		if (strcmp(name, x->name) == 0) {
+			c->o->flight_signal = x->value;
+			c->flight_opts = true;
+			return 0;
+		}
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (end != v && *end == '\0' && errno == 0 && n > 0 && n < NSIG && n != SIGKILL && n != SIGSTOP) {
+		c->o->flight_signal = (int)n;
+		c->flight_opts = true;
+		return 0;
+	}
+	snprintf(c->err, sizeof c->err,
+	         "GOTRACE_FLIGHT_SIGNAL=%s: expected a signal name (USR2, SIGUSR2, ...), a number or none", v);
+	return -1;
+}
+
 /* The variables (README "Environment" and gotrace.h repeat this table). */
 static const struct var {
 	const char *name;
@@ -280,6 +343,10 @@ static const struct var {
 	{ "GOTRACE_STOP_TIMEOUT", set_stop_timeout }, /* stalled output wait: 5s */
 	{ "GOTRACE_CRASH", set_crash },               /* nosignals,noatexit|none */
 	{ "GOTRACE_CLOCK", set_clock },               /* auto | tsc | monotonic */
+	{ "GOTRACE_FLIGHT", set_flight },             /* 1: flight recorder */
+	{ "GOTRACE_FLIGHT_MAX_BYTES", set_flight_max_bytes }, /* ring bound: 16M */
+	{ "GOTRACE_FLIGHT_MIN_AGE", set_flight_min_age },     /* window: 10s */
+	{ "GOTRACE_FLIGHT_SIGNAL", set_flight_signal },       /* USR2 | 12 | none */
 };
 #define NVARS (sizeof vars / sizeof vars[0])
 
@@ -316,7 +383,8 @@ int gotrace_options_from_env(gotrace_options *opt, char *path, size_t path_len)
 			gt_set_start_error("unknown environment variable %.*s (known: GOTRACE_OUT, "
 			                   "GOTRACE_CPU_HZ, GOTRACE_CPU, GOTRACE_STACKS, GOTRACE_ADVANCE, "
 			                   "GOTRACE_MAX_BUFFERED, GOTRACE_BUFFER_SIZE, GOTRACE_STOP_TIMEOUT, "
-			                   "GOTRACE_CRASH, GOTRACE_CLOCK)", (int)(n < 64 ? n : 64), *e);
+			                   "GOTRACE_CRASH, GOTRACE_CLOCK, GOTRACE_FLIGHT, GOTRACE_FLIGHT_MAX_BYTES, "
+			                   "GOTRACE_FLIGHT_MIN_AGE, GOTRACE_FLIGHT_SIGNAL)", (int)(n < 64 ? n : 64), *e);
 			return -GOTRACE_EINVAL;
 		}
 	}
@@ -331,6 +399,14 @@ int gotrace_options_from_env(gotrace_options *opt, char *path, size_t path_len)
 		if (vars[i].set == set_out)
 			have_out = true;
 	}
+	if (c.flight_opts && !c.flight) {
+		gt_set_start_error("GOTRACE_FLIGHT_MAX_BYTES, GOTRACE_FLIGHT_MIN_AGE and GOTRACE_FLIGHT_SIGNAL "
+		                   "need GOTRACE_FLIGHT=1");
+		return -GOTRACE_EINVAL;
+	}
+	/* A flight session is told by a non-zero flight_max_bytes. */
+	if (c.flight && opt->flight_max_bytes == 0)
+		opt->flight_max_bytes = 16u << 20;
 	return have_out ? 0 : 1;
 }
 
@@ -339,8 +415,12 @@ int gotrace_start_from_env(void)
 	gotrace_options o;
 	char path[PATH_MAX];
 	int r = gotrace_options_from_env(&o, path, sizeof path);
-	if (r == 0)
+	if (r == 0 && o.flight_max_bytes != 0) {
+		o.flight_path = path; /* start copies it */
+		r = gotrace_start_flight(&o);
+	} else if (r == 0) {
 		r = gotrace_start_path(path, &o);
+	}
 	if (r < 0) {
 		/* The one place the library prints: the user asked for tracing
 		 * through the environment and would otherwise never learn why

@@ -45,7 +45,7 @@ static int check_options(const gotrace_options *in, gotrace_options *o)
 	gotrace_options_init(o);
 	if (!in)
 		return 0;
-	if (in->struct_size < offsetof(gotrace_options, reserved_int) || in->struct_size > sizeof *o) {
+	if (in->struct_size < offsetof(gotrace_options, flight_signal) || in->struct_size > sizeof *o) {
 		gt_set_start_error("invalid options: struct_size %zu (initialise them with "
 		                   "gotrace_options_init)", in->struct_size);
 		return -GOTRACE_EINVAL;
@@ -102,6 +102,44 @@ static void set_off_after_error(void)
 	__atomic_store_n(&gotrace_on_, 0, __ATOMIC_RELEASE);
 }
 
+/* ------------------------------------------------------- flight recorder */
+
+/* The flight signal's disposition before start: written by start and stop
+ * under the start lock. */
+static struct sigaction flight_old_act;
+static int flight_sig_installed; /* the signal number, 0: none */
+
+static void flight_sig_handler(int sig)
+{
+	(void)sig;
+	int saved = errno;
+	__atomic_store_n(&gt_session.flight_sig_req, 1, __ATOMIC_RELEASE);
+	gt_wake_flusher(); /* futex wake: async-signal-safe */
+	errno = saved;
+}
+
+/* Flusher context: the recording to flight_path, through a temporary file
+ * renamed over it, so that the path always holds a complete dump.  A
+ * failure is remembered in gt_session.note-free form: the session goes on
+ * (nothing to report it to; the file is simply not replaced). */
+static char flight_tmp[sizeof gt_session.flight_path + 8]; /* flusher-private */
+static void flight_signal_dump(void)
+{
+	if (!gt_session.flight_path[0])
+		return;
+	snprintf(flight_tmp, sizeof flight_tmp, "%s.tmp", gt_session.flight_path);
+	int fd = open(flight_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	int rc = gt_flight_write_fd(fd, NULL, NULL);
+	if (close(fd) != 0 && rc == 0)
+		rc = -EIO;
+	if (rc == 0)
+		rc = rename(flight_tmp, gt_session.flight_path);
+	if (rc != 0)
+		unlink(flight_tmp);
+}
+
 static void *flusher_main(void *arg)
 {
 	(void)arg;
@@ -114,6 +152,8 @@ static void *flusher_main(void *arg)
 	uint64_t period = gt_session.opt.advance_period_ns;
 	uint64_t next = gt_mono_ns() + period;
 	uint64_t size_bound = gt_session.opt.max_buffered / 4;
+	/* Flight: a generation ends early at an eighth of the ring (gotrace.h). */
+	uint64_t flight_bound = gt_session.opt.flight_max_bytes / 8;
 	for (;;) {
 		/* Park point: a crash flush takes over the output from here. */
 		__atomic_store_n(&gt_session.flusher_busy, 1, __ATOMIC_SEQ_CST);
@@ -151,17 +191,23 @@ static void *flusher_main(void *arg)
 		}
 		/* Write what is queued for the current generation early: it
 		 * frees memory; the order of generations is unaffected. */
-		gt_out_drain(g);
+		gt_out_drain_some(g, gt_session.flight ? flight_bound : UINT64_MAX);
+		bool sig = gt_session.flight && __atomic_load_n(&gt_session.flight_sig_req, __ATOMIC_ACQUIRE);
 		bool due = now >= next || req != __atomic_load_n(&gt_session.flush_done, __ATOMIC_RELAXED) ||
-		           __atomic_load_n(&gt_session.buffered, __ATOMIC_RELAXED) > size_bound || stopping;
+		           __atomic_load_n(&gt_session.buffered, __ATOMIC_RELAXED) > size_bound || stopping ||
+		           sig || (gt_session.flight && gt_flight_open_bytes() > flight_bound);
 		if (due && g != 0) {
 			bool final = stopping || __atomic_load_n(&gt_session.out_err, __ATOMIC_ACQUIRE);
 			gt_advance(final);
 			gt_out_drain(g);
 			if (gt_crashing())
 				break; /* g is queued; the crash flush writes it */
+			if (gt_session.flight)
+				gt_flight_seal(g);
 			if (!__atomic_load_n(&gt_session.out_err, __ATOMIC_ACQUIRE))
 				__atomic_add_fetch(&gt_session.gens_written, 1, __ATOMIC_RELAXED);
+			if (sig && __atomic_exchange_n(&gt_session.flight_sig_req, 0, __ATOMIC_ACQ_REL))
+				flight_signal_dump();
 			if (final && !stopping) {
 				set_off_after_error();
 				gt_out_drain(g + 1); /* nothing should be there: free it */
@@ -332,6 +378,9 @@ static void atfork_child(void)
 	 * hold it; a fresh mutex is the simplest free one. */
 	pthread_mutex_init(&gt_session.reg_lock, NULL);
 	gt_symlines_atfork_child();
+	gt_flight_forget();
+	gt_session.flight = 0;
+	flight_sig_installed = 0;
 	gt_tls_self = NULL;
 	gt_tls_session = 0;
 	gt_session.session++;
@@ -455,7 +504,7 @@ static int write_header(int fd, uint64_t timeout_ns)
 /* Start a session on fd.  Called with the start lock held, options checked;
  * returns with it released.  own_fd: fd was opened by gotrace_start_path,
  * stop closes it (on failure the caller does). */
-static int start_locked(int fd, const gotrace_options *opt, int own_fd)
+static int start_locked(int fd, const gotrace_options *opt, int own_fd, int flight)
 {
 	gotrace_options o = *opt;
 	int rc;
@@ -481,6 +530,10 @@ static int start_locked(int fd, const gotrace_options *opt, int own_fd)
 	gt_session.fd = fd;
 	gt_session.own_fd = 0;
 	gt_session.stopping = 0;
+	gt_session.flight = flight;
+	gt_session.flight_sig_req = 0;
+	if (flight)
+		gt_flight_init(o.flight_max_bytes, o.flight_min_age_ns);
 	gt_session.buffered = gt_session.buffered_peak = 0;
 	gt_session.bytes_written = gt_session.gens_written = gt_session.dropped_total = gt_session.threads_seen = 0;
 	gt_session.flush_req = gt_session.flush_done = 0;
@@ -496,10 +549,12 @@ static int start_locked(int fd, const gotrace_options *opt, int own_fd)
 	/* The header is written here, not by the flusher: a trace is a trace
 	 * from the moment start returns (a crash right after start still
 	 * leaves a readable file), and an unwritable fd fails start. */
-	rc = write_header(fd, o.stop_timeout_ns);
-	if (rc)
-		goto out_tabs;
-	gt_session.bytes_written = GT_HEADER_LEN;
+	if (!flight) {
+		rc = write_header(fd, o.stop_timeout_ns);
+		if (rc)
+			goto out_tabs;
+		gt_session.bytes_written = GT_HEADER_LEN;
+	}
 	pthread_mutex_lock(&gt_session.reg_lock);
 	gt_session.next_p = 0;
 	gt_session.free_p_n = 0;
@@ -524,6 +579,15 @@ static int start_locked(int fd, const gotrace_options *opt, int own_fd)
 	}
 	gt_session.flusher_running = true;
 	gt_crash_install(&gt_session.opt);
+	if (flight && o.flight_signal > 0) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = flight_sig_handler;
+		sa.sa_flags = SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(o.flight_signal, &sa, &flight_old_act) == 0)
+			flight_sig_installed = o.flight_signal;
+	}
 	if (gt_session.opt.cpu_hz > 0) {
 		/* The library's other threads before the CPU timers: creating
 		 * one blocks every signal in the creator while it clones, and
@@ -570,7 +634,7 @@ int gotrace_start_fd(int fd, const gotrace_options *opt)
 		pthread_mutex_unlock(&start_lock);
 		return rc;
 	}
-	return start_locked(fd, &o, 0);
+	return start_locked(fd, &o, 0, 0);
 }
 
 int gotrace_start_path(const char *path, const gotrace_options *opt)
@@ -599,7 +663,7 @@ int gotrace_start_path(const char *path, const gotrace_options *opt)
 		pthread_mutex_unlock(&start_lock);
 		return -GOTRACE_ESYS;
 	}
-	rc = start_locked(fd, &o, 1);
+	rc = start_locked(fd, &o, 1, 0);
 	if (rc)
 		close(fd);
 	return rc;
@@ -619,6 +683,10 @@ int gotrace_stop(void)
 		if (s->stop)
 			s->stop();
 	gt_crash_uninstall();
+	if (flight_sig_installed) {
+		sigaction(flight_sig_installed, &flight_old_act, NULL);
+		flight_sig_installed = 0;
+	}
 	__atomic_store_n(&gt_session.stopping, 1, __ATOMIC_RELEASE);
 	gt_wake_flusher();
 	pthread_join(gt_session.flusher, NULL);
@@ -632,6 +700,10 @@ int gotrace_stop(void)
 	for (int i = 0; i < 2; i++) {
 		gt_out_drain(i); /* after an error: free what was not written */
 		gt_strtab_destroy(&gt_session.strtab[i]);
+	}
+	if (gt_session.flight) {
+		gt_flight_destroy(); /* the recording is discarded (gotrace.h) */
+		__atomic_store_n(&gt_session.flight, 0, __ATOMIC_RELEASE);
 	}
 	gt_chunk_pool_drain(); /* written chunks kept for reuse (chunk.c) */
 	if (gt_session.own_fd)
@@ -698,4 +770,90 @@ const char *gotrace_last_error(void)
 	if (__atomic_load_n(&gt_session.out_err, __ATOMIC_ACQUIRE) && gt_session.err[0])
 		return gt_session.err;
 	return gt_last_error_text;
+}
+
+/* ------------------------------------------------------- flight recorder */
+
+int gotrace_start_flight(const gotrace_options *opt)
+{
+	pthread_once(&once, init_once);
+	pthread_mutex_lock(&start_lock);
+	gotrace_options o;
+	int rc = check_options(opt, &o);
+	if (rc == 0) {
+		if (o.flight_max_bytes == 0)
+			o.flight_max_bytes = 16u << 20;
+		if (o.flight_min_age_ns == 0)
+			o.flight_min_age_ns = 10000000000ull;
+		if (o.flight_max_bytes < (1u << 20)) {
+			gt_set_start_error("invalid options: flight_max_bytes %llu is below the minimum 1 MiB",
+			                   (unsigned long long)o.flight_max_bytes);
+			rc = -GOTRACE_EINVAL;
+		} else if (o.flight_signal < 0 || o.flight_signal >= NSIG || o.flight_signal == SIGKILL ||
+		           o.flight_signal == SIGSTOP) {
+			gt_set_start_error("invalid options: flight_signal %d cannot be caught", o.flight_signal);
+			rc = -GOTRACE_EINVAL;
+		} else if (o.flight_path && strlen(o.flight_path) >= sizeof gt_session.flight_path) {
+			gt_set_start_error("invalid options: flight_path longer than %zu bytes",
+			                   sizeof gt_session.flight_path - 1);
+			rc = -GOTRACE_EINVAL;
+		} else if (gt_session.flusher_running) {
+			rc = -GOTRACE_EBUSY;
+		}
+	}
+	if (rc) {
+		pthread_mutex_unlock(&start_lock);
+		return rc;
+	}
+	/* A generation must fit the ring: it ends at flight_max_bytes / 8
+	 * plus what is queued then (max_buffered and its pool). */
+	if (o.max_buffered > o.flight_max_bytes / 4)
+		o.max_buffered = o.flight_max_bytes / 4 > (1u << 20) ? o.flight_max_bytes / 4 : (1u << 20);
+	/* The session's copy: the crash flush reads it (no pointer into the
+	 * caller's memory). */
+	snprintf(gt_session.flight_path, sizeof gt_session.flight_path, "%s",
+	         o.flight_path ? o.flight_path : "");
+	o.flight_path = NULL;
+	return start_locked(-1, &o, 0, 1);
+}
+
+/* Serialises write-outs (never taken by an emitting thread). */
+static pthread_mutex_t flight_write_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int gotrace_flight_write(int fd)
+{
+	if (!__atomic_load_n(&gotrace_on_, __ATOMIC_ACQUIRE) ||
+	    !__atomic_load_n(&gt_session.flight, __ATOMIC_ACQUIRE))
+		return -GOTRACE_ENOTON;
+	if (fd < 0 || fcntl(fd, F_GETFL) < 0) {
+		gt_set_start_error("gotrace_flight_write: invalid file descriptor %d", fd);
+		return -GOTRACE_EINVAL;
+	}
+	pthread_mutex_lock(&flight_write_lock);
+	gt_flight_pin(gt_now());
+	/* End the current generation: it is in the ring once this returns. */
+	int rc = gotrace_flush();
+	if (rc) {
+		gt_flight_pin(0);
+		pthread_mutex_unlock(&flight_write_lock);
+		return rc;
+	}
+	sigset_t pipe_set, old, pending;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+	rc = gt_flight_write_fd(fd, NULL, NULL);
+	if (rc == -EPIPE && !was_pending) {
+		struct timespec zero = { 0, 0 };
+		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_mutex_unlock(&flight_write_lock);
+	if (rc) {
+		gt_set_start_error("gotrace_flight_write: %s", strerror(-rc));
+		return -GOTRACE_EIO;
+	}
+	return 0;
 }

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <gotrace.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,12 +313,62 @@ static void bad_env_prints_one_line(void **state)
 	assert_string_equal(c.err, "");
 }
 
+/* Flight recorder variables (issue 13): parsed into the options (a
+ * non-zero flight_max_bytes marks a flight session), refused without
+ * GOTRACE_FLIGHT=1, and a recorder started from the environment writes
+ * nothing unasked (no signal, no crash: the file stays absent). */
+static void flight_from_env(void **state)
+{
+	(void)state;
+	env_save();
+	const char *kv[] = { "GOTRACE_OUT", "/tmp/f.trace", "GOTRACE_FLIGHT", "1",
+		             "GOTRACE_FLIGHT_MAX_BYTES", "2M", "GOTRACE_FLIGHT_MIN_AGE", "300ms",
+		             "GOTRACE_FLIGHT_SIGNAL", "SIGUSR2", NULL };
+	set_only(kv);
+	gotrace_options o;
+	char path[256];
+	assert_int_equal(gotrace_options_from_env(&o, path, sizeof path), 0);
+	assert_int_equal(o.flight_max_bytes, 2u << 20);
+	assert_int_equal(o.flight_min_age_ns, 300000000ull);
+	assert_int_equal(o.flight_signal, SIGUSR2);
+	const char *kv2[] = { "GOTRACE_OUT", "/tmp/f.trace", "GOTRACE_FLIGHT", "1",
+		              "GOTRACE_FLIGHT_SIGNAL", "12", NULL };
+	set_only(kv2);
+	assert_int_equal(gotrace_options_from_env(&o, path, sizeof path), 0);
+	assert_int_equal(o.flight_max_bytes, 16u << 20); /* the default */
+	assert_int_equal(o.flight_signal, 12);
+	const char *bad[][4] = { { "GOTRACE_FLIGHT_MAX_BYTES", "4M", NULL, NULL }, /* no GOTRACE_FLIGHT */
+		                 { "GOTRACE_FLIGHT", "1", "GOTRACE_FLIGHT_MAX_BYTES", "100k" },
+		                 { "GOTRACE_FLIGHT", "1", "GOTRACE_FLIGHT_SIGNAL", "KILL" },
+		                 { "GOTRACE_FLIGHT", "yes", NULL, NULL } };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		const char *b[] = { bad[i][0], bad[i][1], bad[i][2], bad[i][3], NULL };
+		set_only(b);
+		if (gotrace_options_from_env(&o, path, sizeof path) != -GOTRACE_EINVAL)
+			fail_msg("case %zu accepted", i);
+		assert_non_null(strstr(gotrace_last_error(), "GOTRACE_FLIGHT"));
+	}
+	env_restore();
+	const char *run[] = { "GOTRACE_OUT", "@T/gotrace-env-flight-%p.trace", "GOTRACE_FLIGHT", "1",
+		              "GOTRACE_FLIGHT_MAX_BYTES", "2M", "GOTRACE_ADVANCE", "10ms", NULL };
+	struct child c;
+	run_child(run, &c);
+	if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 10)
+		fail_msg("child: status %#x, stderr '%s'", c.status, c.err);
+	assert_string_equal(c.err, "");
+	char fpath[1024];
+	snprintf(fpath, sizeof fpath, "%s/gotrace-env-flight-%ld.trace",
+	         getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)c.pid);
+	assert_int_equal(access(fpath, F_OK), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(starts_from_env),
 		cmocka_unit_test(bad_env_prints_one_line),
 		cmocka_unit_test(parses_every_variable),
+		cmocka_unit_test(flight_from_env),
 		cmocka_unit_test(rejects_bad_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
