@@ -7,9 +7,10 @@
  * is the trace header plus every sealed generation, oldest first.
  * May call: mmap/malloc, write/poll, the clock.  Nothing above src/core.
  *
- * Memory.  Data is copied into blocks of FB_SIZE bytes (mmap'd, so that a
- * dropped generation goes back to the system at once, whatever malloc's
- * trimming policy); ring_bytes counts whole blocks of the sealed
+ * Memory.  Data is copied into blocks of FB_SIZE bytes (mmap'd, so that
+ * the memory goes back to the system at once, whatever malloc's trimming
+ * policy; a dropped generation's blocks are kept as spares within the
+ * bound, see block_put); ring_bytes counts whole blocks of the sealed
  * generations and of the open one, and is never let past max_bytes: before
  * a new block is taken, the oldest sealed generations are dropped; if none
  * is left the open generation is abandoned (not retained; counted in
@@ -85,12 +86,63 @@ static uint64_t gens_lost;  /* atomic */
  * it was asked for, not before the (later) moment of the snapshot. */
 static uint64_t pin_horizon;
 
+/* Spare blocks: those of dropped generations, kept for the next ones.
+ * Mapping and faulting in a fresh block for every FB_SIZE bytes of trace,
+ * and unmapping it when its generation was dropped, was most of what the
+ * recorder cost the flusher over a file session.  A block is kept only
+ * while ring_bytes + spare_bytes stays within max_bytes (else unmapped),
+ * so ring and spares together keep the bound.  Put by whoever frees a
+ * generation (the flusher, or a write-out dropping the last reference),
+ * taken by the flusher; spare_lock guards the list and spare_bytes. */
+static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fblock *spare;
+static uint64_t spare_bytes;
+
+static void block_put(struct fblock *b)
+{
+	pthread_mutex_lock(&spare_lock);
+	if (__atomic_load_n(&ring_bytes, __ATOMIC_RELAXED) + spare_bytes + FB_SIZE <= max_bytes) {
+		b->next = spare;
+		spare = b;
+		spare_bytes += FB_SIZE;
+		b = NULL;
+	}
+	pthread_mutex_unlock(&spare_lock);
+	if (b)
+		munmap(b, FB_SIZE);
+}
+
+static struct fblock *block_take(void)
+{
+	pthread_mutex_lock(&spare_lock);
+	struct fblock *b = spare;
+	if (b) {
+		spare = b->next;
+		spare_bytes -= FB_SIZE;
+	}
+	pthread_mutex_unlock(&spare_lock);
+	return b;
+}
+
+static void spares_release(void)
+{
+	pthread_mutex_lock(&spare_lock);
+	struct fblock *b = spare, *n;
+	spare = NULL;
+	spare_bytes = 0;
+	pthread_mutex_unlock(&spare_lock);
+	for (; b; b = n) {
+		n = b->next;
+		munmap(b, FB_SIZE);
+	}
+}
+
 static void gen_free(struct fgen *g)
 {
 	struct fblock *b, *n;
 	for (b = g->head; b; b = n) {
 		n = b->next;
-		munmap(b, FB_SIZE);
+		block_put(b);
 	}
 	free(g);
 }
@@ -127,11 +179,11 @@ static void drop_oldest_locked(void)
 static void open_abandon(void)
 {
 	struct fblock *b, *n;
+	__atomic_sub_fetch(&ring_bytes, open_gen->bytes, __ATOMIC_RELAXED);
 	for (b = open_gen->head; b; b = n) {
 		n = b->next;
-		munmap(b, FB_SIZE);
+		block_put(b);
 	}
-	__atomic_sub_fetch(&ring_bytes, open_gen->bytes, __ATOMIC_RELAXED);
 	open_gen->head = open_gen->tail = NULL;
 	open_gen->bytes = 0;
 	if (!open_gen->lost)
@@ -150,10 +202,13 @@ static struct fblock *block_new(void)
 		if (__atomic_load_n(&ring_bytes, __ATOMIC_RELAXED) + FB_SIZE > max_bytes)
 			return NULL;
 	}
-	void *m = mmap(NULL, FB_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		return NULL;
-	struct fblock *b = m;
+	struct fblock *b = block_take();
+	if (!b) {
+		void *m = mmap(NULL, FB_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			return NULL;
+		b = m;
+	}
 	b->next = NULL;
 	b->len = 0;
 	__atomic_add_fetch(&ring_bytes, FB_SIZE, __ATOMIC_RELAXED);
@@ -350,13 +405,17 @@ void gt_flight_destroy(void)
 		drop_oldest_locked();
 	pthread_mutex_unlock(&ring_lock);
 	__atomic_store_n(&ring_bytes, 0, __ATOMIC_RELAXED);
+	spares_release();
 }
 
 void gt_flight_forget(void)
 {
 	/* fork child: the parent's ring is left behind (see atfork_child). */
 	pthread_mutex_init(&ring_lock, NULL);
+	pthread_mutex_init(&spare_lock, NULL);
 	oldest = newest = open_gen = NULL;
+	spare = NULL;
+	spare_bytes = 0;
 	__atomic_store_n(&ring_bytes, 0, __ATOMIC_RELAXED);
 }
 
