@@ -10,6 +10,8 @@
  *   segv      its own SIGSEGV handler; faults twice and recovers with
  *             siglongjmp each time; exit 4
  *   segvexit  its own SIGSEGV handler that writes a line and _exit(5)s
+ *   segvdfl   its own SIGSEGV handler (a crash reporter) that writes a
+ *             line, restores SIG_DFL and returns: dies of SIGSEGV
  *   prof      its own SIGPROF handler and ITIMER_PROF; counts 20 signals
  *             (all its own) then exits 0
  *   crash     a NULL store on a thread: dies of SIGSEGV
@@ -54,7 +56,17 @@ static void sleep_ms(long ms)
 
 static void on_segv(int sig)
 {
-	(void)sig;
+	if (strcmp(mode, "segvdfl") == 0) {
+		/* A crash reporter: reports, restores the default action and
+		 * returns; the store faults again and the process dies. */
+		static const char m[] = "segv reported\n";
+		(void)!write(1, m, sizeof m - 1);
+		struct sigaction cur;
+		signal(sig, SIG_DFL);
+		if (sigaction(sig, NULL, &cur) != 0 || cur.sa_handler != SIG_DFL)
+			(void)!write(1, "not SIG_DFL\n", 12);
+		return;
+	}
 	if (strcmp(mode, "segvexit") == 0) {
 		static const char m[] = "segv handled, exiting\n";
 		(void)!write(1, m, sizeof m - 1);
@@ -87,33 +99,6 @@ static void fault(void)
 	*nowhere = 1;
 }
 
-/* The last named thread: a syscall then a block on mu (held by main until
- * the thread waits in the kernel for it), then the mode's ending. */
-static pid_t last_tid;
-
-static void *last(void *arg)
-{
-	(void)arg;
-	__atomic_store_n(&last_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
-	pthread_setname_np(pthread_self(), "last");
-	sleep_ms(5);
-	pthread_mutex_lock(&mu);
-	pthread_mutex_unlock(&mu);
-	if (strcmp(mode, "crash") == 0) {
-		fflush(stdout);
-		fault();
-	}
-	if (strcmp(mode, "abort") == 0) {
-		fflush(stdout);
-		abort();
-	}
-	if (strcmp(mode, "texit") == 0) {
-		fflush(stdout);
-		_exit(7);
-	}
-	return NULL;
-}
-
 /* Whether thread tid sits in futex(2) (/proc/self/task/TID/syscall
  * starts with its number): after its nanosleep, that is its wait for mu. */
 static int in_futex(pid_t tid)
@@ -129,6 +114,36 @@ static int in_futex(pid_t tid)
 	char num[16];
 	snprintf(num, sizeof num, "%d ", SYS_futex);
 	return strncmp(buf, num, strlen(num)) == 0;
+}
+
+/* The last named thread: a syscall then a block on mu (held by main until
+ * the thread waits in the kernel for it), then the mode's ending. */
+static pid_t last_tid;
+
+static void *last(void *arg)
+{
+	(void)arg;
+	__atomic_store_n(&last_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+	pthread_setname_np(pthread_self(), "last");
+	sleep_ms(5);
+	pthread_mutex_lock(&mu);
+	pthread_mutex_unlock(&mu);
+	if (strcmp(mode, "crash") == 0 || strcmp(mode, "segvdfl") == 0) {
+		fflush(stdout);
+		fault();
+	}
+	if (strcmp(mode, "abort") == 0) {
+		fflush(stdout);
+		abort();
+	}
+	if (strcmp(mode, "texit") == 0) {
+		/* Once main waits in pthread_join (a futex wait of its own). */
+		for (int i = 0; i < 20000 && !in_futex(getpid()); i++)
+			sleep_ms(1);
+		fflush(stdout);
+		_exit(7);
+	}
+	return NULL;
 }
 
 static void run_last(void)
@@ -201,7 +216,15 @@ int main(int argc, char **argv)
 		run_last();
 		return 0;
 	}
-	if (strcmp(mode, "crash") == 0 || strcmp(mode, "abort") == 0 || strcmp(mode, "texit") == 0) {
+	if (strcmp(mode, "segvdfl") == 0) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_segv;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGSEGV, &sa, NULL);
+	}
+	if (strcmp(mode, "crash") == 0 || strcmp(mode, "abort") == 0 || strcmp(mode, "texit") == 0 ||
+	    strcmp(mode, "segvdfl") == 0) {
 		printf("%s: before\n", mode);
 		run_last();
 		printf("%s: not reached\n", mode);

@@ -62,6 +62,9 @@ no_stderr() { [ ! -s "$tmp/$1.err" ] || fail "$1: stderr: $(cat "$tmp/$1.err")";
 # Its own SIGSEGV handler: recovers twice with siglongjmp, or _exits.
 traced segv 4 segv --stacks all;            no_stderr segv;     want_last segv 2
 traced segvexit 5 segvexit --stacks all;    no_stderr segvexit; want_last segvexit 1
+# A crash reporter: its handler restores SIG_DFL and returns, the process
+# dies of the re-executed fault; the trace still ends with the crash flush.
+traced segvdfl 139 segvdfl --stacks all;    no_stderr segvdfl;  want_last segvdfl 1
 # Fatal signals and _exit from a thread: the crash flush's trace.
 traced crash 139 crash --stacks all;        no_stderr crash;    want_last crash 1
 traced abort 134 abort --stacks all;        no_stderr abort;    want_last abort 1
