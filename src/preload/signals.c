@@ -17,15 +17,22 @@
  *     gets no SIGPROF either way (SIG_DFL installed for real would let our
  *     next sample kill it).
  *
- * The fatal signals (SIGSEGV SIGBUS SIGILL SIGFPE SIGABRT SIGTRAP, those
- * the session's crash handler takes unless GOTRACE_CRASH=nosignals): a
- * handler of the program's own replaces ours for real (it may recover, or
- * exit: exit and _exit finish the trace).  But SIG_DFL set while tracing
- * (what a crash reporter does before it re-raises or returns to the
- * faulting instruction) would let the process die without the crash
- * flush, leaving the trace without its last generation: pl_fatal takes
- * its place, which runs the crash flush and then dies of the signal by
- * its default action; queries answer SIG_DFL, as the program set it.
+ * The fatal signals: those the session's crash handler takes (SIGSEGV
+ * SIGBUS SIGILL SIGFPE SIGABRT SIGTRAP), and those whose default action
+ * terminates the process (SIGHUP SIGINT SIGQUIT SIGTERM SIGPIPE SIGALRM
+ * SIGUSR1 SIGUSR2 SIGXCPU SIGXFSZ SIGVTALRM: Ctrl-C, kill, `prog | head`),
+ * unless GOTRACE_CRASH=nosignals.  Dying of one by its default action
+ * skips every exit path, leaving the trace without its last generation
+ * (unreadable if it was the first).  So wherever SIG_DFL would stand while
+ * tracing -- at the start for the terminating ones whose action is SIG_DFL
+ * then (an ignored one stays ignored), and whenever the program sets
+ * SIG_DFL (a crash reporter before it re-raises) -- pl_fatal stands in:
+ * it runs the crash flush, then dies of the signal by its default action.
+ * Queries answer what the program set (SIG_DFL), and for the crash
+ * signals, while the session's crash handler has them, what it replaced.  A handler of the
+ * program's own replaces ours for real (it may recover, or exit: exit and
+ * _exit finish the trace).  After the trace is finished pl_fatal is the
+ * default action only.
  *
  * Other signals, and SIGPROF when our sampler is off, go straight to the
  * real call.  (sigset, bsd_signal and sysv_signal are not interposed.)
@@ -41,14 +48,18 @@
 #include <string.h>
 #include <sys/syscall.h>
 
-static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP };
+static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP,
+	                     SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE, SIGALRM,
+	                     SIGUSR1, SIGUSR2, SIGXCPU, SIGXFSZ, SIGVTALRM };
 #define NFATAL (int)(sizeof fatal / sizeof fatal[0])
+#define NCRASH 6 /* fatal[0..5]: the session's crash handler has them */
 
-/* Per fatal signal: set while pl_fatal stands in for the program's
- * SIG_DFL; prog_act: the action the program passed (what queries
- * return).  Written by the sigaction wrapper (the bit after the real
- * call, release), read by queries (acquire) and by pl_fatal (which clears
- * it).  A program that changes one signal's action from two threads at
+/* Per fatal signal: stands_in set while an action of ours (pl_fatal, the
+ * session's crash handler) stands in for the program's; prog_act: the
+ * program's (what queries return).  Written by the constructor
+ * (pl_signals_before/start, one thread), by the sigaction wrapper (the bit
+ * after the real call, release), read by queries (acquire) and by
+ * pl_fatal (which clears it).  A program that changes one signal's action from two threads at
  * once races with itself already. */
 static int stands_in[NFATAL];
 static struct sigaction prog_act[NFATAL];
@@ -81,9 +92,49 @@ static void pl_fatal(int sig, siginfo_t *si, void *uc)
 	PL_REAL(sigaction)(sig, &dfl, NULL);
 	if (i >= 0)
 		__atomic_store_n(&stands_in[i], 0, __ATOMIC_RELEASE);
-	if (si == NULL || si->si_code <= 0)
+	bool fault = sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE;
+	if (!fault || si == NULL || si->si_code <= 0)
 		syscall(SYS_tgkill, getpid(), (pid_t)syscall(SYS_gettid), sig);
 	errno = e;
+}
+
+static int stand_in(int sig)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = pl_fatal;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigfillset(&sa.sa_mask);
+	return PL_REAL(sigaction)(sig, &sa, NULL);
+}
+
+void pl_signals_before(void)
+{
+	for (int i = 0; i < NFATAL; i++)
+		if (PL_REAL(sigaction)(fatal[i], NULL, &prog_act[i]) != 0)
+			prog_act[i].sa_handler = SIG_ERR;
+}
+
+void pl_signals_start(void)
+{
+	if (!pl_crash_signals)
+		return;
+	for (int i = 0; i < NFATAL; i++) {
+		struct sigaction cur;
+		if (prog_act[i].sa_handler == SIG_ERR || PL_REAL(sigaction)(fatal[i], NULL, &cur) != 0)
+			continue;
+		if (i < NCRASH) {
+			/* The session's crash handler (if it installed one) answers
+			 * as what it replaced. */
+			if (cur.sa_handler != prog_act[i].sa_handler)
+				__atomic_store_n(&stands_in[i], 1, __ATOMIC_RELEASE);
+			continue;
+		}
+		if ((cur.sa_flags & SA_SIGINFO) || cur.sa_handler != SIG_DFL)
+			continue;
+		if (stand_in(fatal[i]) == 0)
+			__atomic_store_n(&stands_in[i], 1, __ATOMIC_RELEASE);
+	}
 }
 
 /* sigaction on a fatal signal (index i). */
@@ -91,20 +142,21 @@ static int fatal_sigaction(int i, int sig, const struct sigaction *act, struct s
 {
 	int was = __atomic_load_n(&stands_in[i], __ATOMIC_ACQUIRE);
 	struct sigaction prev = prog_act[i];
+	/* Only the traced process writes the table: a vfork child shares our
+	 * memory, not our actions (a fork child has a copy; tracing is off
+	 * there: its changes are the real ones). */
+	bool mine = act && getpid() == pl_pid;
 	int r;
-	if (act && act->sa_handler == SIG_DFL && pl_crash_signals && GOTRACE_ON_() && getpid() == pl_pid) {
+	if (mine && act->sa_handler == SIG_DFL && pl_crash_signals && GOTRACE_ON_()) {
 		prog_act[i] = *act;
-		struct sigaction sa;
-		memset(&sa, 0, sizeof sa);
-		sa.sa_sigaction = pl_fatal;
-		sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-		sigfillset(&sa.sa_mask);
-		r = PL_REAL(sigaction)(sig, &sa, old);
+		r = old ? PL_REAL(sigaction)(sig, NULL, old) : 0;
+		if (r == 0)
+			r = stand_in(sig);
 		if (r == 0)
 			__atomic_store_n(&stands_in[i], 1, __ATOMIC_RELEASE);
 	} else {
 		r = PL_REAL(sigaction)(sig, act, old);
-		if (r == 0 && act)
+		if (r == 0 && mine)
 			__atomic_store_n(&stands_in[i], 0, __ATOMIC_RELEASE);
 	}
 	if (r == 0 && was && old)

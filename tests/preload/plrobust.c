@@ -23,6 +23,11 @@
  *             /dev/null as 0-2, then keeps running threads; exit 9
  *   dlopen    dlopens ARGV2 (pldl.so), whose pldl_run creates 2 threads;
  *             exit 10
+ *   term      SIGTERM sent to the process (kill): dies of it
+ *   sigpipe   a write to a pipe with no reader: dies of SIGPIPE
+ *   sigquery  prints the actions of SIGINT SIGTERM SIGPIPE SIGSEGV as
+ *             the program sees them (DFL, IGN, handler), sets SIGTERM to
+ *             SIG_DFL and prints it again; exit 0
  *   child     what spawn runs: prints a line, exit 0
  */
 #define _GNU_SOURCE
@@ -229,6 +234,37 @@ int main(int argc, char **argv)
 		run_last();
 		printf("%s: not reached\n", mode);
 		return 1;
+	}
+	if (strcmp(mode, "term") == 0 || strcmp(mode, "sigpipe") == 0) {
+		printf("%s: before\n", mode);
+		run_last();
+		if (mode[0] == 't') {
+			kill(getpid(), SIGTERM);
+		} else {
+			int p[2];
+			if (pipe(p) != 0)
+				return 1;
+			close(p[0]);
+			(void)!write(p[1], "x", 1);
+		}
+		sleep_ms(10000);
+		printf("%s: not reached\n", mode);
+		return 1;
+	}
+	if (strcmp(mode, "sigquery") == 0) {
+		static const int sigs[] = { SIGINT, SIGTERM, SIGPIPE, SIGSEGV };
+		for (int k = 0; k < 5; k++) {
+			struct sigaction cur;
+			int sig = sigs[k < 4 ? k : 1];
+			if (k == 4)
+				signal(SIGTERM, SIG_DFL);
+			sigaction(sig, NULL, &cur);
+			printf("%s%d=%s", k ? " " : "", sig,
+			       (cur.sa_flags & SA_SIGINFO) ? "siginfo" :
+			       cur.sa_handler == SIG_DFL ? "DFL" : cur.sa_handler == SIG_IGN ? "IGN" : "handler");
+		}
+		printf("\n");
+		return 0;
 	}
 	if (strcmp(mode, "spawn") == 0) {
 		char *av[] = { argv[0], "child", "vfork", NULL };

@@ -71,6 +71,19 @@ traced abort 134 abort --stacks all;        no_stderr abort;    want_last abort 
 traced texit 7 texit --stacks all;          no_stderr texit;    want_last texit 1
 mn=$(sed -n 's/^gostate .* g=\([0-9]*\) .* from=Running to=Waiting reason=sync%20pthread_join .*/\1/p' "$tmp/texit.sum")
 [ -n "$mn" ] || fail "texit: main's pthread_join is not a block"
+# Killed by a signal whose default action terminates (kill, a pipe with
+# no reader): the trace is finished before the process dies of it.
+traced term 143 term --stacks all;          no_stderr term;     want_last term 1
+traced sigpipe 141 sigpipe --stacks all;    no_stderr sigpipe;  want_last sigpipe 1
+# ... and the program sees the actions it would see untraced (SIG_DFL,
+# though ours stand in), an ignored one stays ignored.
+traced sigquery 0 sigquery
+[ "$(cat "$tmp/sigquery.out1")" = "2=DFL 15=DFL 13=DFL 11=DFL 15=DFL" ] ||
+  fail "sigquery: $(cat "$tmp/sigquery.out1")"
+env -u GOTRACE_CHECK_TRACE -u GOTRACE_TRACECHECK_DIR bash -c 'trap "" INT TERM; exec "$@"' sh "$run" -o "$tmp/ign.trace" -- "$prog" sigquery > "$tmp/ign.out" ||
+  fail "sigquery, ignored: exit status $?"
+[ "$(cat "$tmp/ign.out")" = "2=IGN 15=IGN 13=DFL 11=DFL 15=DFL" ] || fail "sigquery, ignored: $(cat "$tmp/ign.out")"
+"$check" "$tmp/ign.trace" > /dev/null || fail "sigquery, ignored: trace rejected"
 
 # Its own SIGPROF handler and ITIMER_PROF: it must get no SIGPROF of ours
 # (plrobust prints how many arrive before its timer and after it), and
