@@ -59,8 +59,8 @@ static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP,
  * program's (what queries return).  Written by the constructor
  * (pl_signals_before/start, one thread), by the sigaction wrapper (the bit
  * after the real call, release), read by queries (acquire) and by
- * pl_fatal (which clears it).  A program that changes one signal's action from two threads at
- * once races with itself already. */
+ * pl_fatal (which clears it).  A program that changes one signal's
+ * action from two threads at once races with itself already. */
 static int stands_in[NFATAL];
 static struct sigaction prog_act[NFATAL];
 
