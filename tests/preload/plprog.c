@@ -41,7 +41,7 @@ struct waiter {
 	pid_t tid;
 	int at;
 };
-static struct waiter w_lock, w_cond, w_sem, w_rw, w_join;
+static struct waiter w_lock, w_cond, w_sem, w_rw, w_join, w_pipe;
 
 static void about_to_wait(struct waiter *w)
 {
@@ -49,7 +49,7 @@ static void about_to_wait(struct waiter *w)
 	__atomic_store_n(&w->at, 1, __ATOMIC_RELEASE);
 }
 
-static int in_futex(pid_t tid)
+static int in_syscall(pid_t tid, long nr)
 {
 	char path[64], buf[32], num[16];
 	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
@@ -59,17 +59,23 @@ static int in_futex(pid_t tid)
 	ssize_t n = read(fd, buf, sizeof buf - 1);
 	close(fd);
 	buf[n > 0 ? n : 0] = 0;
-	snprintf(num, sizeof num, "%d ", SYS_futex);
+	snprintf(num, sizeof num, "%ld ", nr);
 	return strncmp(buf, num, strlen(num)) == 0;
 }
 
-/* Until w's thread waits in the kernel (bounded: 20 s). */
-static void wait_waiting(struct waiter *w)
+/* Until w's thread sits in system call nr (bounded: 20 s). */
+static void wait_in(struct waiter *w, long nr)
 {
 	for (int i = 0; i < 20000 && !__atomic_load_n(&w->at, __ATOMIC_ACQUIRE); i++)
 		sleep_ms(1);
-	for (int i = 0; i < 20000 && !in_futex(__atomic_load_n(&w->tid, __ATOMIC_RELAXED)); i++)
+	for (int i = 0; i < 20000 && !in_syscall(__atomic_load_n(&w->tid, __ATOMIC_RELAXED), nr); i++)
 		sleep_ms(1);
+}
+
+/* Until w's thread waits in the kernel for a lock (futex). */
+static void wait_waiting(struct waiter *w)
+{
+	wait_in(w, SYS_futex);
 }
 
 /* Holds the mutex (30 ms at least) until lock_waiter waits for it. */
@@ -119,6 +125,7 @@ static void *pipe_reader(void *arg)
 {
 	(void)arg;
 	char buf[16];
+	about_to_wait(&w_pipe);
 	ssize_t n = read(pipefd[0], buf, sizeof buf); /* blocks until main writes */
 	sleep_ms(30);
 	wait_waiting(&w_join); /* main is in pthread_join: our exit wakes it */
@@ -192,6 +199,8 @@ int main(int argc, char **argv)
 	wait_waiting(&w_rw);
 	pthread_rwlock_unlock(&rw);
 	sleep_ms(20);
+	wait_in(&w_pipe, SYS_read);
+	sleep_ms(60); /* its read lasts 60 ms at least */
 	if (write(pipefd[1], "hello", 5) != 5)
 		return 1;
 	void *r;
