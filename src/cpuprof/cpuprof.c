@@ -36,10 +36,16 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Start lock held (or the atfork child). */
+/* old_sa, installed: written by start (start lock held, before the
+ * handler is installed), by stop and by the preload's SIGPROF requests
+ * (gt_cpuprof_program_sigaction) under stop_lock, and by the atfork child
+ * (one thread).  installed is also read without the lock (atomic load) by
+ * gt_cpuprof_program_sigaction's fast path: false there means the program's
+ * request goes straight to the kernel. */
 static struct sigaction old_sa;
 static bool installed;
 static bool atfork_registered;
+static pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
 
 __attribute__((noinline, used)) void gotrace_cpu_samples_lost_buffer_full(void)
 {
@@ -106,9 +112,10 @@ static void atfork_child(void)
 		cp_bufs[i].lost = 0;
 		cp_bufs[i].fill++; /* the parent's records never look sealed */
 	}
+	pthread_mutex_init(&stop_lock, NULL); /* a parent thread may have held it */
 	if (installed) {
 		sigaction(SIGPROF, &old_sa, NULL);
-		installed = false;
+		__atomic_store_n(&installed, false, __ATOMIC_RELEASE);
 	}
 	cp_timers_atfork_child();
 }
@@ -181,7 +188,7 @@ int gt_cpuprof_start(const gotrace_options *o)
 		cp_msg("sigaction(SIGPROF): %s", strerror(errno));
 		return -GOTRACE_ESYS;
 	}
-	installed = true;
+	__atomic_store_n(&installed, true, __ATOMIC_RELEASE);
 	__atomic_store_n(&cp_ctl.active, 1, __ATOMIC_SEQ_CST);
 	int e = cp_timers_arm();
 	if (e != 0) {
@@ -194,7 +201,8 @@ int gt_cpuprof_start(const gotrace_options *o)
 	return 0;
 }
 
-void gt_cpuprof_stop(void)
+/* stop_lock held. */
+static void stop_locked(void)
 {
 	if (!installed)
 		return;
@@ -209,7 +217,37 @@ void gt_cpuprof_stop(void)
 	sigaction(SIGPROF, &ign, NULL); /* discards pending SIGPROFs */
 	sigaction(SIGPROF, &old_sa, NULL);
 	cp_timers_restore();
-	installed = false;
+	__atomic_store_n(&installed, false, __ATOMIC_RELEASE);
+}
+
+void gt_cpuprof_stop(void)
+{
+	pthread_mutex_lock(&stop_lock);
+	stop_locked();
+	pthread_mutex_unlock(&stop_lock);
+}
+
+int gt_cpuprof_program_sigaction(const struct sigaction *act, struct sigaction *old)
+{
+	if (!__atomic_load_n(&installed, __ATOMIC_ACQUIRE))
+		return -1;
+	pthread_mutex_lock(&stop_lock);
+	int r = -1;
+	if (installed) {
+		if (old)
+			*old = old_sa;
+		r = 0;
+		if (act && act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN) {
+			/* The program's own profiler: ours gives way. */
+			stop_locked();
+			sigaction(SIGPROF, act, NULL);
+			r = 1;
+		} else if (act) {
+			old_sa = *act; /* what stop will restore */
+		}
+	}
+	pthread_mutex_unlock(&stop_lock);
+	return r;
 }
 
 /* Owner-private: whether this (library-owned) thread unblocked SIGPROF. */

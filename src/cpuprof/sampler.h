@@ -20,6 +20,24 @@ struct gt_chunk;
  * handler and timers restored, no handler running any more. */
 __attribute__((visibility("hidden"))) int gt_cpuprof_start(const gotrace_options *o);
 __attribute__((visibility("hidden"))) void gt_cpuprof_stop(void);
+/* The program asks for SIGPROF's disposition (the preload library's
+ * sigaction/signal wrappers) while our handler may be installed.  Not
+ * installed: returns -1 and does nothing (the caller makes the real call).
+ * Installed: *old (if old) gets the disposition the program last set (the
+ * one stop restores), and
+ *   act NULL, SIG_DFL or SIG_IGN: recorded as the one stop restores; our
+ *       handler and timers stay (no SIGPROF of the program's can arrive:
+ *       it has no handler and no timer of its own); returns 0;
+ *   act a handler: the program's own profiler.  Our sampling stops for the
+ *       rest of the session exactly as gt_cpuprof_stop does (timers off,
+ *       no handler of ours running, pending SIGPROFs discarded), then act
+ *       is installed; returns 1 (the samples taken so far stay in the
+ *       trace).
+ * AS-unsafe while installed (takes stop_lock and cp_lock).  Thread-safe
+ * against stop. */
+struct sigaction;
+__attribute__((visibility("hidden"))) int gt_cpuprof_program_sigaction(const struct sigaction *act,
+                                                                        struct sigaction *old);
 /* Samples written into the trace and lost (gotrace_stats). */
 __attribute__((visibility("hidden"))) void gt_cpuprof_stats(uint64_t *samples, uint64_t *lost);
 /* Samples taken on the library's own threads (gotrace_stats). */

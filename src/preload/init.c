@@ -19,6 +19,7 @@ int pl_trace_fd = -1;
 
 pid_t pl_pid;
 bool pl_itimer;
+bool pl_crash_signals;
 
 /* The exit handlers that run after ours (the library's own, which
  * finishes the trace, and those the program registered before main) run
@@ -55,6 +56,7 @@ static void pl_start(void)
 	}
 	pl_trace_fd = fd;
 	pl_itimer = opt.cpu_hz > 0 && opt.cpu_source == GOTRACE_CPU_SETITIMER;
+	pl_signals_before();
 	r = gotrace_start_fd(fd, &opt);
 	if (r != 0) {
 		fprintf(stderr, "gotrace: tracing off: %s\n", gotrace_last_error());
@@ -63,6 +65,8 @@ static void pl_start(void)
 		PL_REAL(close)(fd);
 		return;
 	}
+	pl_crash_signals = !(opt.crash_flags & GOTRACE_CRASH_NO_SIGNALS);
+	pl_signals_start();
 	/* Without %p every exec'd child would truncate this file: only the
 	 * first process is traced, and its children do not see GOTRACE_OUT. */
 	const char *out = getenv("GOTRACE_OUT");

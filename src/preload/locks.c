@@ -15,7 +15,11 @@
  * are the real call after one load (gt_waiters).  Barriers and semaphores have no arrow: the
  * releaser of a barrier is not known before the wait, and sem_post is
  * async-signal-safe (a signal handler may post), which the unblock is
- * not; their waiters wake themselves.
+ * not (finding the waiter takes an RCU read-side section and may register
+ * the thread, which allocates; with event stacks the GoUnblock's stack is
+ * unwound with libunwind, whose dl_iterate_phdr takes the loader's lock:
+ * a handler that interrupted dlopen would deadlock); their waiters wake
+ * themselves.
  */
 #define _GNU_SOURCE
 #include "preload.h"

@@ -89,6 +89,15 @@ PL_HIDDEN extern pid_t pl_pid;
 /* The session's CPU samples come from setitimer(ITIMER_PROF), a process
  * timer that survives execve (exec.c).  Written once by the constructor. */
 PL_HIDDEN extern bool pl_itimer;
+/* The session installed its fatal-signal handlers (GOTRACE_CRASH without
+ * nosignals): signals.c keeps a SIG_DFL the program sets for them from
+ * losing the crash flush.  Written once by the constructor. */
+PL_HIDDEN extern bool pl_crash_signals;
+/* The constructor, before the start: the fatal signals' actions; after a
+ * successful start: pl_fatal in place of SIG_DFL for the signals that
+ * terminate (signals.c). */
+PL_HIDDEN void pl_signals_before(void);
+PL_HIDDEN void pl_signals_start(void);
 
 /* From src/emit/syncwrap.c (linked in): announced waits on any object. */
 PL_HIDDEN void *gt_sync_wait_begin(const void *obj, const char *reason);

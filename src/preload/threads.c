@@ -9,6 +9,25 @@
  * allocate (a signal handler's write() included).  pthread_join is a block
  * "sync pthread_join" that the joined thread unblocks when it ends (see
  * joins[] below).
+ *
+ * Who writes the new goroutine's GoCreate.  The thread itself, at its
+ * registration (GoCreate on its own M and P with no current goroutine,
+ * then GoStart), not the parent with the parent's stack.  Go's reader
+ * (internal/trace/order.go, advanceGoCreate) rejects a GoCreate of a
+ * goroutine that already has a state in the generation, and a goroutine
+ * alive at a generation's start needs a GoStatus there: so the parent's
+ * GoCreate cannot be added next to the child's own, and the child cannot
+ * simply drop its own, because (a) the parent can write only after the
+ * real pthread_create returns, by which time the child may have run and
+ * even ended, and (b) a generation may advance between the two, when
+ * nobody could write the child's GoStatus (its record does not exist
+ * until it registers).  The valid route is the explicit goroutine
+ * (goroutine.c): the parent would create the goroutine record and write
+ * GoCreate with its stack before the real call (run to its end if the
+ * call fails: a Runnable goroutine cannot be discarded), the advancer
+ * states it while it waits, and the child would adopt it as its thread
+ * goroutine at registration instead of creating one.  That adoption is a
+ * new operation of src/emit/thread.c and is not written yet.
  */
 #define _GNU_SOURCE
 #include "preload.h"

@@ -4,6 +4,10 @@
  * threads, a contended mutex, a condition variable, an rwlock, a barrier,
  * a semaphore, pthread_join, a read on a pipe and nanosleep.  Its stdout
  * is deterministic: traced and untraced runs must print the same bytes.
+ * Every wait it makes is a real one whatever the scheduling: the thread
+ * that releases first waits until the waiter sits in the kernel
+ * (wait_waiting: a flag set just before the call, then futex(2) in
+ * /proc/self/task/TID/syscall).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -12,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -29,7 +35,50 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Holds the mutex for 30 ms while lock_waiter waits for it. */
+/* A thread about to wait: tid published, then `at` set just before the
+ * waiting call. */
+struct waiter {
+	pid_t tid;
+	int at;
+};
+static struct waiter w_lock, w_cond, w_sem, w_rw, w_join, w_pipe;
+
+static void about_to_wait(struct waiter *w)
+{
+	__atomic_store_n(&w->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELAXED);
+	__atomic_store_n(&w->at, 1, __ATOMIC_RELEASE);
+}
+
+static int in_syscall(pid_t tid, long nr)
+{
+	char path[64], buf[32], num[16];
+	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	snprintf(num, sizeof num, "%ld ", nr);
+	return strncmp(buf, num, strlen(num)) == 0;
+}
+
+/* Until w's thread sits in system call nr (bounded: 20 s). */
+static void wait_in(struct waiter *w, long nr)
+{
+	for (int i = 0; i < 20000 && !__atomic_load_n(&w->at, __ATOMIC_ACQUIRE); i++)
+		sleep_ms(1);
+	for (int i = 0; i < 20000 && !in_syscall(__atomic_load_n(&w->tid, __ATOMIC_RELAXED), nr); i++)
+		sleep_ms(1);
+}
+
+/* Until w's thread waits in the kernel for a lock (futex). */
+static void wait_waiting(struct waiter *w)
+{
+	wait_in(w, SYS_futex);
+}
+
+/* Holds the mutex (30 ms at least) until lock_waiter waits for it. */
 static void *lock_holder(void *arg)
 {
 	(void)arg;
@@ -37,6 +86,7 @@ static void *lock_holder(void *arg)
 	pthread_mutex_lock(&mu);
 	pthread_barrier_wait(&bar);
 	sleep_ms(30);
+	wait_waiting(&w_lock);
 	counter++;
 	pthread_mutex_unlock(&mu);
 	return NULL;
@@ -48,6 +98,7 @@ static void *lock_waiter(void *arg)
 	pthread_setname_np(pthread_self(), "waiter");
 	pthread_barrier_wait(&bar);
 	sleep_ms(5);
+	about_to_wait(&w_lock);
 	pthread_mutex_lock(&mu); /* contended: the holder has it */
 	counter++;
 	pthread_mutex_unlock(&mu);
@@ -58,10 +109,13 @@ static void *cond_waiter(void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&mu);
+	__atomic_store_n(&w_cond.at, 1, __ATOMIC_RELAXED); /* under mu: main sees it once we wait */
 	while (!ready)
 		pthread_cond_wait(&cv, &mu);
 	pthread_mutex_unlock(&mu);
-	sem_wait(&sem); /* posted by main 20 ms later */
+	about_to_wait(&w_sem);
+	sem_wait(&sem); /* posted by main once we wait */
+	about_to_wait(&w_rw);
 	pthread_rwlock_rdlock(&rw);
 	pthread_rwlock_unlock(&rw);
 	return NULL;
@@ -71,8 +125,10 @@ static void *pipe_reader(void *arg)
 {
 	(void)arg;
 	char buf[16];
+	about_to_wait(&w_pipe);
 	ssize_t n = read(pipefd[0], buf, sizeof buf); /* blocks until main writes */
-	sleep_ms(30); /* main is in pthread_join by now: our exit wakes it */
+	sleep_ms(30);
+	wait_waiting(&w_join); /* main is in pthread_join: our exit wakes it */
 	return (void *)(long)n;
 }
 
@@ -124,18 +180,31 @@ int main(int argc, char **argv)
 	pthread_create(&th[3], NULL, pipe_reader, NULL);
 	pthread_rwlock_wrlock(&rw);
 	sleep_ms(20);
-	pthread_mutex_lock(&mu);
+	/* cond_waiter set w_cond.at under mu before its wait, which releases
+	 * mu: seen under mu, it is waiting. */
+	for (;;) {
+		pthread_mutex_lock(&mu);
+		if (__atomic_load_n(&w_cond.at, __ATOMIC_RELAXED))
+			break;
+		pthread_mutex_unlock(&mu);
+		sleep_ms(1);
+	}
 	ready = 1;
 	pthread_cond_signal(&cv);
 	pthread_mutex_unlock(&mu);
 	sleep_ms(20);
+	wait_waiting(&w_sem);
 	sem_post(&sem);
 	sleep_ms(20);
+	wait_waiting(&w_rw);
 	pthread_rwlock_unlock(&rw);
 	sleep_ms(20);
+	wait_in(&w_pipe, SYS_read);
+	sleep_ms(60); /* its read lasts 60 ms at least */
 	if (write(pipefd[1], "hello", 5) != 5)
 		return 1;
 	void *r;
+	about_to_wait(&w_join);
 	pthread_join(th[3], &r);
 	pthread_join(th[0], NULL);
 	pthread_join(th[1], NULL);

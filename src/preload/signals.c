@@ -1,0 +1,202 @@
+/*
+ * signals.c: the program's requests for SIGPROF, the signal of our CPU
+ * sampler (GOTRACE_CPU_HZ > 0; without it nothing here changes anything),
+ * and for the fatal signals (SIG_DFL while tracing: see below).
+ * May call: preload.h, src/cpuprof/sampler.h (gt_cpuprof_program_sigaction).
+ *
+ * While our sampler runs (its handler installed, its timers armed):
+ *   - the program sets SIGPROF to a handler of its own (sigaction,
+ *     signal): it has its own profiler, which must see only its own
+ *     signals.  Our sampling stops for the rest of the run (timers off,
+ *     pending SIGPROFs discarded, the samples taken so far stay in the
+ *     trace), one line goes to stderr ("gotrace: CPU sampling off: ..."),
+ *     then the program's handler is installed.  Tracing goes on.
+ *   - the program sets SIG_DFL or SIG_IGN, or asks what is set: answered
+ *     from the disposition it last set (the one our stop restores), ours
+ *     stays installed: a program with no handler and no timer of its own
+ *     gets no SIGPROF either way (SIG_DFL installed for real would let our
+ *     next sample kill it).
+ *
+ * The fatal signals: those the session's crash handler takes (SIGSEGV
+ * SIGBUS SIGILL SIGFPE SIGABRT SIGTRAP), and those whose default action
+ * terminates the process (SIGHUP SIGINT SIGQUIT SIGTERM SIGPIPE SIGALRM
+ * SIGUSR1 SIGUSR2 SIGXCPU SIGXFSZ SIGVTALRM: Ctrl-C, kill, `prog | head`),
+ * unless GOTRACE_CRASH=nosignals.  Dying of one by its default action
+ * skips every exit path, leaving the trace without its last generation
+ * (unreadable if it was the first).  So wherever SIG_DFL would stand while
+ * tracing -- at the start for the terminating ones whose action is SIG_DFL
+ * then (an ignored one stays ignored), and whenever the program sets
+ * SIG_DFL (a crash reporter before it re-raises) -- pl_fatal stands in:
+ * it runs the crash flush, then dies of the signal by its default action.
+ * Queries answer what the program set (SIG_DFL), and for the crash
+ * signals, while the session's crash handler has them, what it replaced.  A handler of the
+ * program's own replaces ours for real (it may recover, or exit: exit and
+ * _exit finish the trace).  After the trace is finished pl_fatal is the
+ * default action only.
+ *
+ * Other signals, and SIGPROF when our sampler is off, go straight to the
+ * real call.  (sigset, bsd_signal and sysv_signal are not interposed.)
+ * While our sampler runs, the first request of a handler takes the
+ * sampler's locks: a program that makes it from a signal handler
+ * interrupting our own sampler's stop could wait; never otherwise.
+ */
+#define _GNU_SOURCE
+#include "preload.h"
+
+#include "cpuprof/sampler.h"
+
+#include <string.h>
+#include <sys/syscall.h>
+
+static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP,
+	                     SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE, SIGALRM,
+	                     SIGUSR1, SIGUSR2, SIGXCPU, SIGXFSZ, SIGVTALRM };
+#define NFATAL (int)(sizeof fatal / sizeof fatal[0])
+#define NCRASH 6 /* fatal[0..5]: the session's crash handler has them */
+
+/* Per fatal signal: stands_in set while an action of ours (pl_fatal, the
+ * session's crash handler) stands in for the program's; prog_act: the
+ * program's (what queries return).  Written by the constructor
+ * (pl_signals_before/start, one thread), by the sigaction wrapper (the bit
+ * after the real call, release), read by queries (acquire) and by
+ * pl_fatal (which clears it).  A program that changes one signal's
+ * action from two threads at once races with itself already. */
+static int stands_in[NFATAL];
+static struct sigaction prog_act[NFATAL];
+
+static int fatal_index(int sig)
+{
+	for (int i = 0; i < NFATAL; i++)
+		if (fatal[i] == sig)
+			return i;
+	return -1;
+}
+
+/* In place of SIG_DFL: finish the trace (async-signal-safe crash flush),
+ * then the default action.  A fault re-executes and dies on return; a
+ * signal that was sent (kill, raise, abort) is sent again, pending until
+ * we return (sa_mask blocks it here). */
+static void pl_fatal(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	int e = errno;
+	if (GOTRACE_ON_() && getpid() == pl_pid) {
+		pl_state = PL_OFF;
+		(void)gotrace_crash_flush();
+	}
+	int i = fatal_index(sig);
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	PL_REAL(sigaction)(sig, &dfl, NULL);
+	if (i >= 0)
+		__atomic_store_n(&stands_in[i], 0, __ATOMIC_RELEASE);
+	bool fault = sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE;
+	if (!fault || si == NULL || si->si_code <= 0)
+		syscall(SYS_tgkill, getpid(), (pid_t)syscall(SYS_gettid), sig);
+	errno = e;
+}
+
+static int stand_in(int sig)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = pl_fatal;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigfillset(&sa.sa_mask);
+	return PL_REAL(sigaction)(sig, &sa, NULL);
+}
+
+void pl_signals_before(void)
+{
+	for (int i = 0; i < NFATAL; i++)
+		if (PL_REAL(sigaction)(fatal[i], NULL, &prog_act[i]) != 0)
+			prog_act[i].sa_handler = SIG_ERR;
+}
+
+void pl_signals_start(void)
+{
+	if (!pl_crash_signals)
+		return;
+	for (int i = 0; i < NFATAL; i++) {
+		struct sigaction cur;
+		if (prog_act[i].sa_handler == SIG_ERR || PL_REAL(sigaction)(fatal[i], NULL, &cur) != 0)
+			continue;
+		if (i < NCRASH) {
+			/* The session's crash handler (if it installed one) answers
+			 * as what it replaced. */
+			if (cur.sa_handler != prog_act[i].sa_handler)
+				__atomic_store_n(&stands_in[i], 1, __ATOMIC_RELEASE);
+			continue;
+		}
+		if ((cur.sa_flags & SA_SIGINFO) || cur.sa_handler != SIG_DFL)
+			continue;
+		if (stand_in(fatal[i]) == 0)
+			__atomic_store_n(&stands_in[i], 1, __ATOMIC_RELEASE);
+	}
+}
+
+/* sigaction on a fatal signal (index i). */
+static int fatal_sigaction(int i, int sig, const struct sigaction *act, struct sigaction *old)
+{
+	int was = __atomic_load_n(&stands_in[i], __ATOMIC_ACQUIRE);
+	struct sigaction prev = prog_act[i];
+	/* Only the traced process writes the table: a vfork child shares our
+	 * memory, not our actions (a fork child has a copy; tracing is off
+	 * there: its changes are the real ones). */
+	bool mine = act && getpid() == pl_pid;
+	int r;
+	if (mine && act->sa_handler == SIG_DFL && pl_crash_signals && GOTRACE_ON_()) {
+		prog_act[i] = *act;
+		r = old ? PL_REAL(sigaction)(sig, NULL, old) : 0;
+		if (r == 0)
+			r = stand_in(sig);
+		if (r == 0)
+			__atomic_store_n(&stands_in[i], 1, __ATOMIC_RELEASE);
+	} else {
+		r = PL_REAL(sigaction)(sig, act, old);
+		if (r == 0 && mine)
+			__atomic_store_n(&stands_in[i], 0, __ATOMIC_RELEASE);
+	}
+	if (r == 0 && was && old)
+		*old = prev;
+	return r;
+}
+
+PL_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (__builtin_expect(sig == SIGPROF, 0)) {
+		int e = errno;
+		int r = gt_cpuprof_program_sigaction(act, old);
+		if (r == 1) {
+			static const char m[] = "gotrace: CPU sampling off: the program installs its own "
+			                        "SIGPROF handler\n";
+			(void)!PL_REAL(write)(2, m, sizeof m - 1);
+		}
+		errno = e;
+		if (r >= 0)
+			return 0;
+	}
+	int i = fatal_index(sig);
+	if (__builtin_expect(i >= 0, 0))
+		return fatal_sigaction(i, sig, act, old);
+	return PL_REAL(sigaction)(sig, act, old);
+}
+
+/* glibc's signal() (for SIGPROF and the fatal signals): BSD semantics (SA_RESTART, the signal blocked in its
+ * handler). */
+PL_EXPORT __sighandler_t signal(int sig, __sighandler_t h)
+{
+	if (__builtin_expect(sig != SIGPROF && fatal_index(sig) < 0, 1))
+		return PL_REAL(signal)(sig, h);
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = h;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, sig);
+	sa.sa_flags = SA_RESTART;
+	if (sigaction(sig, &sa, &old) != 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}

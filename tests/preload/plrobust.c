@@ -1,0 +1,315 @@
+/*
+ * plrobust.c: programs that are hard on a tracer, for test_robust.sh
+ * (issue 12's robustness under the preload library).  Each mode prints
+ * deterministic bytes and ends with a distinctive status (or signal):
+ * traced and untraced runs must agree.  Before its end every mode runs a
+ * thread named "last" whose final act is a nanosleep (a syscall) and a
+ * contended mutex (a block), so that the trace's last generation can be
+ * checked for the program's last events.
+ *
+ *   segv      its own SIGSEGV handler; faults twice and recovers with
+ *             siglongjmp each time; exit 4
+ *   segvexit  its own SIGSEGV handler that writes a line and _exit(5)s
+ *   segvdfl   its own SIGSEGV handler (a crash reporter) that writes a
+ *             line, restores SIG_DFL and returns: dies of SIGSEGV
+ *   prof      its own SIGPROF handler and ITIMER_PROF; counts 20 signals
+ *             (all its own) then exits 0
+ *   crash     a NULL store on a thread: dies of SIGSEGV
+ *   abort     abort() on a thread: dies of SIGABRT
+ *   texit     _exit(7) from a thread while main waits in pthread_join
+ *   spawn     vfork+execve, posix_spawn and system() of "ARGV0 child";
+ *             exit 8
+ *   daemon    closes every descriptor (0..1023 and closefrom), reopens
+ *             /dev/null as 0-2, then keeps running threads; exit 9
+ *   dlopen    dlopens ARGV2 (pldl.so), whose pldl_run creates 2 threads;
+ *             exit 10
+ *   term      SIGTERM sent to the process (kill): dies of it
+ *   sigpipe   a write to a pipe with no reader: dies of SIGPIPE
+ *   sigquery  prints the actions of SIGINT SIGTERM SIGPIPE SIGSEGV as
+ *             the program sees them (DFL, IGN, handler), sets SIGTERM to
+ *             SIG_DFL and prints it again; exit 0
+ *   child     what spawn runs: prints a line, exit 0
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static sigjmp_buf jb;
+static volatile sig_atomic_t nprof;
+static const char *mode;
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static void on_segv(int sig)
+{
+	if (strcmp(mode, "segvdfl") == 0) {
+		/* A crash reporter: reports, restores the default action and
+		 * returns; the store faults again and the process dies. */
+		static const char m[] = "segv reported\n";
+		(void)!write(1, m, sizeof m - 1);
+		struct sigaction cur;
+		signal(sig, SIG_DFL);
+		if (sigaction(sig, NULL, &cur) != 0 || cur.sa_handler != SIG_DFL)
+			(void)!write(1, "not SIG_DFL\n", 12);
+		return;
+	}
+	if (strcmp(mode, "segvexit") == 0) {
+		static const char m[] = "segv handled, exiting\n";
+		(void)!write(1, m, sizeof m - 1);
+		_exit(5);
+	}
+	siglongjmp(jb, 1);
+}
+
+static void on_prof(int sig)
+{
+	(void)sig;
+	nprof++;
+}
+
+/* Burn ms of CPU time (the process's: what ITIMER_PROF counts). */
+static void spin_ms(long ms)
+{
+	struct timespec t0, t;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+	do
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+}
+
+/* A store through a NULL pointer the compiler cannot see. */
+static int *volatile nowhere;
+
+static void fault(void)
+{
+	*nowhere = 1;
+}
+
+/* Whether thread tid sits in futex(2) (/proc/self/task/TID/syscall
+ * starts with its number): after its nanosleep, that is its wait for mu. */
+static int in_futex(pid_t tid)
+{
+	char path[64], buf[32];
+	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	char num[16];
+	snprintf(num, sizeof num, "%d ", SYS_futex);
+	return strncmp(buf, num, strlen(num)) == 0;
+}
+
+/* The last named thread: a syscall then a block on mu (held by main until
+ * the thread waits in the kernel for it), then the mode's ending. */
+static pid_t last_tid;
+
+static void *last(void *arg)
+{
+	(void)arg;
+	__atomic_store_n(&last_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+	pthread_setname_np(pthread_self(), "last");
+	sleep_ms(5);
+	pthread_mutex_lock(&mu);
+	pthread_mutex_unlock(&mu);
+	if (strcmp(mode, "crash") == 0 || strcmp(mode, "segvdfl") == 0) {
+		fflush(stdout);
+		fault();
+	}
+	if (strcmp(mode, "abort") == 0) {
+		fflush(stdout);
+		abort();
+	}
+	if (strcmp(mode, "texit") == 0) {
+		/* Once main waits in pthread_join (a futex wait of its own). */
+		for (int i = 0; i < 20000 && !in_futex(getpid()); i++)
+			sleep_ms(1);
+		fflush(stdout);
+		_exit(7);
+	}
+	return NULL;
+}
+
+static void run_last(void)
+{
+	pthread_t t;
+	__atomic_store_n(&last_tid, 0, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&mu);
+	if (pthread_create(&t, NULL, last, NULL) != 0)
+		exit(1);
+	/* Contended for sure: wait (up to 20 s) until it waits for mu. */
+	sleep_ms(20);
+	pid_t tid;
+	while (!(tid = __atomic_load_n(&last_tid, __ATOMIC_ACQUIRE)))
+		sleep_ms(1);
+	for (int i = 0; i < 20000 && !in_futex(tid); i++)
+		sleep_ms(1);
+	pthread_mutex_unlock(&mu);
+	pthread_join(t, NULL);
+}
+
+static int wait_ok(pid_t pid)
+{
+	int st;
+	return pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+int main(int argc, char **argv)
+{
+	mode = argc > 1 ? argv[1] : "";
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (strcmp(mode, "child") == 0) {
+		printf("child %s\n", argc > 2 ? argv[2] : "");
+		return 0;
+	}
+	if (strcmp(mode, "segv") == 0 || strcmp(mode, "segvexit") == 0) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_segv;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGSEGV, &sa, NULL);
+		run_last();
+		static volatile int i;
+		for (i = 0; i < 2; i++) {
+			if (sigsetjmp(jb, 1) == 0)
+				fault();
+			else
+				printf("recovered %d\n", i);
+		}
+		run_last();
+		return 4;
+	}
+	if (strcmp(mode, "prof") == 0) {
+		/* Handler first, timer later: no SIGPROF may arrive in between
+		 * (nor after the timer is disarmed) -- none that is not its own. */
+		signal(SIGPROF, on_prof);
+		spin_ms(50);
+		int before = nprof;
+		struct itimerval it = { { 0, 1000 }, { 0, 1000 } };
+		setitimer(ITIMER_PROF, &it, NULL);
+		while (nprof < before + 20)
+			;
+		struct itimerval off = { { 0, 0 }, { 0, 0 } };
+		setitimer(ITIMER_PROF, &off, NULL);
+		int end = nprof;
+		spin_ms(50);
+		struct sigaction cur;
+		sigaction(SIGPROF, NULL, &cur);
+		printf("prof: before the timer %d, after it %d, handler %s\n", before, nprof - end,
+		       cur.sa_handler == on_prof ? "ours" : "other");
+		run_last();
+		return 0;
+	}
+	if (strcmp(mode, "segvdfl") == 0) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_segv;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGSEGV, &sa, NULL);
+	}
+	if (strcmp(mode, "crash") == 0 || strcmp(mode, "abort") == 0 || strcmp(mode, "texit") == 0 ||
+	    strcmp(mode, "segvdfl") == 0) {
+		printf("%s: before\n", mode);
+		run_last();
+		printf("%s: not reached\n", mode);
+		return 1;
+	}
+	if (strcmp(mode, "term") == 0 || strcmp(mode, "sigpipe") == 0) {
+		printf("%s: before\n", mode);
+		run_last();
+		if (mode[0] == 't') {
+			kill(getpid(), SIGTERM);
+		} else {
+			int p[2];
+			if (pipe(p) != 0)
+				return 1;
+			close(p[0]);
+			(void)!write(p[1], "x", 1);
+		}
+		sleep_ms(10000);
+		printf("%s: not reached\n", mode);
+		return 1;
+	}
+	if (strcmp(mode, "sigquery") == 0) {
+		static const int sigs[] = { SIGINT, SIGTERM, SIGPIPE, SIGSEGV };
+		for (int k = 0; k < 5; k++) {
+			struct sigaction cur;
+			int sig = sigs[k < 4 ? k : 1];
+			if (k == 4)
+				signal(SIGTERM, SIG_DFL);
+			sigaction(sig, NULL, &cur);
+			printf("%s%d=%s", k ? " " : "", sig,
+			       (cur.sa_flags & SA_SIGINFO) ? "siginfo" :
+			       cur.sa_handler == SIG_DFL ? "DFL" : cur.sa_handler == SIG_IGN ? "IGN" : "handler");
+		}
+		printf("\n");
+		return 0;
+	}
+	if (strcmp(mode, "spawn") == 0) {
+		char *av[] = { argv[0], "child", "vfork", NULL };
+		pid_t pid = vfork();
+		if (pid == 0) {
+			execve(argv[0], av, environ);
+			_exit(127);
+		}
+		if (!wait_ok(pid))
+			return 1;
+		char *av2[] = { argv[0], "child", "posix_spawn", NULL };
+		if (posix_spawn(&pid, argv[0], NULL, NULL, av2, environ) != 0 || !wait_ok(pid))
+			return 1;
+		char cmd[4096];
+		snprintf(cmd, sizeof cmd, "'%s' child system", argv[0]);
+		if (system(cmd) != 0)
+			return 1;
+		run_last();
+		printf("spawn done\n");
+		return 8;
+	}
+	if (strcmp(mode, "daemon") == 0) {
+		printf("daemon: detaching\n");
+		for (int fd = 0; fd < 1024; fd++)
+			close(fd);
+		closefrom(0);
+		if (open("/dev/null", O_RDWR) != 0 || dup(0) != 1 || dup(0) != 2)
+			_exit(1);
+		run_last();
+		run_last();
+		return 9;
+	}
+	if (strcmp(mode, "dlopen") == 0) {
+		if (argc < 3)
+			return 1;
+		void *h = dlopen(argv[2], RTLD_NOW);
+		if (!h)
+			return 1;
+		int (*fn)(void) = (int (*)(void))dlsym(h, "pldl_run");
+		if (!fn)
+			return 1;
+		printf("pldl_run: %d\n", fn());
+		run_last();
+		return 10;
+	}
+	fprintf(stderr, "usage: plrobust MODE\n");
+	return 2;
+}

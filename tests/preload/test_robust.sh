@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# test_robust.sh BUILD_DIR PLROBUST PLDL: issue 12's preload library on
+# programs that are hard on a tracer (plrobust.c): their own SIGSEGV and
+# SIGPROF handlers, crashes, abort, _exit from a thread, vfork/posix_spawn/
+# system, a daemon that closes every descriptor, dlopen of a library that
+# creates threads.  Each run under gotrace-run must print the same bytes
+# and end with the same status (or signal) as the untraced run, its trace
+# must pass every judge (GOTRACE_CHECK_TRACE), and the Go 1.23 checker's
+# summary must hold the program's last events: the thread labelled "last"
+# (pthread_setname_np), its nanosleep as a syscall, its block on the
+# mutex main holds, the unblock by main, and it running again.  Plain
+# builds only (a sanitizer runtime must be the first library loaded).
+set -euo pipefail
+build=$1 prog=$2 dl=$3
+check=${GOTRACE_CHECK_TRACE:?GOTRACE_CHECK_TRACE is not set (run through ctest)}
+tc=${GOTRACE_TRACECHECK_DIR:?GOTRACE_TRACECHECK_DIR is not set}/tracecheck-go1.23
+[ -x "$tc" ] || { echo "FATAL: $tc missing (Go 1.23 checker)"; exit 1; }
+run=$build/gotrace-run
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/gotrace-robust.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+# traced NAME WANT_RC MODE [gotrace-run options]: run untraced and traced,
+# compare; leaves the summary in $tmp/NAME.sum, stderr in $tmp/NAME.err.
+traced() {
+  local name=$1 want=$2 mode=$3; shift 3
+  local rc0 rc1
+  set +e
+  (cd "$tmp" && exec "$prog" "$mode" "$dl") > "$tmp/$name.out0" 2> "$tmp/$name.err0"; rc0=$?
+  (cd "$tmp" && exec env -u GOTRACE_CHECK_TRACE -u GOTRACE_TRACECHECK_DIR "$run" -o "$tmp/$name.trace" "$@" -- \
+     "$prog" "$mode" "$dl") > "$tmp/$name.out1" 2> "$tmp/$name.err"; rc1=$?
+  set -e
+  [ "$rc0" = "$want" ] || fail "$name: untraced exit status $rc0 (want $want)"
+  [ "$rc1" = "$rc0" ] || fail "$name: exit status $rc1 traced, $rc0 untraced"
+  cmp "$tmp/$name.out0" "$tmp/$name.out1" || fail "$name: output differs"
+  "$check" "$tmp/$name.trace" > /dev/null || fail "$name: trace rejected"
+  "$tc" -summary "$tmp/$name.trace" > "$tmp/$name.sum"
+}
+
+# The last events: goroutine labelled "last": syscall, mutex block,
+# unblocked by another goroutine, running again.
+last_events() {
+  local name=$1 s=$tmp/$1.sum id
+  for id in $(sed -n 's/^label .* g=\([0-9]*\) .* label=last$/\1/p' "$s"); do
+    awk -v id="$id" '
+      $1 == "gostate" { g = $4; sub("g=", "", g) }
+      $1 == "gostate" && $7 == "id=" id {
+        if (st == 0 && $8 == "from=Running" && $9 == "to=Syscall") st = 1
+        else if (st == 1 && $8 == "from=Running" && $10 == "reason=sync.Mutex.Lock") st = 2
+        else if (st == 2 && $8 == "from=Waiting" && g != id && g != "-1") st = 3
+        else if (st == 3 && $8 == "from=Runnable" && $9 == "to=Running") st = 4 }
+      END { exit st != 4 }' "$s" || fail "$name: goroutine $id (last) lacks its last events"
+    n=$((${n:-0} + 1))
+  done
+}
+want_last() { # NAME COUNT: COUNT goroutines labelled last, each with its events
+  n=0; last_events "$1"
+  [ "$n" = "$2" ] || fail "$1: $n goroutines labelled last (want $2)"
+}
+no_stderr() { [ ! -s "$tmp/$1.err" ] || fail "$1: stderr: $(cat "$tmp/$1.err")"; }
+
+# Its own SIGSEGV handler: recovers twice with siglongjmp, or _exits.
+traced segv 4 segv --stacks all;            no_stderr segv;     want_last segv 2
+traced segvexit 5 segvexit --stacks all;    no_stderr segvexit; want_last segvexit 1
+# A crash reporter: its handler restores SIG_DFL and returns, the process
+# dies of the re-executed fault; the trace still ends with the crash flush.
+traced segvdfl 139 segvdfl --stacks all;    no_stderr segvdfl;  want_last segvdfl 1
+# Fatal signals and _exit from a thread: the crash flush's trace.
+traced crash 139 crash --stacks all;        no_stderr crash;    want_last crash 1
+traced abort 134 abort --stacks all;        no_stderr abort;    want_last abort 1
+traced texit 7 texit --stacks all;          no_stderr texit;    want_last texit 1
+mn=$(sed -n 's/^gostate .* g=\([0-9]*\) .* from=Running to=Waiting reason=sync%20pthread_join .*/\1/p' "$tmp/texit.sum")
+[ -n "$mn" ] || fail "texit: main's pthread_join is not a block"
+# Killed by a signal whose default action terminates (kill, a pipe with
+# no reader): the trace is finished before the process dies of it.
+traced term 143 term --stacks all;          no_stderr term;     want_last term 1
+traced sigpipe 141 sigpipe --stacks all;    no_stderr sigpipe;  want_last sigpipe 1
+# ... and the program sees the actions it would see untraced (SIG_DFL,
+# though ours stand in), an ignored one stays ignored.
+traced sigquery 0 sigquery
+[ "$(cat "$tmp/sigquery.out1")" = "2=DFL 15=DFL 13=DFL 11=DFL 15=DFL" ] ||
+  fail "sigquery: $(cat "$tmp/sigquery.out1")"
+env -u GOTRACE_CHECK_TRACE -u GOTRACE_TRACECHECK_DIR bash -c 'trap "" INT TERM; exec "$@"' sh "$run" -o "$tmp/ign.trace" -- "$prog" sigquery > "$tmp/ign.out" ||
+  fail "sigquery, ignored: exit status $?"
+[ "$(cat "$tmp/ign.out")" = "2=IGN 15=IGN 13=DFL 11=DFL 15=DFL" ] || fail "sigquery, ignored: $(cat "$tmp/ign.out")"
+"$check" "$tmp/ign.trace" > /dev/null || fail "sigquery, ignored: trace rejected"
+
+# Its own SIGPROF handler and ITIMER_PROF: it must get no SIGPROF of ours
+# (plrobust prints how many arrive before its timer and after it), and
+# with our sampling configured (GOTRACE_CPU_HZ) our sampling stops with
+# exactly one line on stderr; without, nothing is printed.
+traced prof 0 prof;                          no_stderr prof;     want_last prof 1
+for src in setitimer timer perf; do
+  traced prof-$src 0 prof --cpu-hz 1000 --cpu $src
+  [ "$(cat "$tmp/prof-$src.err")" = "gotrace: CPU sampling off: the program installs its own SIGPROF handler" ] ||
+    fail "prof-$src: stderr: $(cat "$tmp/prof-$src.err")"
+  grep -q "^prof: before the timer 0, after it 0, handler ours$" "$tmp/prof-$src.out1" ||
+    fail "prof-$src: $(cat "$tmp/prof-$src.out1")"
+  want_last prof-$src 1
+done
+
+# vfork+exec, posix_spawn, system(): the parent's trace; with %p every
+# process's trace is valid.
+traced spawn 8 spawn --stacks all;           no_stderr spawn;    want_last spawn 1
+[ "$(cat "$tmp/spawn.out1")" = "child vfork
+child posix_spawn
+child system
+spawn done" ] || fail "spawn: output $(cat "$tmp/spawn.out1")"
+set +e
+env -u GOTRACE_CHECK_TRACE -u GOTRACE_TRACECHECK_DIR "$run" -o "$tmp/each.%p.trace" -- "$prog" spawn > "$tmp/each.out"; rc=$?
+set -e
+[ "$rc" = 8 ] || fail "spawn %p: exit status $rc"
+cmp "$tmp/spawn.out0" "$tmp/each.out" || fail "spawn %p: output differs"
+set -- "$tmp"/each.*.trace
+[ $# -ge 4 ] || fail "spawn %p: $# traces (want the parent's and 3 children's at least)"
+"$check" "$@" > /dev/null || fail "spawn %p: a trace rejected"
+found=0
+for f in "$@"; do "$tc" -summary "$f" | grep -q " label=last$" && found=$((found + 1)); done
+[ $found = 1 ] || fail "spawn %p: $found traces with the parent's thread (want 1)"
+
+# A daemon closes every descriptor (the trace's included) and goes on.
+traced daemon 9 daemon --stacks all;         no_stderr daemon;   want_last daemon 2
+# dlopen of a library whose function creates threads: goroutines named
+# after its start routine.
+traced dlopen 10 dlopen --stacks all;        no_stderr dlopen;   want_last dlopen 1
+c=$(grep -c "^gsum id=[0-9]* name=pldl_worker " "$tmp/dlopen.sum" || true)
+[ "$c" = 2 ] || fail "dlopen: $c goroutines named pldl_worker (want 2)"
+echo "ok"
