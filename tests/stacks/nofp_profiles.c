@@ -21,7 +21,8 @@
 #define LOCKERS 2
 
 static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
-static int waiting; /* atomic: lockers about to lock in this round */
+static int waiting; /* atomic: lockers about to lock, all rounds so far */
+static int took;    /* atomic: lockers that got the lock, all rounds so far */
 static _Thread_local volatile unsigned long sink; /* per thread: no race */
 
 static void sleep_ms(long ms)
@@ -44,6 +45,7 @@ static __attribute__((noinline, noclone)) void nofp_lock_worker(int rounds)
 		__atomic_add_fetch(&waiting, 1, __ATOMIC_SEQ_CST);
 		if (take_lock(&m) != 0)
 			abort();
+		__atomic_add_fetch(&took, 1, __ATOMIC_SEQ_CST);
 		sink += (unsigned long)i;
 		pthread_mutex_unlock(&m);
 		sleep_ms(30); /* let the main thread take it again first */
@@ -104,7 +106,11 @@ int main(int argc, char **argv)
 			sleep_ms(1);
 		sleep_ms(20);
 		pthread_mutex_unlock(&m);
-		sleep_ms(10);
+		/* Every locker of this round had the lock before main takes it
+		 * again (a slow one still waiting for it would otherwise never
+		 * come to the next round's count: a deadlock under load). */
+		while (__atomic_load_n(&took, __ATOMIC_SEQ_CST) < LOCKERS * (r + 1))
+			sleep_ms(1);
 		if (r + 1 < ROUNDS)
 			pthread_mutex_lock(&m);
 	}
