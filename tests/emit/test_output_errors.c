@@ -534,7 +534,15 @@ static void disk_full_session(const char *path, struct emitter *e, uint64_t *sto
 	gotrace_options o = fast_opts();
 	assert_int_equal(gotrace_start_fd(fd, &o), 0);
 	run_emitters(e, 2, 400 * 1000 * 1000ull, 0);
-	sleep_ms(100);
+	/* Some rounds were emitted and a generation holding them is in the
+	 * file before the disk fills (a sleep was not enough on a loaded
+	 * machine: TSan at load 12 once filled it before any "emit" log had
+	 * been written).  At most 20 s. */
+	for (uint64_t t0 = now_ns(); !__atomic_load_n(&emitters_warm, __ATOMIC_ACQUIRE) &&
+	                             now_ns() - t0 < 20000000000ull;)
+		sleep_ms(1);
+	assert_int_equal(gotrace_flush(), 0);
+	sleep_ms(20);
 	assert_true(gotrace_enabled());
 	assert_true(dup3(full, fd, O_CLOEXEC) == fd); /* the disk is full now */
 	uint64_t t0 = now_ns();
