@@ -21,6 +21,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "insyscall.h"
+
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
@@ -49,19 +51,6 @@ static void about_to_wait(struct waiter *w)
 	__atomic_store_n(&w->at, 1, __ATOMIC_RELEASE);
 }
 
-static int in_syscall(pid_t tid, long nr)
-{
-	char path[64], buf[32], num[16];
-	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	snprintf(num, sizeof num, "%ld ", nr);
-	return strncmp(buf, num, strlen(num)) == 0;
-}
 
 /* Until w's thread sits in system call nr (bounded: 20 s). */
 static void wait_in(struct waiter *w, long nr)

@@ -46,6 +46,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "insyscall.h"
+
 extern char **environ;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -104,21 +106,11 @@ static void fault(void)
 	*nowhere = 1;
 }
 
-/* Whether thread tid sits in futex(2) (/proc/self/task/TID/syscall
- * starts with its number): after its nanosleep, that is its wait for mu. */
+/* Whether thread tid sits in futex(2): after its nanosleep, that is its
+ * wait for mu. */
 static int in_futex(pid_t tid)
 {
-	char path[64], buf[32];
-	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	char num[16];
-	snprintf(num, sizeof num, "%d ", SYS_futex);
-	return strncmp(buf, num, strlen(num)) == 0;
+	return in_syscall(tid, SYS_futex);
 }
 
 /* The last named thread: a syscall then a block on mu (held by main until

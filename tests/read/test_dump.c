@@ -136,18 +136,6 @@ static void test_dump_go_testdata(void **state)
 
 /* ------------------------------------------------------------ strings */
 
-static void put_uv(struct buf *b, uint64_t v)
-{
-	uint8_t t[10];
-	int n = 0;
-	while (v >= 0x80) {
-		t[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	t[n++] = (uint8_t)v;
-	buf_put(b, t, (size_t)n);
-}
-
 static void test_dump_strings(void **state)
 {
 	(void)state;
@@ -184,12 +172,12 @@ static void test_dump_strings(void **state)
 				}
 			}
 			buf_put(&pl, "\x05", 1);
-			put_uv(&pl, (uint64_t)(batch * 100 + k + 1));
-			put_uv(&pl, n);
+			uv(&pl, (uint64_t)(batch * 100 + k + 1));
+			uv(&pl, n);
 			buf_put(&pl, s, n);
 		}
 		buf_put(&b, "\x01\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01\x01", 13);
-		put_uv(&b, pl.n);
+		uv(&b, pl.n);
 		buf_put(&b, pl.p, pl.n);
 		buf_free(&pl);
 	}
@@ -197,7 +185,7 @@ static void test_dump_strings(void **state)
 	for (uint32_t r0 = 0x80; r0 < 0x110000; r0 += 160) {
 		struct buf pl = { 0 };
 		buf_put(&pl, "\x04\x05", 2);
-		put_uv(&pl, r0);
+		uv(&pl, r0);
 		struct buf s = { 0 };
 		for (uint32_t r = r0; r < r0 + 160 && r < 0x110000; r += r0 < 0x10000 ? 1 : 37) {
 			uint8_t u[4];
@@ -220,10 +208,10 @@ static void test_dump_strings(void **state)
 			}
 			buf_put(&s, u, n);
 		}
-		put_uv(&pl, s.n);
+		uv(&pl, s.n);
 		buf_put(&pl, s.p, s.n);
 		buf_put(&b, "\x01\x02\x01\x01", 4);
-		put_uv(&b, pl.n);
+		uv(&b, pl.n);
 		buf_put(&b, pl.p, pl.n);
 		buf_free(&s);
 		buf_free(&pl);
