@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "procstat.h"
 #include "tracecheck.h"
 
 static const char *readers[] __attribute__((unused)) = { "go1.23", "new" };
@@ -70,16 +71,9 @@ static inline int64_t gsum_field(const struct tsum *s, int64_t id, const char *k
 /* Is thread tid asleep (state S in /proc)? */
 static inline int sleeping(int tid)
 {
-	char p[64], buf[256];
+	char p[64];
 	snprintf(p, sizeof p, "/proc/self/task/%d/stat", tid);
-	FILE *f = fopen(p, "r");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	const char *rp = strrchr(buf, ')');
-	return rp && rp[1] == ' ' && rp[2] == 'S';
+	return proc_stat_state(p) == 'S';
 }
 
 #endif

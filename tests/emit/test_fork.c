@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "procstat.h"
 #include "tracecheck.h"
 
 static const char *readers[] = { "go1.23", "new" };
@@ -741,16 +742,9 @@ static long long proc_cpu_ticks(pid_t pid)
  * gone). */
 static char proc_state(pid_t pid)
 {
-	char path[64], buf[512];
+	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	const char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : 0;
+	return proc_stat_state(path);
 }
 
 static void test_fork_storm(void **state)
