@@ -148,26 +148,36 @@ static void *spam(void *arg)
 	return NULL;
 }
 
-/* In a child: prints "max_mib rss_growth_kb dump_bytes gens". */
+/* In a child: one row of the RSS table.  max 0: a file session (into dir,
+ * max_buffered at its 1 MiB minimum), the baseline of what tracing costs
+ * besides the recorder. */
+static long file_growth_kb = -1; /* the file session's row, for the next rows */
+static int growth_fd = -1;       /* the child's end of a pipe: its growth */
 static void rss_child(uint64_t max)
 {
 	long base = rss_kb();
 	gotrace_options o;
 	gotrace_options_init(&o);
 	o.advance_period_ns = 100000000;
-	o.flight_max_bytes = max;
-	o.flight_min_age_ns = 3600000000000ull;
-	if (gotrace_start_flight(&o) != 0)
-		_exit(1);
+	char path[512];
+	snprintf(path, sizeof path, "%s/bench_flight_rss_%d.trace", dir, (int)getpid());
+	if (max) {
+		o.flight_max_bytes = max;
+		o.flight_min_age_ns = 3600000000000ull;
+		if (gotrace_start_flight(&o) != 0)
+			_exit(1);
+	} else {
+		o.max_buffered = 1u << 20;
+		if (gotrace_start_path(path, &o) != 0)
+			_exit(1);
+	}
 	pthread_t th[2];
 	for (int i = 0; i < 2; i++)
 		pthread_create(&th[i], NULL, spam, NULL);
 	long peak = base;
 	gotrace_stats st;
 	uint64_t t0 = clk(CLOCK_MONOTONIC);
-	/* Until 4x the bound went through (bytes of generations are not in
-	 * the stats: estimate from a dump's bytes per generation below), at
-	 * least 2 s, at most 20 s. */
+	/* At least 2 s and 40 generations, at most 20 s. */
 	for (;;) {
 		long r = rss_kb();
 		if (r > peak)
@@ -179,11 +189,13 @@ static void rss_child(uint64_t max)
 		if (el > 20000000000ull || (el > 2000000000ull && st.generations > 40))
 			break;
 	}
-	char path[512];
-	snprintf(path, sizeof path, "%s/bench_flight_rss_%d.trace", dir, (int)getpid());
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	gotrace_flight_write(fd);
-	close(fd);
+	gotrace_flight_stats fs = { .struct_size = sizeof fs };
+	if (max) {
+		gotrace_get_flight_stats(&fs);
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		gotrace_flight_write(fd);
+		close(fd);
+	}
 	stop_spam = 1;
 	for (int i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
@@ -192,9 +204,20 @@ static void rss_child(uint64_t max)
 	struct stat sb;
 	stat(path, &sb);
 	unlink(path);
-	printf("%8llu MiB  %10ld kB  %10.1f MiB  %8lld  %6llu\n", (unsigned long long)(max >> 20),
-	       peak - base, (double)(peak - base) / 1024.0, (long long)sb.st_size,
-	       (unsigned long long)st.generations);
+	char minus[32] = "";
+	if (max && file_growth_kb >= 0)
+		snprintf(minus, sizeof minus, "%.2f", (double)(peak - base - file_growth_kb) / (double)(max >> 10));
+	if (max)
+		printf("%8llu MiB  %10ld kB  %10.1f MiB  %12s  %8.1f MiB  %8lld  %6llu  %4llu\n",
+		       (unsigned long long)(max >> 20), peak - base, (double)(peak - base) / 1024.0, minus,
+		       (double)fs.ring_cap / 1048576.0, (long long)sb.st_size,
+		       (unsigned long long)st.generations, (unsigned long long)fs.generations_lost);
+	else
+		printf("%12s  %10ld kB  %10.1f MiB  %12s  %12s  %8s  %6llu  %4s\n", "file", peak - base,
+		       (double)(peak - base) / 1024.0, "", "", "", (unsigned long long)st.generations, "");
+	long g = peak - base;
+	if (write(growth_fd, &g, sizeof g) != sizeof g)
+		_exit(1);
 	fflush(stdout);
 	_exit(0);
 }
@@ -236,16 +259,29 @@ int main(int argc, char **argv)
 		       median(ratio[m], reps));
 
 	printf("\nRSS against flight_max_bytes (2 threads of region pairs, 100 ms generations, "
-	       "MinAge 1 h; RSS growth from before start, peak):\n");
-	printf("%12s  %13s  %14s  %8s  %6s\n", "MaxBytes", "RSS growth", "", "dump B", "gens");
-	static const uint64_t mib[] = { 2, 4, 8, 16, 32, 64 };
+	       "MinAge 1 h; RSS growth from before start, peak; \"- file\": minus the file "
+	       "session's growth, over MaxBytes):\n");
+	printf("%12s  %13s  %14s  %12s  %12s  %8s  %6s  %4s\n", "MaxBytes", "RSS growth", "", "- file",
+	       "ring cap", "dump B", "gens", "lost");
+	static const uint64_t mib[] = { 0, 2, 4, 8, 16, 32, 64 };
 	for (size_t i = 0; i < sizeof mib / sizeof mib[0]; i++) {
 		fflush(stdout);
+		int p[2];
+		if (pipe(p) != 0)
+			return 1;
 		pid_t pid = fork();
-		if (pid == 0)
+		if (pid == 0) {
+			close(p[0]);
+			growth_fd = p[1];
 			rss_child(mib[i] << 20);
+		}
+		close(p[1]);
+		long g = -1;
+		if (read(p[0], &g, sizeof g) == sizeof g && mib[i] == 0)
+			file_growth_kb = g;
 		int st;
 		waitpid(pid, &st, 0);
+		close(p[0]);
 	}
 	return 0;
 }

@@ -229,20 +229,27 @@ GOTRACE_API int gotrace_start_path(const char *path, const gotrace_options *opt)
  * complete generation, then older ones newest first while the window does
  * not yet reach flight_min_age_ns back from now AND the total stays within
  * flight_max_bytes.  MaxBytes wins over MinAge (as in Go), and unlike Go
- * it is a hard bound: the ring (in 64 KiB blocks, counted whole) never
- * holds more than flight_max_bytes; the oldest whole generation goes
- * first, also while a generation is being collected.  A generation is
- * ended early when it reaches flight_max_bytes / 8, and max_buffered is
- * lowered to flight_max_bytes / 4 (not below 1 MiB), so that a burst does
- * not make one generation larger than the ring; a generation that still
- * does not fit is not retained.  Memory besides the ring: the queue of data not
- * yet in the ring (max_buffered), and, while gotrace_flight_write runs,
- * the generations it writes that the ring dropped meanwhile (at most
- * another flight_max_bytes).
+ * it is a hard bound on the recorder's memory as a whole: the data on its
+ * way into the ring (max_buffered is lowered to flight_max_bytes / 8, at
+ * least 256 KiB, and its pool of spare buffers is a quarter of that) is
+ * taken from it, and the ring, in 64 KiB blocks counted whole, gets the
+ * rest.  The oldest whole generation goes first, also while a generation
+ * is being collected.  Generations that a gotrace_flight_write is writing
+ * count until it has written them (it lets go of each once written): the
+ * recorder then waits for that, up to 100 ms per generation, rather than
+ * grow (writers do not wait).  A generation is ended early when it
+ * reaches an eighth of the ring, so that a burst does not make one
+ * generation larger than the ring; a generation that still does not fit
+ * (or that a write-out holds up longer than that) is not retained.  Memory
+ * outside the bound, as in a file session: each traced thread's open
+ * batch buffers (buffer_size each), the string and stack tables of the
+ * current generation, and the CPU sample buffers when sampling.
  *
  * Returns what gotrace_start_fd returns; -GOTRACE_EINVAL for bad flight
  * options (flight_max_bytes below 1 MiB, a signal that cannot be caught,
- * a flight_path too long) too.  MT-safe (serialised), AS-unsafe. */
+ * a flight_path too long) too.  (gotrace_start_fd and _path refuse
+ * flight_* options with -GOTRACE_EINVAL: a file session would ignore
+ * them.)  MT-safe (serialised), AS-unsafe. */
 GOTRACE_API int gotrace_start_flight(const gotrace_options *opt);
 
 /* Write the flight recording to fd: ends the current generation (as
@@ -275,7 +282,7 @@ GOTRACE_API int gotrace_flight_write(int fd);
  *   GOTRACE_FLIGHT        1: flight recorder (gotrace_start_     0
  *                         flight); GOTRACE_OUT is then the file
  *                         that signal and crash dumps write
- *   GOTRACE_FLIGHT_MAX_BYTES  ring bound: 16M                    16M
+ *   GOTRACE_FLIGHT_MAX_BYTES  memory bound: 16M                   16M
  *   GOTRACE_FLIGHT_MIN_AGE    window kept: 10s                   10s
  *   GOTRACE_FLIGHT_SIGNAL     signal that dumps: USR2, 12, none   none
  *
@@ -350,6 +357,29 @@ GOTRACE_API int gotrace_crash_flush(void);
 
 /* Statistics of the current or last session.  MT-safe, AS-safe. */
 GOTRACE_API void gotrace_get_stats(gotrace_stats *st);
+
+/* Flight recorder statistics (gotrace_get_flight_stats). */
+typedef struct gotrace_flight_stats {
+	/* Set by the caller to sizeof(gotrace_flight_stats): fields added
+	 * later are then left alone for older binaries. */
+	size_t struct_size;
+	uint64_t max_bytes;        /* flight_max_bytes: the memory bound */
+	uint64_t ring_cap;         /* the ring's part of it (the rest: the
+	                            * queue into the ring and its pool) */
+	uint64_t held_bytes;       /* ring blocks in use now: retained, being
+	                            * collected, or held by a write-out */
+	uint64_t generations;      /* complete generations retained now */
+	uint64_t retained_bytes;   /* their bytes: a write-out now writes
+	                            * these plus the header */
+	uint64_t generations_lost; /* generations not retained: they did not
+	                            * fit the ring (or found it held by a
+	                            * write-out) */
+} gotrace_flight_stats;
+
+/* The flight recorder's state.  Returns 0, -GOTRACE_ENOTON (no flight
+ * session), -GOTRACE_EINVAL (st NULL or struct_size too small).  MT-safe,
+ * AS-safe. */
+GOTRACE_API int gotrace_get_flight_stats(gotrace_flight_stats *st);
 
 /* Events dropped by the calling thread in this session.  MT-safe, AS-safe. */
 GOTRACE_API uint64_t gotrace_thread_dropped(void);

@@ -513,7 +513,8 @@ GT_HIDDEN void gt_out_drain_some(uint64_t gen, uint64_t limit);
 /* Flight recorder ring (flight.c; the rules are there).  Flusher
  * context, except write_fd (any thread: gotrace_flight_write), the crash
  * writers (crash flush, flusher parked; AS-safe) and the statistics. */
-GT_HIDDEN int gt_flight_init(uint64_t max_bytes, uint64_t min_age_ns);
+GT_HIDDEN int gt_flight_init(uint64_t ring_cap, uint64_t min_age_ns);
+GT_HIDDEN uint64_t gt_flight_cap(void);
 GT_HIDDEN void gt_flight_append(const struct gt_chunk *c);
 GT_HIDDEN void gt_flight_seal(uint64_t gen);
 GT_HIDDEN uint64_t gt_flight_open_bytes(void);
@@ -523,8 +524,7 @@ GT_HIDDEN bool gt_flight_crash_write_sealed(bool (*wr)(const void *, size_t));
 GT_HIDDEN bool gt_flight_crash_write_open(uint64_t gen, bool (*wr)(const void *, size_t));
 GT_HIDDEN void gt_flight_destroy(void);
 GT_HIDDEN void gt_flight_forget(void);
-GT_HIDDEN uint64_t gt_flight_ring_bytes(void);
-GT_HIDDEN uint64_t gt_flight_gens_lost(void);
+GT_HIDDEN void gt_flight_stats(uint64_t *held, uint64_t *gens, uint64_t *data, uint64_t *lost);
 GT_HIDDEN void gt_set_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 GT_HIDDEN void gt_wake_flusher(void);
 /* Flusher only, inside an advance, before long allocating work: waits

@@ -7,14 +7,22 @@
  * is the trace header plus every sealed generation, oldest first.
  * May call: mmap/malloc, write/poll, the clock.  Nothing above src/core.
  *
- * Memory.  Data is copied into blocks of FB_SIZE bytes (mmap'd, so that
+ * Memory.  Data is copied into blocks of FB_SIZE bytes, mmap'd so that
  * the memory goes back to the system at once, whatever malloc's trimming
- * policy; a dropped generation's blocks are kept as spares within the
- * bound, see block_put); ring_bytes counts whole blocks of the sealed
- * generations and of the open one, and is never let past max_bytes: before
- * a new block is taken, the oldest sealed generations are dropped; if none
- * is left the open generation is abandoned (not retained; counted in
- * gens_lost).
+ * policy.  Every block that exists is counted, before it is mapped, in
+ * exactly one of
+ *   held_bytes   blocks of the open generation, of the sealed ones, and
+ *                of generations the ring dropped that a write-out still
+ *                holds (they count until their last reference goes);
+ *   spare_bytes  blocks of freed generations kept for reuse (block_put);
+ * and held_bytes + spare_bytes <= ring_cap at all times (both are changed
+ * only under mem_lock, which checks it).  ring_cap is flight_max_bytes
+ * minus the budget of the data on its way into the ring (the queue and
+ * its pool: session.c sets it), so that the recorder's memory as a whole
+ * stays within flight_max_bytes.  When a new block does not fit, the
+ * oldest sealed generations are dropped (one that a write-out holds is
+ * waited for first: block_new); if none is left the open generation is
+ * abandoned (not retained; counted in gens_lost).
  *
  * Who touches what:
  *   open           flusher-private (gt_out_drain, the seal; stop after
@@ -33,7 +41,9 @@
  *   fgen contents  written by the flusher before the generation is linked
  *                  under ring_lock (the lock publishes them); immutable
  *                  once sealed.
- *   ring_bytes, gens_lost: atomics (statistics readers).
+ *   held_bytes, spare_bytes, spare: under mem_lock (held_bytes is also
+ *                  read with an atomic load by the statistics).
+ *   gens_lost, ring_gens, ring_data: statistics (see there).
  * Emitting threads never see any of it: they hand chunks to the queue as
  * in a file session, so a write-out never blocks them.
  *
@@ -53,6 +63,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FB_SIZE 65536u
@@ -67,17 +78,21 @@ struct fgen {
 	struct fgen *prev, *next; /* sealed list, oldest first */
 	uint64_t gen;
 	uint64_t bytes;            /* FB_SIZE per block */
+	uint64_t data;             /* bytes of trace in the blocks */
 	uint64_t t_min;            /* earliest batch time (ticks) */
 	struct fblock *head, *tail;
 	int refs;
 	bool lost;                 /* did not fit: not retained */
+	uint32_t waited_ms;        /* open: time spent waiting for a write-out */
 };
 
 static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fgen *oldest, *newest, *open_gen;
-static uint64_t max_bytes, min_age_ticks;
-static uint64_t ring_bytes; /* atomic */
-static uint64_t gens_lost;  /* atomic */
+static uint64_t ring_cap, min_age_ticks;
+static uint64_t gens_lost; /* atomic */
+/* The sealed list's length and data bytes: changed under ring_lock with
+ * atomic stores, read (atomic loads) by gotrace_get_flight_stats. */
+static uint64_t ring_gens, ring_data;
 /* A write-out's request time minus MinAge (ticks), 0: none.  Written by
  * gotrace_flight_write (serialised) before it asks for the generation end
  * and cleared once it holds its snapshot; read (acquire) by the flusher at
@@ -86,64 +101,96 @@ static uint64_t gens_lost;  /* atomic */
  * it was asked for, not before the (later) moment of the snapshot. */
 static uint64_t pin_horizon;
 
-/* Spare blocks: those of dropped generations, kept for the next ones.
- * Mapping and faulting in a fresh block for every FB_SIZE bytes of trace,
- * and unmapping it when its generation was dropped, was most of what the
- * recorder cost the flusher over a file session.  A block is kept only
- * while ring_bytes + spare_bytes stays within max_bytes (else unmapped),
- * so ring and spares together keep the bound.  Put by whoever frees a
- * generation (the flusher, or a write-out dropping the last reference),
- * taken by the flusher; spare_lock guards the list and spare_bytes. */
-static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The block accounting (see the top of the file).  Spare blocks: mapping
+ * and faulting in a fresh block for every FB_SIZE bytes of trace, and
+ * unmapping it when its generation was dropped, was most of what the
+ * recorder cost the flusher over a file session.  Blocks are put by
+ * whoever frees a generation (the flusher, or a write-out dropping the
+ * last reference) and taken by the flusher. */
+static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Signalled (under mem_lock) when a freed block goes back to the bound:
+ * the flusher may be waiting for a write-out to let go of the oldest
+ * generation (block_new). */
+static pthread_cond_t mem_cond = PTHREAD_COND_INITIALIZER;
 static struct fblock *spare;
+static uint64_t held_bytes;  /* atomic stores under mem_lock */
 static uint64_t spare_bytes;
 
+/* b leaves held_bytes: a spare if the bound has room, else unmapped. */
 static void block_put(struct fblock *b)
 {
-	pthread_mutex_lock(&spare_lock);
-	if (__atomic_load_n(&ring_bytes, __ATOMIC_RELAXED) + spare_bytes + FB_SIZE <= max_bytes) {
+	pthread_mutex_lock(&mem_lock);
+	uint64_t held = held_bytes - FB_SIZE;
+	__atomic_store_n(&held_bytes, held, __ATOMIC_RELAXED);
+	if (held + spare_bytes + FB_SIZE <= ring_cap) {
 		b->next = spare;
 		spare = b;
 		spare_bytes += FB_SIZE;
 		b = NULL;
 	}
-	pthread_mutex_unlock(&spare_lock);
+	pthread_cond_broadcast(&mem_cond);
+	pthread_mutex_unlock(&mem_lock);
 	if (b)
 		munmap(b, FB_SIZE);
 }
 
-static struct fblock *block_take(void)
+/* A block counted in held_bytes: a spare, or a fresh mapping if the bound
+ * has room for it.  NULL: no room (or no memory). */
+static struct fblock *block_get(void)
 {
-	pthread_mutex_lock(&spare_lock);
+	pthread_mutex_lock(&mem_lock);
 	struct fblock *b = spare;
+	bool fresh = false;
 	if (b) {
 		spare = b->next;
 		spare_bytes -= FB_SIZE;
+	} else if (held_bytes + spare_bytes + FB_SIZE <= ring_cap) {
+		fresh = true; /* counted before it exists: the bound holds */
+	} else {
+		pthread_mutex_unlock(&mem_lock);
+		return NULL;
 	}
-	pthread_mutex_unlock(&spare_lock);
+	__atomic_store_n(&held_bytes, held_bytes + FB_SIZE, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&mem_lock);
+	if (fresh) {
+		void *m = mmap(NULL, FB_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED) {
+			pthread_mutex_lock(&mem_lock);
+			__atomic_store_n(&held_bytes, held_bytes - FB_SIZE, __ATOMIC_RELAXED);
+			pthread_mutex_unlock(&mem_lock);
+			return NULL;
+		}
+		b = m;
+	}
+	b->next = NULL;
+	b->len = 0;
 	return b;
 }
 
 static void spares_release(void)
 {
-	pthread_mutex_lock(&spare_lock);
+	pthread_mutex_lock(&mem_lock);
 	struct fblock *b = spare, *n;
 	spare = NULL;
 	spare_bytes = 0;
-	pthread_mutex_unlock(&spare_lock);
+	pthread_mutex_unlock(&mem_lock);
 	for (; b; b = n) {
 		n = b->next;
 		munmap(b, FB_SIZE);
 	}
 }
 
-static void gen_free(struct fgen *g)
+static void blocks_put(struct fblock *b)
 {
-	struct fblock *b, *n;
-	for (b = g->head; b; b = n) {
+	for (struct fblock *n; b; b = n) {
 		n = b->next;
 		block_put(b);
 	}
+}
+
+static void gen_free(struct fgen *g)
+{
+	blocks_put(g->head);
 	free(g);
 }
 
@@ -153,17 +200,20 @@ static void gen_unref(struct fgen *g)
 		gen_free(g);
 }
 
-int gt_flight_init(uint64_t max, uint64_t min_age_ns)
+int gt_flight_init(uint64_t cap, uint64_t min_age_ns)
 {
-	max_bytes = max;
+	ring_cap = cap;
 	min_age_ticks = (uint64_t)((double)min_age_ns * (double)gt_clock.freq / 1e9);
 	oldest = newest = open_gen = NULL;
-	__atomic_store_n(&ring_bytes, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&held_bytes, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&gens_lost, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&ring_gens, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&ring_data, 0, __ATOMIC_RELAXED);
 	return 0;
 }
 
-/* Unlink the oldest sealed generation (ring_lock held). */
+/* Unlink the oldest sealed generation (ring_lock held).  Its blocks stay
+ * in held_bytes until its last reference goes. */
 static void drop_oldest_locked(void)
 {
 	struct fgen *g = oldest;
@@ -172,18 +222,14 @@ static void drop_oldest_locked(void)
 		oldest->prev = NULL;
 	else
 		newest = NULL;
-	__atomic_sub_fetch(&ring_bytes, g->bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&ring_gens, ring_gens - 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&ring_data, ring_data - g->data, __ATOMIC_RELAXED);
 	gen_unref(g);
 }
 
 static void open_abandon(void)
 {
-	struct fblock *b, *n;
-	__atomic_sub_fetch(&ring_bytes, open_gen->bytes, __ATOMIC_RELAXED);
-	for (b = open_gen->head; b; b = n) {
-		n = b->next;
-		block_put(b);
-	}
+	blocks_put(open_gen->head);
 	open_gen->head = open_gen->tail = NULL;
 	open_gen->bytes = 0;
 	if (!open_gen->lost)
@@ -191,27 +237,52 @@ static void open_abandon(void)
 	open_gen->lost = true;
 }
 
-/* A new block for the open generation within the bound, or NULL. */
-static struct fblock *block_new(void)
+/* How long the open generation may wait, in all, for write-outs to let go
+ * of the ring's oldest generations before it is abandoned instead. */
+#define WAIT_MAX_MS 100u
+
+/* Wait (at most 1 ms) for a block to go back to the bound. */
+static void wait_release(void)
 {
-	if (__atomic_load_n(&ring_bytes, __ATOMIC_RELAXED) + FB_SIZE > max_bytes) {
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&mem_lock);
+	(void)pthread_cond_timedwait(&mem_cond, &mem_lock, &ts);
+	pthread_mutex_unlock(&mem_lock);
+}
+
+/* A new block for the open generation g within the bound, or NULL.  The
+ * oldest sealed generations make room, as many as it takes.  One that a
+ * write-out still holds frees nothing when dropped: the write-out lets go
+ * of it as soon as it has written it (oldest first), so the flusher waits
+ * for that instead (writers are not held up: their batches queue), up to
+ * WAIT_MAX_MS per generation.  Dropping it at once would empty the ring
+ * into the write-out, and the next write-out would find only what came
+ * after this one. */
+static struct fblock *block_new(struct fgen *g)
+{
+	struct fblock *b;
+	while ((b = block_get()) == NULL) {
 		pthread_mutex_lock(&ring_lock);
-		while (oldest && __atomic_load_n(&ring_bytes, __ATOMIC_RELAXED) + FB_SIZE > max_bytes)
+		struct fgen *o = oldest;
+		bool held = o && __atomic_load_n(&o->refs, __ATOMIC_ACQUIRE) > 1;
+		bool wait = held && g->waited_ms < WAIT_MAX_MS && !gt_crashing() &&
+		            !__atomic_load_n(&gt_fork_park, __ATOMIC_RELAXED);
+		if (o && !wait)
 			drop_oldest_locked();
 		pthread_mutex_unlock(&ring_lock);
-		if (__atomic_load_n(&ring_bytes, __ATOMIC_RELAXED) + FB_SIZE > max_bytes)
+		if (!o)
 			return NULL;
+		if (wait) {
+			wait_release();
+			g->waited_ms++;
+		}
 	}
-	struct fblock *b = block_take();
-	if (!b) {
-		void *m = mmap(NULL, FB_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (m == MAP_FAILED)
-			return NULL;
-		b = m;
-	}
-	b->next = NULL;
-	b->len = 0;
-	__atomic_add_fetch(&ring_bytes, FB_SIZE, __ATOMIC_RELAXED);
 	return b;
 }
 
@@ -246,7 +317,7 @@ void gt_flight_append(const struct gt_chunk *c)
 	while (left > 0) {
 		struct fblock *b = g->tail;
 		if (!b || b->len == sizeof b->data) {
-			b = block_new();
+			b = block_new(g);
 			if (!b) {
 				open_abandon();
 				return;
@@ -263,6 +334,7 @@ void gt_flight_append(const struct gt_chunk *c)
 			n = left;
 		memcpy(b->data + b->len, src, n);
 		b->len += n;
+		g->data += n;
 		src += n;
 		left -= n;
 	}
@@ -296,12 +368,14 @@ void gt_flight_seal(uint64_t gen)
 	else
 		oldest = g;
 	newest = g;
+	__atomic_store_n(&ring_gens, ring_gens + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&ring_data, ring_data + g->data, __ATOMIC_RELAXED);
 	/* Retention, newest first: keep older generations while the window
 	 * does not reach MinAge back and the total fits MaxBytes (it always
 	 * does here: the blocks were taken within the bound). */
 	struct fgen *keep = g;
 	uint64_t size = g->bytes;
-	while (keep->prev && keep->t_min > horizon && size + keep->prev->bytes <= max_bytes) {
+	while (keep->prev && keep->t_min > horizon && size + keep->prev->bytes <= ring_cap) {
 		keep = keep->prev;
 		size += keep->bytes;
 	}
@@ -357,13 +431,15 @@ int gt_flight_write_fd(int fd, uint64_t *bytes, uint64_t *ngens)
 	__atomic_store_n(&pin_horizon, 0, __ATOMIC_RELEASE);
 	int rc = write_all(fd, GT_HEADER, GT_HEADER_LEN);
 	uint64_t total = GT_HEADER_LEN;
-	for (size_t i = 0; i < n && rc == 0; i++)
+	/* Each generation is let go once written: one the ring dropped
+	 * meanwhile goes back to the bound before the write-out ends. */
+	for (size_t i = 0; i < n; i++) {
 		for (struct fblock *b = snap[i]->head; b && rc == 0; b = b->next) {
 			rc = write_all(fd, b->data, b->len);
 			total += b->len;
 		}
-	for (size_t i = 0; i < n; i++)
 		gen_unref(snap[i]);
+	}
 	free(snap);
 	if (bytes)
 		*bytes = total;
@@ -404,7 +480,6 @@ void gt_flight_destroy(void)
 	while (oldest)
 		drop_oldest_locked();
 	pthread_mutex_unlock(&ring_lock);
-	__atomic_store_n(&ring_bytes, 0, __ATOMIC_RELAXED);
 	spares_release();
 }
 
@@ -412,19 +487,25 @@ void gt_flight_forget(void)
 {
 	/* fork child: the parent's ring is left behind (see atfork_child). */
 	pthread_mutex_init(&ring_lock, NULL);
-	pthread_mutex_init(&spare_lock, NULL);
+	pthread_mutex_init(&mem_lock, NULL);
+	pthread_cond_init(&mem_cond, NULL);
 	oldest = newest = open_gen = NULL;
 	spare = NULL;
 	spare_bytes = 0;
-	__atomic_store_n(&ring_bytes, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&held_bytes, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&ring_gens, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&ring_data, 0, __ATOMIC_RELAXED);
 }
 
-uint64_t gt_flight_ring_bytes(void)
+uint64_t gt_flight_cap(void)
 {
-	return __atomic_load_n(&ring_bytes, __ATOMIC_RELAXED);
+	return ring_cap;
 }
 
-uint64_t gt_flight_gens_lost(void)
+void gt_flight_stats(uint64_t *held, uint64_t *gens, uint64_t *data, uint64_t *lost)
 {
-	return __atomic_load_n(&gens_lost, __ATOMIC_RELAXED);
+	*held = __atomic_load_n(&held_bytes, __ATOMIC_RELAXED);
+	*gens = __atomic_load_n(&ring_gens, __ATOMIC_RELAXED);
+	*data = __atomic_load_n(&ring_data, __ATOMIC_RELAXED);
+	*lost = __atomic_load_n(&gens_lost, __ATOMIC_RELAXED);
 }

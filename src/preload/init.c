@@ -44,25 +44,33 @@ static void pl_start(void)
 		fprintf(stderr, "gotrace: tracing off: %s\n", gotrace_last_error());
 		return;
 	}
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-	if (fd < 0) {
-		fprintf(stderr, "gotrace: tracing off: cannot open %s: %s\n", path, strerror(errno));
-		return;
-	}
-	int high = fcntl(fd, F_DUPFD_CLOEXEC, 512);
-	if (high >= 0) {
-		PL_REAL(close)(fd);
-		fd = high;
+	int fd = -1;
+	if (opt.flight_max_bytes != 0) {
+		/* GOTRACE_FLIGHT=1: a recorder; GOTRACE_OUT is the file its
+		 * signal and crash dumps write (the library opens it then). */
+		opt.flight_path = path;
+	} else {
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+		if (fd < 0) {
+			fprintf(stderr, "gotrace: tracing off: cannot open %s: %s\n", path, strerror(errno));
+			return;
+		}
+		int high = fcntl(fd, F_DUPFD_CLOEXEC, 512);
+		if (high >= 0) {
+			PL_REAL(close)(fd);
+			fd = high;
+		}
 	}
 	pl_trace_fd = fd;
 	pl_itimer = opt.cpu_hz > 0 && opt.cpu_source == GOTRACE_CPU_SETITIMER;
 	pl_signals_before();
-	r = gotrace_start_fd(fd, &opt);
+	r = fd >= 0 ? gotrace_start_fd(fd, &opt) : gotrace_start_flight(&opt);
 	if (r != 0) {
 		fprintf(stderr, "gotrace: tracing off: %s\n", gotrace_last_error());
 		pl_trace_fd = -1;
 		pl_itimer = false;
-		PL_REAL(close)(fd);
+		if (fd >= 0)
+			PL_REAL(close)(fd);
 		return;
 	}
 	pl_crash_signals = !(opt.crash_flags & GOTRACE_CRASH_NO_SIGNALS);

@@ -344,7 +344,7 @@ static const struct var {
 	{ "GOTRACE_CRASH", set_crash },               /* nosignals,noatexit|none */
 	{ "GOTRACE_CLOCK", set_clock },               /* auto | tsc | monotonic */
 	{ "GOTRACE_FLIGHT", set_flight },             /* 1: flight recorder */
-	{ "GOTRACE_FLIGHT_MAX_BYTES", set_flight_max_bytes }, /* ring bound: 16M */
+	{ "GOTRACE_FLIGHT_MAX_BYTES", set_flight_max_bytes }, /* memory bound: 16M */
 	{ "GOTRACE_FLIGHT_MIN_AGE", set_flight_min_age },     /* window: 10s */
 	{ "GOTRACE_FLIGHT_SIGNAL", set_flight_signal },       /* USR2 | 12 | none */
 };

@@ -40,7 +40,7 @@ void gotrace_options_init(gotrace_options *o)
 /* Options as start uses them (defaults for fields the caller's struct does
  * not have).  Start lock held: the reason for -GOTRACE_EINVAL goes to
  * gotrace_last_error(), like every other start failure's. */
-static int check_options(const gotrace_options *in, gotrace_options *o)
+static int check_options(const gotrace_options *in, gotrace_options *o, bool flight)
 {
 	gotrace_options_init(o);
 	if (!in)
@@ -89,6 +89,11 @@ static int check_options(const gotrace_options *in, gotrace_options *o)
 			gt_set_start_error("invalid options: reserved_u64[%zu] is not zero", i);
 			return -GOTRACE_EINVAL;
 		}
+	}
+	/* A file session would ignore them: the caller meant a recorder. */
+	if (!flight && (o->flight_signal || o->flight_max_bytes || o->flight_min_age_ns || o->flight_path)) {
+		gt_set_start_error("invalid options: flight_* options are for gotrace_start_flight");
+		return -GOTRACE_EINVAL;
 	}
 	return 0;
 }
@@ -153,7 +158,7 @@ static void *flusher_main(void *arg)
 	uint64_t next = gt_mono_ns() + period;
 	uint64_t size_bound = gt_session.opt.max_buffered / 4;
 	/* Flight: a generation ends early at an eighth of the ring (gotrace.h). */
-	uint64_t flight_bound = gt_session.opt.flight_max_bytes / 8;
+	uint64_t flight_bound = gt_flight_cap() / 8;
 	for (;;) {
 		/* Park point: a crash flush takes over the output from here. */
 		__atomic_store_n(&gt_session.flusher_busy, 1, __ATOMIC_SEQ_CST);
@@ -533,7 +538,7 @@ static int start_locked(int fd, const gotrace_options *opt, int own_fd, int flig
 	gt_session.flight = flight;
 	gt_session.flight_sig_req = 0;
 	if (flight)
-		gt_flight_init(o.flight_max_bytes, o.flight_min_age_ns);
+		gt_flight_init(o.flight_max_bytes - o.max_buffered - o.max_buffered / 4, o.flight_min_age_ns);
 	gt_session.buffered = gt_session.buffered_peak = 0;
 	gt_session.bytes_written = gt_session.gens_written = gt_session.dropped_total = gt_session.threads_seen = 0;
 	gt_session.flush_req = gt_session.flush_done = 0;
@@ -625,7 +630,7 @@ int gotrace_start_fd(int fd, const gotrace_options *opt)
 	pthread_once(&once, init_once);
 	pthread_mutex_lock(&start_lock);
 	gotrace_options o;
-	int rc = check_options(opt, &o);
+	int rc = check_options(opt, &o, false);
 	if (rc == 0 && (fd < 0 || fcntl(fd, F_GETFL) < 0)) {
 		gt_set_start_error("invalid file descriptor %d", fd);
 		rc = -GOTRACE_EINVAL;
@@ -646,7 +651,7 @@ int gotrace_start_path(const char *path, const gotrace_options *opt)
 	if (!path || !*path)
 		gt_set_start_error("invalid path: %s", path ? "empty" : "NULL");
 	else
-		rc = check_options(opt, &o);
+		rc = check_options(opt, &o, false);
 	/* Busy is decided under the start lock, before the open truncates
 	 * anything: by the session's existence, not by the tracing-on flag,
 	 * which an output error clears while the failed session (and its
@@ -774,12 +779,16 @@ const char *gotrace_last_error(void)
 
 /* ------------------------------------------------------- flight recorder */
 
+/* The smallest queue a recorder gets (gotrace_start_flight): four of the
+ * largest batches. */
+#define FLIGHT_MIN_QUEUE (256u << 10)
+
 int gotrace_start_flight(const gotrace_options *opt)
 {
 	pthread_once(&once, init_once);
 	pthread_mutex_lock(&start_lock);
 	gotrace_options o;
-	int rc = check_options(opt, &o);
+	int rc = check_options(opt, &o, true);
 	if (rc == 0) {
 		if (o.flight_max_bytes == 0)
 			o.flight_max_bytes = 16u << 20;
@@ -805,16 +814,33 @@ int gotrace_start_flight(const gotrace_options *opt)
 		pthread_mutex_unlock(&start_lock);
 		return rc;
 	}
-	/* A generation must fit the ring: it ends at flight_max_bytes / 8
-	 * plus what is queued then (max_buffered and its pool). */
-	if (o.max_buffered > o.flight_max_bytes / 4)
-		o.max_buffered = o.flight_max_bytes / 4 > (1u << 20) ? o.flight_max_bytes / 4 : (1u << 20);
+	/* flight_max_bytes bounds the recorder's memory as a whole: the
+	 * queue of data on its way into the ring (max_buffered, lowered to
+	 * an eighth of it, at least FLIGHT_MIN_QUEUE) and the queue's pool
+	 * (a quarter of that, chunk.c) are taken from it; the ring gets the
+	 * rest (flight.c). */
+	uint64_t q = o.flight_max_bytes / 8 > FLIGHT_MIN_QUEUE ? o.flight_max_bytes / 8 : FLIGHT_MIN_QUEUE;
+	if (o.max_buffered > q)
+		o.max_buffered = (size_t)q;
 	/* The session's copy: the crash flush reads it (no pointer into the
 	 * caller's memory). */
 	snprintf(gt_session.flight_path, sizeof gt_session.flight_path, "%s",
 	         o.flight_path ? o.flight_path : "");
 	o.flight_path = NULL;
 	return start_locked(-1, &o, 0, 1);
+}
+
+int gotrace_get_flight_stats(gotrace_flight_stats *st)
+{
+	if (!st || st->struct_size < offsetof(gotrace_flight_stats, generations_lost) + sizeof(uint64_t))
+		return -GOTRACE_EINVAL;
+	if (!__atomic_load_n(&gotrace_on_, __ATOMIC_ACQUIRE) ||
+	    !__atomic_load_n(&gt_session.flight, __ATOMIC_ACQUIRE))
+		return -GOTRACE_ENOTON;
+	st->max_bytes = gt_session.opt.flight_max_bytes;
+	st->ring_cap = gt_flight_cap();
+	gt_flight_stats(&st->held_bytes, &st->generations, &st->retained_bytes, &st->generations_lost);
+	return 0;
 }
 
 /* Serialises write-outs (never taken by an emitting thread). */

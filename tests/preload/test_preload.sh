@@ -19,10 +19,13 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/gotrace-preload.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-# --help names every option's variable.
+# --help lists an option for every variable of gotrace_start_from_env's
+# table (gotrace.h).
 "$run" --help > "$tmp/help"
-for v in GOTRACE_OUT GOTRACE_CPU_HZ GOTRACE_CPU GOTRACE_STACKS GOTRACE_ADVANCE; do
-  grep -q "$v" "$tmp/help" || fail "--help does not list $v"
+vars=$(sed -n 's/^ \*   \(GOTRACE_[A-Z_]*\) .*/\1/p' "$(dirname "$0")/../../include/gotrace.h")
+[ "$(echo "$vars" | wc -l)" -ge 14 ] || fail "gotrace.h's variable table not found"
+for v in $vars; do
+  grep -q -- "--[a-z-]* V *$v " "$tmp/help" || fail "--help has no option for $v"
 done
 # A statically linked program is refused with a clear message.
 if env -u GOTRACE_CHECK_TRACE -u GOTRACE_TRACECHECK_DIR "$run" -o "$tmp/static.trace" -- "$static" > /dev/null 2> "$tmp/static.err"; then

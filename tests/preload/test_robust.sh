@@ -85,6 +85,19 @@ env -u GOTRACE_CHECK_TRACE -u GOTRACE_TRACECHECK_DIR bash -c 'trap "" INT TERM; 
 [ "$(cat "$tmp/ign.out")" = "2=IGN 15=IGN 13=DFL 11=DFL 15=DFL" ] || fail "sigquery, ignored: $(cat "$tmp/ign.out")"
 "$check" "$tmp/ign.trace" > /dev/null || fail "sigquery, ignored: trace rejected"
 
+# A flight recorder (GOTRACE_FLIGHT=1): nothing is written while the
+# program runs; a crash or a terminating signal writes the recording and
+# the generation in progress, with the last events.
+traced flightcrash 139 crash --flight 1 --stacks all;  no_stderr flightcrash; want_last flightcrash 1
+traced flightterm 143 term --flight 1 --stacks all;    no_stderr flightterm;  want_last flightterm 1
+# ... and exiting normally writes nothing.
+set +e
+env -u GOTRACE_CHECK_TRACE -u GOTRACE_TRACECHECK_DIR "$run" -o "$tmp/flightok.trace" --flight 1 -- "$prog" sigquery > /dev/null 2> "$tmp/flightok.err"; rc=$?
+set -e
+[ "$rc" = 0 ] || fail "flight, normal exit: exit status $rc"
+no_stderr flightok
+[ ! -e "$tmp/flightok.trace" ] || fail "flight, normal exit: a trace was written"
+
 # Its own SIGPROF handler and ITIMER_PROF: it must get no SIGPROF of ours
 # (plrobust prints how many arrive before its timer and after it), and
 # with our sampling configured (GOTRACE_CPU_HZ) our sampling stops with

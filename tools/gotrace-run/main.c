@@ -39,6 +39,10 @@ static const struct opt {
 	{ "stop-timeout", 0, "GOTRACE_STOP_TIMEOUT", "wait for a stalled output (default 5s)" },
 	{ "crash", 0, "GOTRACE_CRASH", "nosignals,noatexit | none" },
 	{ "clock", 0, "GOTRACE_CLOCK", "auto | tsc | monotonic" },
+	{ "flight", 0, "GOTRACE_FLIGHT", "1: flight recorder, written at a crash/signal" },
+	{ "flight-max-bytes", 0, "GOTRACE_FLIGHT_MAX_BYTES", "recorder's memory bound (default 16M)" },
+	{ "flight-min-age", 0, "GOTRACE_FLIGHT_MIN_AGE", "window kept (default 10s)" },
+	{ "flight-signal", 0, "GOTRACE_FLIGHT_SIGNAL", "signal that dumps: USR2, 12, none" },
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -54,9 +58,9 @@ static void usage(FILE *f)
 			snprintf(left, sizeof left, "-%c, --%s V", o->shrt, o->lng);
 		else
 			snprintf(left, sizeof left, "    --%s V", o->lng);
-		fprintf(f, "  %-22s %-21s %s\n", left, o->var, o->help);
+		fprintf(f, "  %-24s %-25s %s\n", left, o->var, o->help);
 	}
-	fprintf(f, "  %-22s %-21s %s\n", "-h, --help", "", "this text");
+	fprintf(f, "  %-24s %-25s %s\n", "-h, --help", "", "this text");
 	fprintf(f, "\nThe variables may also be set directly, with\n"
 	           "LD_PRELOAD=/path/to/" PRELOAD_NAME " GOTRACE_OUT=trace.out program.\n");
 }
