@@ -412,10 +412,13 @@ static inline int gotrace_enabled(void);
  */
 
 /* Begin a task named name, child of parent (0: no parent).  Returns the new
- * task's id (never 0), or 0 if tracing is off. */
+ * task's id (never 0, unique in the process, not consecutive: each thread
+ * takes ids in blocks), or 0 if tracing is off. */
 static inline uint64_t gotrace_task_begin(uint64_t parent, const char *name);
-/* End a task.  Ending id 0 or a task that was never begun writes nothing.
- * Tasks are not bound to threads: any thread may end a task. */
+/* End a task.  Ending id 0 or an id beyond every id handed out writes
+ * nothing; another id that was never begun writes a task end that readers
+ * take for a task begun before the trace.  Tasks are not bound to
+ * threads: any thread may end a task. */
 static inline void gotrace_task_end(uint64_t task);
 
 /* Begin / end a region on the calling thread, within task (0: none).

@@ -267,6 +267,9 @@ struct gt_thread {
 	uint64_t pseq_gen, pseq; /* the P's sequence number in pseq_gen (§6.2):
 	                          * reset by the thread's ProcStatus, taken by
 	                          * ProcStart and GoSyscallBegin */
+	/* Task ids: this thread's block (task_id, task_lim] of
+	 * gt_session.task_next (event.c, task_id); reset per session. */
+	uint64_t task_id, task_lim;
 	uint32_t depth, owed_n;
 	uint32_t depth_overflow; /* untraced open regions (ovf_key, below) */
 	uint64_t drop_note;      /* drops not yet reported in the trace */
@@ -410,7 +413,8 @@ struct gt_state {
 	/* Log-message id blocks per parity (atomic; reset by the advancer
 	 * together with the table). */
 	uint64_t msg_next[2];
-	uint64_t task_next;      /* atomic: last task id handed out (process-wide) */
+	uint64_t task_next;      /* atomic: end of the last block of task ids
+	                          * handed to a thread (process-wide) */
 
 	/* Output: written only by the flusher (or by stop after joining it). */
 	int fd;

@@ -213,6 +213,7 @@ static void record_reset(struct gt_thread *t)
 	t->xg_base = 0;
 	t->exit_written = false;
 	t->depth = t->owed_n = t->depth_overflow = 0;
+	t->task_id = t->task_lim = 0;
 	t->drop_note = 0;
 	for (int i = 0; i < GT_SCACHE_N; i++)
 		t->scache[i].ptr = NULL;
