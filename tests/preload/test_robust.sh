@@ -90,6 +90,32 @@ env -u GOTRACE_CHECK_TRACE -u GOTRACE_TRACECHECK_DIR bash -c 'trap "" INT TERM; 
 # the generation in progress, with the last events.
 traced flightcrash 139 crash --flight 1 --stacks all;  no_stderr flightcrash; want_last flightcrash 1
 traced flightterm 143 term --flight 1 --stacks all;    no_stderr flightterm;  want_last flightterm 1
+# The flight signal (here SIGUSR2, whose default action would kill the
+# program): the recorder writes the file and the program goes on; a
+# SIGTERM later writes it again, with the last events.
+env -u GOTRACE_CHECK_TRACE -u GOTRACE_TRACECHECK_DIR "$run" -o "$tmp/fsig.trace" --flight 1 \
+  --flight-signal USR2 -- sleep 30 > /dev/null 2> "$tmp/fsig.err" &
+pid=$!
+# Until the program catches SIGUSR2 (bit 11 of SigCgt): the session started.
+for _ in $(seq 300); do
+  cgt=$(sed -n 's/^SigCgt:\t*//p' "/proc/$pid/status" 2>/dev/null || true)
+  [ -n "$cgt" ] && [ $(( 0x$cgt & 0x800 )) != 0 ] && break
+  sleep 0.05
+done
+[ -n "$cgt" ] && [ $(( 0x$cgt & 0x800 )) != 0 ] || fail "flight signal: the handler was never installed"
+kill -USR2 "$pid"
+for _ in $(seq 300); do [ -s "$tmp/fsig.trace" ] && break; sleep 0.05; done
+kill -0 "$pid" || fail "flight signal: the program died of it"
+cp "$tmp/fsig.trace" "$tmp/fsig1.trace"
+"$check" "$tmp/fsig1.trace" > /dev/null || fail "flight signal: dump rejected"
+kill -TERM "$pid"
+set +e
+wait "$pid"; rc=$?
+set -e
+[ "$rc" = 143 ] || fail "flight signal: exit status $rc after SIGTERM (want 143)"
+no_stderr fsig
+"$check" "$tmp/fsig.trace" > /dev/null || fail "flight signal: crash dump rejected"
+"$tc" -summary "$tmp/fsig.trace" | grep -q "to=Syscall" || fail "flight signal: no syscall (sleep's nanosleep) in the crash dump"
 # ... and exiting normally writes nothing.
 set +e
 env -u GOTRACE_CHECK_TRACE -u GOTRACE_TRACECHECK_DIR "$run" -o "$tmp/flightok.trace" --flight 1 -- "$prog" sigquery > /dev/null 2> "$tmp/flightok.err"; rc=$?
