@@ -504,6 +504,15 @@ static inline void gotrace_region_close(gotrace_region_t *r);
  * AS-unsafe. */
 GOTRACE_API void gotrace_thread_name(const char *name);
 
+/* Name another thread's goroutine, as pthread_setname_np(th, name) names
+ * it for the kernel (a creator naming its threads).  The label is written
+ * by th itself, at its next traced call; a thread that has not made its
+ * first traced call yet gets it when it does (up to 16 such names are
+ * kept per session, oldest dropped first).  th == pthread_self() is
+ * gotrace_thread_name(name).  Returns 0 or -GOTRACE_ENOTON (tracing off;
+ * nothing kept).  MT-safe, AS-unsafe. */
+GOTRACE_API int gotrace_thread_name_of(pthread_t th, const char *name);
+
 /* Name the calling thread's entry function, for threads that all start in
  * the same trampoline (a thread pool's start routine): `go tool trace`
  * groups goroutines by entry function, which is otherwise the outermost

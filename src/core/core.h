@@ -285,7 +285,20 @@ struct gt_thread {
 	struct gt_region owed[GT_REGION_DEPTH]; /* emitted begins whose end is still to write */
 	struct gt_scache scache[GT_SCACHE_N];
 	char name[64];           /* goroutine label; "" if none */
-	bool name_dirty;         /* label to (re)write at the next event */
+	/* Label to (re)write at the next event.  Set by the owner, and by a
+	 * namer on another thread (below); cleared by the owner once the
+	 * label is written, then re-armed if a request came meanwhile
+	 * (event.c, prologue).  Atomic (relaxed loads on the fast path). */
+	uint8_t name_dirty;
+	/* A name given by another thread (gotrace_thread_name_of, thread.c).
+	 * Namers, serialised by reg_lock: name_req_seq to odd, the bytes of
+	 * name_req (relaxed atomics), name_req_seq to even (release), then
+	 * name_req_new = 1 and name_dirty = 1.  The owner, in its prologue:
+	 * exchange name_req_new to 0, copy name_req between two reads of an
+	 * even, unchanged name_req_seq (else it asks again). */
+	uint32_t name_req_seq, name_req_new;
+	char name_req[64];
+	pthread_t pth;           /* the owner's pthread_self(): identity */
 	uint64_t dropped_total;  /* atomic: read by gotrace_thread_dropped */
 
 	/* Entry stack: PCs captured at registration (owner, before publish);
@@ -330,6 +343,9 @@ struct gt_thread {
 /* The calling thread's record for the current session, registering it on
  * first use; NULL if tracing is off or registration failed. */
 GT_HIDDEN struct gt_thread *gt_thread_self_slow(void);
+/* Owner, in its critical section: take a name another thread gave it
+ * (gotrace_thread_name_of) into t->name, if one is there. */
+GT_HIDDEN void gt_thread_take_name(struct gt_thread *t);
 extern __thread struct gt_thread *gt_tls_self __attribute__((tls_model("initial-exec")));
 extern __thread uint64_t gt_tls_session __attribute__((tls_model("initial-exec")));
 

@@ -72,7 +72,8 @@ static inline __attribute__((always_inline)) bool emit_begin(struct gt_emit *e)
 		return false;
 	}
 	emit_bind(e, t, gen);
-	if (unlikely(t->status_gen != gen || t->owed_n != 0 || t->name_dirty || t->drop_note != 0)) {
+	if (unlikely(t->status_gen != gen || t->owed_n != 0 || __atomic_load_n(&t->name_dirty, __ATOMIC_RELAXED) ||
+	             t->drop_note != 0)) {
 		if (!prologue(e)) {
 			gt_count_drop(e);
 			gt_seq_leave(&t->seq);
@@ -122,7 +123,8 @@ bool gt_emit_renew(struct gt_emit *e)
 bool gt_emit_prologue(struct gt_emit *e)
 {
 	struct gt_thread *t = e->t;
-	if (t->status_gen != e->gen || t->owed_n != 0 || t->name_dirty || t->drop_note != 0)
+	if (t->status_gen != e->gen || t->owed_n != 0 || __atomic_load_n(&t->name_dirty, __ATOMIC_RELAXED) ||
+	    t->drop_note != 0)
 		return prologue(e);
 	return true;
 }
@@ -261,15 +263,23 @@ static bool prologue(struct gt_emit *e)
 		if (write_log(e, 0, "gotrace", 7, msg, (size_t)n, true))
 			t->drop_note = 0;
 	}
-	if (t->name_dirty && t->state == GT_TS_RUNNING) { /* the label is the own G's */
+	if (__atomic_load_n(&t->name_dirty, __ATOMIC_RELAXED) && t->state == GT_TS_RUNNING) {
+		/* (the label is the own G's) */
+		gt_thread_take_name(t);
 		size_t len = strnlen(t->name, sizeof t->name);
-		uint64_t id = gt_intern(e, t->name, len, false);
+		uint64_t id = len ? gt_intern(e, t->name, len, false) : 0;
 		uint8_t *p = id ? gt_ev_reserve(e, 1 + 2 * GT_UVARINT_MAX, false) : NULL;
 		if (p) {
 			p = gt_ev_start(e, p, GT_EV_GO_LABEL);
 			p = gt_put_uvarint(p, id);
 			gt_ev_commit(e, p);
-			t->name_dirty = false;
+		}
+		if (p || len == 0) {
+			/* Cleared, then re-armed if a namer asked meanwhile (the
+			 * order of these two against its two stores: thread.c). */
+			__atomic_store_n(&t->name_dirty, 0, __ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&t->name_req_new, __ATOMIC_SEQ_CST))
+				__atomic_store_n(&t->name_dirty, 1, __ATOMIC_RELAXED);
 		}
 	}
 	return true;

@@ -28,6 +28,22 @@ static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 
 static void thread_exit(void *arg);
+static void name_pending_take(pthread_t self);
+
+/* Names given to threads not registered (yet) in the session: a thread
+ * named by its creator right after pthread_create usually has not made
+ * its first traced call.  Under reg_lock; taken by the thread's
+ * registration (same lock, so a namer either finds the record published
+ * or leaves the name here before the registration looks).  Small and
+ * overwritten oldest first: a name for a thread that never registers must
+ * not pin memory (and pthread_t values are reused). */
+#define NAME_PENDING 16
+static struct {
+	pthread_t th;
+	bool used;
+	char name[64];
+} name_pending[NAME_PENDING];
+static unsigned name_pending_next;
 
 static void make_key(void)
 {
@@ -183,6 +199,7 @@ static struct gt_thread *record_new(void)
 		return NULL;
 	CDS_INIT_LIST_HEAD(&t->node);
 	t->tid = (uint64_t)syscall(SYS_gettid);
+	t->pth = pthread_self();
 	return t;
 }
 
@@ -256,8 +273,10 @@ struct gt_thread *gt_thread_self_slow(void)
 	t->goid = ++gt_session.next_goid;
 	t->own.id = t->goid; /* published with the record (session release) */
 	t->p = gt_p_alloc();
+	name_pending_take(t->pth); /* a name given before we registered */
 	snprintf(t->name, sizeof t->name, "%s", tls_name);
-	t->name_dirty = t->name[0] != 0;
+	__atomic_store_n(&t->name_req_new, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->name_dirty, t->name[0] != 0, __ATOMIC_RELAXED);
 	gt_entry_capture(t);
 	t->entry_set = 0;
 	entry_copy(t);
@@ -284,6 +303,7 @@ void gt_threads_release_all(void)
 {
 	struct gt_thread *t, *tmp, *dead = NULL;
 	pthread_mutex_lock(&gt_session.reg_lock);
+	memset(name_pending, 0, sizeof name_pending); /* this session's */
 	cds_list_for_each_entry_safe(t, tmp, &gt_session.threads, node) {
 		gt_reg_del(&t->node);
 		t->linked = false;
@@ -384,6 +404,84 @@ void gotrace_thread_name(const char *name)
 	 * the label is written in a consistent generation. */
 	gt_seq_enter(&t->seq);
 	snprintf(t->name, sizeof t->name, "%s", tls_name);
-	t->name_dirty = t->name[0] != 0;
+	__atomic_store_n(&t->name_dirty, t->name[0] != 0, __ATOMIC_RELAXED);
 	gt_seq_leave(&t->seq);
+}
+
+/* ------------------------------------------- names given by other threads */
+
+
+/* reg_lock held, the calling thread registering: its pending name, if
+ * any, becomes its name (tls_name). */
+static void name_pending_take(pthread_t self)
+{
+	for (int i = 0; i < NAME_PENDING; i++)
+		if (name_pending[i].used && pthread_equal(name_pending[i].th, self)) {
+			snprintf(tls_name, sizeof tls_name, "%s", name_pending[i].name);
+			name_pending[i].used = false;
+		}
+}
+
+void gt_thread_take_name(struct gt_thread *t)
+{
+	if (!__atomic_load_n(&t->name_req_new, __ATOMIC_RELAXED) ||
+	    !__atomic_exchange_n(&t->name_req_new, 0, __ATOMIC_ACQUIRE))
+		return;
+	char tmp[sizeof t->name_req];
+	uint32_t s0 = __atomic_load_n(&t->name_req_seq, __ATOMIC_ACQUIRE);
+	for (size_t i = 0; i < sizeof tmp; i++)
+		tmp[i] = __atomic_load_n(&t->name_req[i], __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if ((s0 & 1) || __atomic_load_n(&t->name_req_seq, __ATOMIC_RELAXED) != s0) {
+		/* A namer is writing: its name_req_new store comes next. */
+		return;
+	}
+	tmp[sizeof tmp - 1] = 0;
+	memcpy(t->name, tmp, sizeof t->name);
+	/* Kept for the thread's later sessions, as its own name would be. */
+	memcpy(tls_name, tmp, sizeof tls_name);
+}
+
+int gotrace_thread_name_of(pthread_t th, const char *name)
+{
+	if (!name)
+		name = "";
+	if (pthread_equal(th, pthread_self())) {
+		gotrace_thread_name(name);
+		return 0;
+	}
+	if (!__atomic_load_n(&gotrace_on_, __ATOMIC_ACQUIRE))
+		return -GOTRACE_ENOTON;
+	pthread_mutex_lock(&gt_session.reg_lock);
+	struct gt_thread *t, *found = NULL;
+	/* The newest record of th: an exited thread's pthread_t may be reused
+	 * by a later one, registered after it. */
+	cds_list_for_each_entry(t, &gt_session.threads, node)
+		if (pthread_equal(t->pth, th))
+			found = t;
+	if (found) {
+		uint32_t seq = found->name_req_seq;
+		__atomic_store_n(&found->name_req_seq, seq + 1, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		size_t n = strnlen(name, sizeof found->name_req - 1);
+		for (size_t i = 0; i < sizeof found->name_req; i++)
+			__atomic_store_n(&found->name_req[i], i < n ? name[i] : 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&found->name_req_seq, seq + 2, __ATOMIC_RELEASE);
+		/* name_req_new before name_dirty, both seq_cst: see the owner's
+		 * clear-then-check in event.c's prologue. */
+		__atomic_store_n(&found->name_req_new, 1, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&found->name_dirty, 1, __ATOMIC_SEQ_CST);
+	} else {
+		int slot = -1;
+		for (int i = 0; i < NAME_PENDING && slot < 0; i++)
+			if (name_pending[i].used && pthread_equal(name_pending[i].th, th))
+				slot = i;
+		if (slot < 0)
+			slot = (int)(name_pending_next++ % NAME_PENDING);
+		name_pending[slot].th = th;
+		name_pending[slot].used = true;
+		snprintf(name_pending[slot].name, sizeof name_pending[slot].name, "%s", name);
+	}
+	pthread_mutex_unlock(&gt_session.reg_lock);
+	return 0;
 }

@@ -127,10 +127,9 @@ PL_EXPORT void pthread_exit(void *ret)
 PL_EXPORT int pthread_setname_np(pthread_t th, const char *name)
 {
 	int r = PL_REAL(pthread_setname_np)(th, name);
-	/* Only the caller's own goroutine: the library names the calling
-	 * thread (another thread's name is the kernel's business only). */
-	if (r == 0 && pl_state == PL_TRACED && pthread_equal(th, pthread_self()))
-		PL_LIB(gotrace_thread_name(name));
+	/* The named thread writes the label itself (gotrace_thread_name_of). */
+	if (r == 0 && pl_state == PL_TRACED)
+		PL_LIB((void)gotrace_thread_name_of(th, name));
 	return r;
 }
 

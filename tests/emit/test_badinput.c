@@ -1062,6 +1062,79 @@ static void test_second_session_same_threads(void **state)
 	unlink(p2);
 }
 
+/* gotrace_thread_name_of: a creator names two threads -- one already
+ * registered (the helper, named by it at its start, renamed here), one
+ * that has not made its first traced call yet (the name waits for its
+ * registration).  Each label is written by the named thread, on its own
+ * goroutine, once; the thread's own later gotrace_thread_name wins over a
+ * name given before it; off, nothing is kept. */
+static pthread_barrier_t late_bar;
+static void *late_main(void *arg)
+{
+	(void)arg;
+	pthread_barrier_wait(&late_bar); /* named by main meanwhile */
+	gotrace_region_begin(0, "late-region");
+	gotrace_region_end(0, "late-region");
+	return NULL;
+}
+static void emit_tagged(void *arg)
+{
+	gotrace_region_begin(0, (const char *)arg);
+	gotrace_region_end(0, (const char *)arg);
+}
+
+static void test_name_of(void **state)
+{
+	(void)state;
+	pthread_barrier_init(&late_bar, NULL, 2);
+	pthread_t off;
+	assert_int_equal(pthread_create(&off, NULL, late_main, NULL), 0);
+	assert_int_equal(gotrace_thread_name_of(off, "never"), -GOTRACE_ENOTON); /* off: not kept */
+	pthread_barrier_wait(&late_bar);
+	pthread_join(off, NULL);
+
+	struct helper *h = &H;
+	helper_start(h, "h-first");
+	char *p = trace_path("nameof");
+	start_trace(p);
+	helper_run(h, emit_tagged, "h-before");
+	assert_int_equal(gotrace_thread_name_of(h->th, "h-second"), 0);
+	helper_run(h, emit_tagged, "h-after");
+	pthread_t late;
+	assert_int_equal(pthread_create(&late, NULL, late_main, NULL), 0);
+	assert_int_equal(gotrace_thread_name_of(late, "late-name"), 0);
+	pthread_barrier_wait(&late_bar);
+	pthread_join(late, NULL);
+	assert_int_equal(gotrace_thread_name_of(pthread_self(), "main-name"), 0);
+	emit_tagged("main-region");
+	stop_trace();
+	helper_stop(h);
+	pthread_barrier_destroy(&late_bar);
+
+	struct tsum *x = load_both(p);
+	for (int r = 0; r < 2; r++) {
+		int64_t gh = g_of(&x[r], "regionbegin", "h-after"), gl = g_of(&x[r], "regionbegin", "late-region"),
+		        gm = g_of(&x[r], "regionbegin", "main-region");
+		assert_true(gh > 0 && gl > 0 && gm > 0);
+		assert_int_equal(g_of(&x[r], "regionbegin", "h-before"), gh);
+		const char *want[] = { "h-first", "h-second", "late-name", "main-name" };
+		int64_t wg[] = { gh, gh, gl, gm };
+		for (int k = 0; k < 4; k++) {
+			assert_int_equal(count_kv(&x[r], "label", "label", want[k]), 1);
+			for (size_t i = 0; i < x[r].n; i++) {
+				const struct tline *l = &x[r].lines[i];
+				if (!strcmp(l->kind, "label") && !strcmp(get(l, "label"), want[k]))
+					assert_int_equal(l->g, wg[k]);
+			}
+		}
+		assert_int_equal(count_kv(&x[r], "label", "label", "never"), 0);
+		assert_int_equal(tsum_count(&x[r], "label"), 4);
+	}
+	free_both();
+	gotrace_thread_name(NULL);
+	unlink(p);
+}
+
 /* Leave tracing off whatever a failed test did. */
 static int teardown(void **state)
 {
@@ -1099,6 +1172,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_invalid_options_have_error_text, teardown),
 		cmocka_unit_test_teardown(test_unwritable_path, teardown),
 		cmocka_unit_test_teardown(test_second_session_same_threads, teardown),
+		cmocka_unit_test_teardown(test_name_of, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -167,6 +167,10 @@ int main(int argc, char **argv)
 	pthread_create(&th[1], NULL, lock_waiter, NULL);
 	pthread_create(&th[2], NULL, cond_waiter, NULL);
 	pthread_create(&th[3], NULL, pipe_reader, NULL);
+	/* Named by their creator (another thread's name): cond_waiter is
+	 * registered by now or soon, pipe_reader blocks in read first. */
+	pthread_setname_np(th[2], "condw");
+	pthread_setname_np(th[3], "piper");
 	pthread_rwlock_wrlock(&rw);
 	sleep_ms(20);
 	/* cond_waiter set w_cond.at under mu before its wait, which releases

@@ -101,6 +101,12 @@ for mode in plain hostile; do
   done
   grep -q "label=holder" "$tmp/sum" || fail "$mode: pthread_setname_np label missing"
   grep -q "label=waiter" "$tmp/sum" || fail "$mode: pthread_setname_np label missing"
+  # Named by their creator: the label is on the named thread's goroutine.
+  for pair in cond_waiter:condw pipe_reader:piper; do
+    id=$(sed -n "s/^gsum id=\([0-9]*\) name=${pair%%:*} .*/\1/p" "$tmp/sum")
+    grep -q "^label .* g=$id .* label=${pair##*:}\$" "$tmp/sum" ||
+      fail "$mode: ${pair%%:*} (g $id) not labelled ${pair##*:} by its creator's pthread_setname_np"
+  done
   for r in sync.Mutex.Lock sync.Cond.Wait sync.RWMutex.RLock "sync.WaitGroup.Wait%20pthread_barrier" \
            "sync.Semacquire%20sem_wait" "sync%20pthread_join"; do
     grep -q "to=Waiting reason=$r " "$tmp/sum" || fail "$mode: no block with reason $r"
