@@ -31,6 +31,13 @@
  * interposed call if another library's constructor calls one before ours.
  * Written by pl_resolve (idempotent: every writer stores the same values),
  * read by every wrapper (relaxed: a NULL seen means "resolve now"). */
+/* Interposed functions that glibc's headers hide or deprecate: old
+ * programs still call them (signals.c).  sigset's deprecation would fire
+ * at every use of the table in the preload's sources. */
+extern __sighandler_t bsd_signal(int sig, __sighandler_t h);
+extern __sighandler_t sysv_signal(int sig, __sighandler_t h);
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
 struct pl_real {
 #define PL_SYSCALL(ret, name, params, args) __typeof__(name) *name;
 #define PL_FUNC(ret, name, params, args, version) __typeof__(name) *name;

@@ -184,19 +184,83 @@ PL_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 	return PL_REAL(sigaction)(sig, act, old);
 }
 
-/* glibc's signal() (for SIGPROF and the fatal signals): BSD semantics (SA_RESTART, the signal blocked in its
- * handler). */
-PL_EXPORT __sighandler_t signal(int sig, __sighandler_t h)
+/* The other ways to set an action, for SIGPROF and the fatal signals:
+ * through the sigaction wrapper above, with each one's semantics (glibc's
+ * own versions call the kernel directly, which would leave our table
+ * stale).  flags/self_mask: what that variant sets. */
+static __sighandler_t prog_signal(int sig, __sighandler_t h, int flags, bool self_mask)
 {
-	if (__builtin_expect(sig != SIGPROF && fatal_index(sig) < 0, 1))
-		return PL_REAL(signal)(sig, h);
 	struct sigaction sa, old;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = h;
 	sigemptyset(&sa.sa_mask);
-	sigaddset(&sa.sa_mask, sig);
-	sa.sa_flags = SA_RESTART;
+	if (self_mask)
+		sigaddset(&sa.sa_mask, sig);
+	sa.sa_flags = flags;
 	if (sigaction(sig, &sa, &old) != 0)
 		return SIG_ERR;
 	return old.sa_handler;
+}
+
+static bool ours(int sig)
+{
+	return sig == SIGPROF || fatal_index(sig) >= 0;
+}
+
+/* signal() and bsd_signal(): BSD semantics (SA_RESTART, the signal
+ * blocked in its handler). */
+PL_EXPORT __sighandler_t signal(int sig, __sighandler_t h)
+{
+	if (__builtin_expect(!ours(sig), 1))
+		return PL_REAL(signal)(sig, h);
+	return prog_signal(sig, h, SA_RESTART, true);
+}
+
+PL_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
+{
+	if (__builtin_expect(!ours(sig), 1))
+		return PL_REAL(bsd_signal)(sig, h);
+	return prog_signal(sig, h, SA_RESTART, true);
+}
+
+/* sysv_signal() (and __sysv_signal, what signal() is under strict
+ * X/Open feature macros): System V semantics, the action reset to SIG_DFL
+ * on delivery and the signal not blocked in its handler. */
+PL_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
+{
+	if (__builtin_expect(!ours(sig), 1))
+		return PL_REAL(sysv_signal)(sig, h);
+	return prog_signal(sig, h, SA_RESETHAND | SA_NODEFER, false);
+}
+
+PL_EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t h)
+{
+	if (__builtin_expect(!ours(sig), 1))
+		return PL_REAL(__sysv_signal)(sig, h);
+	return prog_signal(sig, h, SA_RESETHAND | SA_NODEFER, false);
+}
+
+/* sigset(): SIG_HOLD blocks the signal, leaving its action; any other
+ * disposition is set (no flags, nothing blocked in the handler) and the
+ * signal unblocked.  Returns SIG_HOLD if the signal was blocked before,
+ * else the previous action. */
+PL_EXPORT __sighandler_t sigset(int sig, __sighandler_t h)
+{
+	if (__builtin_expect(!ours(sig), 1))
+		return PL_REAL(sigset)(sig, h);
+	sigset_t one, was;
+	sigemptyset(&one);
+	if (sigaddset(&one, sig) != 0)
+		return SIG_ERR;
+	struct sigaction old;
+	if (h == SIG_HOLD) {
+		if (sigaction(sig, NULL, &old) != 0 || sigprocmask(SIG_BLOCK, &one, &was) != 0)
+			return SIG_ERR;
+	} else {
+		__sighandler_t prev = prog_signal(sig, h, 0, false);
+		if (prev == SIG_ERR || sigprocmask(SIG_UNBLOCK, &one, &was) != 0)
+			return SIG_ERR;
+		old.sa_handler = prev;
+	}
+	return sigismember(&was, sig) ? SIG_HOLD : old.sa_handler;
 }

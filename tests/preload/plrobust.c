@@ -28,6 +28,11 @@
  *   sigquery  prints the actions of SIGINT SIGTERM SIGPIPE SIGSEGV as
  *             the program sees them (DFL, IGN, handler), sets SIGTERM to
  *             SIG_DFL and prints it again; exit 0
+ *   sigvars   the other ways to set an action: sysv_signal(SIGTERM),
+ *             bsd_signal(SIGHUP), sigset(SIGINT) install its handler
+ *             (queries print "handler"); a SIGTERM runs it once (System V:
+ *             reset to DFL on delivery), sigset SIG_HOLD then SIG_DFL;
+ *             then sysv_signal(SIGTERM, SIG_DFL) and a SIGTERM: dies of it
  *   child     what spawn runs: prints a line, exit 0
  */
 #define _GNU_SOURCE
@@ -49,6 +54,9 @@
 #include "insyscall.h"
 
 extern char **environ;
+/* Hidden or deprecated by glibc's headers; old programs call them. */
+extern __sighandler_t bsd_signal(int sig, __sighandler_t h);
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static sigjmp_buf jb;
@@ -167,6 +175,23 @@ static int wait_ok(pid_t pid)
 	return pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+static volatile sig_atomic_t nvar;
+static void on_var(int sig)
+{
+	(void)sig;
+	nvar++;
+}
+
+/* The action of sig as the program sees it. */
+static const char *act_name(int sig)
+{
+	struct sigaction cur;
+	sigaction(sig, NULL, &cur);
+	return (cur.sa_flags & SA_SIGINFO) ? "siginfo" :
+	       cur.sa_handler == SIG_DFL ? "DFL" : cur.sa_handler == SIG_IGN ? "IGN" :
+	       cur.sa_handler == on_var ? "handler" : "other";
+}
+
 int main(int argc, char **argv)
 {
 	mode = argc > 1 ? argv[1] : "";
@@ -239,6 +264,25 @@ int main(int argc, char **argv)
 			close(p[0]);
 			(void)!write(p[1], "x", 1);
 		}
+		sleep_ms(10000);
+		printf("%s: not reached\n", mode);
+		return 1;
+	}
+	if (strcmp(mode, "sigvars") == 0) {
+		sysv_signal(SIGTERM, on_var);
+		bsd_signal(SIGHUP, on_var);
+		sigset(SIGINT, on_var);
+		printf("TERM=%s HUP=%s INT=%s\n", act_name(SIGTERM), act_name(SIGHUP), act_name(SIGINT));
+		raise(SIGTERM);
+		printf("handled %d, TERM=%s\n", (int)nvar, act_name(SIGTERM));
+		__sighandler_t held = sigset(SIGINT, SIG_HOLD);
+		__sighandler_t was = sigset(SIGINT, SIG_DFL);
+		printf("hold returned %s, then %s, INT=%s\n", held == on_var ? "handler" : "other",
+		       was == SIG_HOLD ? "HOLD" : "other", act_name(SIGINT));
+		fflush(stdout);
+		run_last();
+		sysv_signal(SIGTERM, SIG_DFL);
+		raise(SIGTERM);
 		sleep_ms(10000);
 		printf("%s: not reached\n", mode);
 		return 1;

@@ -124,6 +124,13 @@ set -e
 no_stderr flightok
 [ ! -e "$tmp/flightok.trace" ] || fail "flight, normal exit: a trace was written"
 
+# sysv_signal, bsd_signal, sigset: the program sees its own actions, its
+# handler runs; set back to SIG_DFL, a SIGTERM finishes the trace first.
+traced sigvars 143 sigvars --stacks all;    no_stderr sigvars;  want_last sigvars 1
+[ "$(cat "$tmp/sigvars.out1")" = "TERM=handler HUP=handler INT=handler
+handled 1, TERM=DFL
+hold returned handler, then HOLD, INT=DFL" ] || fail "sigvars: $(cat "$tmp/sigvars.out1")"
+
 # Its own SIGPROF handler and ITIMER_PROF: it must get no SIGPROF of ours
 # (plrobust prints how many arrive before its timer and after it), and
 # with our sampling configured (GOTRACE_CPU_HZ) our sampling stops with
