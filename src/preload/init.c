@@ -139,6 +139,40 @@ PL_EXPORT void closefrom(int lo)
 	PL_REAL(closefrom)(t + 1);
 }
 
+/* Pipes made while the library runs on a program's thread (PL_BUSY):
+ * libunwind's memory-validation pipe, which it makes lazily during a stack
+ * capture and makes again when the program closed it (a daemon's
+ * closefrom), keeps both ends open for good.  Made at the lowest free
+ * numbers it would take the 0, 1, 2 that a daemon's next opens expect;
+ * moved above the program's range (512, as the trace's descriptor) they
+ * leave the program's numbering alone. */
+static void pl_pipe_high(int fds[2], int fl)
+{
+	for (int i = 0; i < 2; i++) {
+		int h = fcntl(fds[i], (fl & O_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 512);
+		if (h >= 0) {
+			PL_REAL(close)(fds[i]);
+			fds[i] = h;
+		}
+	}
+}
+
+PL_EXPORT int pipe2(int fds[2], int fl)
+{
+	int r = PL_REAL(pipe2)(fds, fl);
+	if (r == 0 && pl_state == PL_BUSY)
+		pl_pipe_high(fds, fl);
+	return r;
+}
+
+PL_EXPORT int pipe(int fds[2])
+{
+	int r = PL_REAL(pipe)(fds);
+	if (r == 0 && pl_state == PL_BUSY)
+		pl_pipe_high(fds, 0);
+	return r;
+}
+
 /* _exit skips atexit: finish the trace with the crash flush, which is
  * async-signal-safe like _exit itself (signal handlers call _exit). */
 static void pl_flush_for_exit(void)

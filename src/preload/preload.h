@@ -11,6 +11,8 @@
 #include <gotrace.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -35,6 +37,23 @@
  * programs still call them (signals.c).  sigset's deprecation would fire
  * at every use of the table in the preload's sources. */
 extern __sighandler_t bsd_signal(int sig, __sighandler_t h);
+extern int __open_2(const char *p, int fl);
+extern int __open64_2(const char *p, int fl);
+extern int __openat_2(int dfd, const char *p, int fl);
+extern int __openat64_2(int dfd, const char *p, int fl);
+/* In a wrapper of open/openat (variadic, fl its last named parameter):
+ * the mode argument, present only when fl creates a file. */
+#define PL_OPEN_MODE(fl)                                       \
+	({                                                     \
+		mode_t m_ = 0;                                 \
+		if ((fl) & (O_CREAT | __O_TMPFILE)) {          \
+			va_list ap_;                           \
+			va_start(ap_, fl);                     \
+			m_ = (mode_t)va_arg(ap_, unsigned int); \
+			va_end(ap_);                           \
+		}                                              \
+		m_;                                            \
+	})
 extern __sighandler_t sysv_signal(int sig, __sighandler_t h);
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 

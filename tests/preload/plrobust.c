@@ -33,6 +33,9 @@
  *             (queries print "handler"); a SIGTERM runs it once (System V:
  *             reset to DFL on delivery), sigset SIG_HOLD then SIG_DFL;
  *             then sysv_signal(SIGTERM, SIG_DFL) and a SIGTERM: dies of it
+ *   fifo      a thread opens a FIFO for reading (open blocks) until
+ *             main opens it for writing, 60 ms after the thread sits in
+ *             the kernel's openat; exit 11
  *   child     what spawn runs: prints a line, exit 0
  */
 #define _GNU_SOURCE
@@ -44,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -192,6 +196,20 @@ static const char *act_name(int sig)
 	       cur.sa_handler == on_var ? "handler" : "other";
 }
 
+static char fifo_path[64];
+static pid_t opener_tid;
+static void *fifo_opener(void *arg)
+{
+	(void)arg;
+	__atomic_store_n(&opener_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+	int fd = open(fifo_path, O_RDONLY); /* blocks until a writer opens it */
+	char c = 0;
+	ssize_t n = fd >= 0 ? read(fd, &c, 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	return (void *)(long)(n == 1 && c == 'x');
+}
+
 int main(int argc, char **argv)
 {
 	mode = argc > 1 ? argv[1] : "";
@@ -286,6 +304,30 @@ int main(int argc, char **argv)
 		sleep_ms(10000);
 		printf("%s: not reached\n", mode);
 		return 1;
+	}
+	if (strcmp(mode, "fifo") == 0) {
+		snprintf(fifo_path, sizeof fifo_path, "fifo.%d", (int)getpid());
+		if (mkfifo(fifo_path, 0600) != 0)
+			return 1;
+		pthread_t t;
+		if (pthread_create(&t, NULL, fifo_opener, NULL) != 0)
+			return 1;
+		pid_t tid;
+		while (!(tid = __atomic_load_n(&opener_tid, __ATOMIC_ACQUIRE)))
+			sleep_ms(1);
+		for (int i = 0; i < 20000 && !in_syscall(tid, SYS_openat); i++)
+			sleep_ms(1);
+		sleep_ms(60);
+		int fd = open(fifo_path, O_WRONLY);
+		if (fd < 0 || write(fd, "x", 1) != 1)
+			return 1;
+		close(fd);
+		void *ok;
+		pthread_join(t, &ok);
+		unlink(fifo_path);
+		printf("fifo: %s\n", ok ? "read x" : "failed");
+		run_last();
+		return 11;
 	}
 	if (strcmp(mode, "sigquery") == 0) {
 		static const int sigs[] = { SIGINT, SIGTERM, SIGPIPE, SIGSEGV };

@@ -124,6 +124,13 @@ set -e
 no_stderr flightok
 [ ! -e "$tmp/flightok.trace" ] || fail "flight, normal exit: a trace was written"
 
+# open on a slow path (a FIFO with no writer yet): a syscall of its
+# thread, as long as main kept it waiting (60 ms).
+traced fifo 11 fifo --stacks all;            no_stderr fifo;     want_last fifo 1
+[ "$(cat "$tmp/fifo.out1")" = "fifo: read x" ] || fail "fifo: $(cat "$tmp/fifo.out1")"
+sys=$(sed -n 's/^gsum id=[0-9]* name=fifo_opener .* syscall_ns=\([0-9]*\).*/\1/p' "$tmp/fifo.sum")
+[ -n "$sys" ] && [ "$sys" -gt 50000000 ] || fail "fifo: fifo_opener's syscall time '$sys' ns (want > 50 ms)"
+
 # sysv_signal, bsd_signal, sigset: the program sees its own actions, its
 # handler runs; set back to SIG_DFL, a SIGTERM finishes the trace first.
 traced sigvars 143 sigvars --stacks all;    no_stderr sigvars;  want_last sigvars 1
