@@ -292,10 +292,11 @@ struct gt_thread {
 	uint8_t name_dirty;
 	/* A name given by another thread (gotrace_thread_name_of, thread.c).
 	 * Namers, serialised by reg_lock: name_req_seq to odd, the bytes of
-	 * name_req (relaxed atomics), name_req_seq to even (release), then
+	 * name_req (release stores), name_req_seq to even (release), then
 	 * name_req_new = 1 and name_dirty = 1.  The owner, in its prologue:
-	 * exchange name_req_new to 0, copy name_req between two reads of an
-	 * even, unchanged name_req_seq (else it asks again). */
+	 * exchange name_req_new to 0, copy name_req (acquire loads) between
+	 * two reads of an even, unchanged name_req_seq (else it drops the
+	 * copy: the namer's name_req_new comes next). */
 	uint32_t name_req_seq, name_req_new;
 	char name_req[64];
 	pthread_t pth;           /* the owner's pthread_self(): identity */

@@ -427,11 +427,14 @@ void gt_thread_take_name(struct gt_thread *t)
 	if (!__atomic_load_n(&t->name_req_new, __ATOMIC_RELAXED) ||
 	    !__atomic_exchange_n(&t->name_req_new, 0, __ATOMIC_ACQUIRE))
 		return;
+	/* The bytes are acquire loads (no fence: ThreadSanitizer knows no
+	 * fences): the second read of the counter cannot move before them,
+	 * and a byte of a later write, a release store after that write's
+	 * odd counter, makes the second read see the counter moved. */
 	char tmp[sizeof t->name_req];
 	uint32_t s0 = __atomic_load_n(&t->name_req_seq, __ATOMIC_ACQUIRE);
 	for (size_t i = 0; i < sizeof tmp; i++)
-		tmp[i] = __atomic_load_n(&t->name_req[i], __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		tmp[i] = __atomic_load_n(&t->name_req[i], __ATOMIC_ACQUIRE);
 	if ((s0 & 1) || __atomic_load_n(&t->name_req_seq, __ATOMIC_RELAXED) != s0) {
 		/* A namer is writing: its name_req_new store comes next. */
 		return;
@@ -462,10 +465,9 @@ int gotrace_thread_name_of(pthread_t th, const char *name)
 	if (found) {
 		uint32_t seq = found->name_req_seq;
 		__atomic_store_n(&found->name_req_seq, seq + 1, __ATOMIC_RELAXED);
-		__atomic_thread_fence(__ATOMIC_RELEASE);
 		size_t n = strnlen(name, sizeof found->name_req - 1);
-		for (size_t i = 0; i < sizeof found->name_req; i++)
-			__atomic_store_n(&found->name_req[i], i < n ? name[i] : 0, __ATOMIC_RELAXED);
+		for (size_t i = 0; i < sizeof found->name_req; i++) /* release: after the odd count */
+			__atomic_store_n(&found->name_req[i], i < n ? name[i] : 0, __ATOMIC_RELEASE);
 		__atomic_store_n(&found->name_req_seq, seq + 2, __ATOMIC_RELEASE);
 		/* name_req_new before name_dirty, both seq_cst: see the owner's
 		 * clear-then-check in event.c's prologue. */
