@@ -318,8 +318,6 @@ static uint64_t name_id(struct gt_emit *e, const char *s, size_t *len, bool must
 
 /* ----------------------------------------------------------- the public API */
 
-/* TaskBegin of a new task named by string id nid (UINT64_MAX: none could
- * be had); leaves the critical section.  Returns the task's id. */
 /* Task ids are unique in the process, not consecutive: each thread takes
  * a block of GT_TASK_BLOCK of them from the shared counter at a time, so
  * that a task begin touches only the thread's own record (an atomic add on
@@ -335,6 +333,8 @@ static inline uint64_t task_id(struct gt_thread *t)
 	return ++t->task_id;
 }
 
+/* TaskBegin of a new task named by string id nid (UINT64_MAX: none could
+ * be had); leaves the critical section.  Returns the task's id. */
 static inline uint64_t task_begin(struct gt_emit *e, uint64_t parent, uint64_t nid,
                                   const struct gt_evpcs *stack)
 {
