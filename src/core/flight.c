@@ -237,6 +237,25 @@ static void open_abandon(void)
 	open_gen->lost = true;
 }
 
+/* At a crash, a block past the bound rather than none: the batch being
+ * copied must stay whole (a generation missing one of its batches is not
+ * a valid one), and the crash flush writes the ring and the open
+ * generation next, then the process dies.  Counted in held_bytes all the
+ * same. */
+static struct fblock *block_over(void)
+{
+	void *m = mmap(NULL, FB_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	pthread_mutex_lock(&mem_lock);
+	__atomic_store_n(&held_bytes, held_bytes + FB_SIZE, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&mem_lock);
+	struct fblock *b = m;
+	b->next = NULL;
+	b->len = 0;
+	return b;
+}
+
 /* How long the open generation may wait, in all, for write-outs to let go
  * of the ring's oldest generations before it is abandoned instead. */
 #define WAIT_MAX_MS 100u
@@ -256,8 +275,9 @@ static void wait_release(void)
 	pthread_mutex_unlock(&mem_lock);
 }
 
-/* A new block for the open generation g within the bound, or NULL.  The
- * oldest sealed generations make room, as many as it takes.  One that a
+/* A new block for the open generation g within the bound (past it only
+ * at a crash: block_over), or NULL.  The oldest sealed generations make
+ * room, as many as it takes.  One that a
  * write-out still holds frees nothing when dropped: the write-out lets go
  * of it as soon as it has written it (oldest first), so the flusher waits
  * for that instead (writers are not held up: their batches queue), up to
@@ -268,20 +288,26 @@ static struct fblock *block_new(struct fgen *g)
 {
 	struct fblock *b;
 	while ((b = block_get()) == NULL) {
+		bool crashing = gt_crashing();
 		pthread_mutex_lock(&ring_lock);
 		struct fgen *o = oldest;
 		bool held = o && __atomic_load_n(&o->refs, __ATOMIC_ACQUIRE) > 1;
-		bool wait = held && g->waited_ms < WAIT_MAX_MS && !gt_crashing() &&
+		bool wait = held && !crashing && g->waited_ms < WAIT_MAX_MS &&
 		            !__atomic_load_n(&gt_fork_park, __ATOMIC_RELAXED);
-		if (o && !wait)
+		/* At a crash a held generation stays: the crash flush writes
+		 * the ring, and dropping it would free nothing. */
+		bool drop = o && !wait && !(held && crashing);
+		if (drop)
 			drop_oldest_locked();
 		pthread_mutex_unlock(&ring_lock);
-		if (!o)
-			return NULL;
+		if (drop)
+			continue;
 		if (wait) {
 			wait_release();
 			g->waited_ms++;
+			continue;
 		}
+		return crashing ? block_over() : NULL;
 	}
 	return b;
 }
