@@ -28,19 +28,18 @@
 #define PL_EXPORT __attribute__((visibility("default")))
 #define PL_HIDDEN __attribute__((visibility("hidden")))
 
-/* The real functions, resolved with dlsym(RTLD_NEXT) (dlvsym for the
- * versioned ones) by pl_resolve: once in the constructor, or at the first
- * interposed call if another library's constructor calls one before ours.
- * Written by pl_resolve (idempotent: every writer stores the same values),
- * read by every wrapper (relaxed: a NULL seen means "resolve now"). */
 /* Interposed functions that glibc's headers hide or deprecate: old
- * programs still call them (signals.c).  sigset's deprecation would fire
- * at every use of the table in the preload's sources. */
+ * programs still call them (signals.c, interpose.def).  sigset's
+ * deprecation would fire at every use of the table in the preload's
+ * sources. */
 extern __sighandler_t bsd_signal(int sig, __sighandler_t h);
+extern __sighandler_t sysv_signal(int sig, __sighandler_t h);
 extern int __open_2(const char *p, int fl);
 extern int __open64_2(const char *p, int fl);
 extern int __openat_2(int dfd, const char *p, int fl);
 extern int __openat64_2(int dfd, const char *p, int fl);
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
 /* In a wrapper of open/openat (variadic, fl its last named parameter):
  * the mode argument, present only when fl creates a file. */
 #define PL_OPEN_MODE(fl)                                       \
@@ -54,9 +53,12 @@ extern int __openat64_2(int dfd, const char *p, int fl);
 		}                                              \
 		m_;                                            \
 	})
-extern __sighandler_t sysv_signal(int sig, __sighandler_t h);
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
+/* The real functions, resolved with dlsym(RTLD_NEXT) (dlvsym for the
+ * versioned ones) by pl_resolve: once in the constructor, or at the first
+ * interposed call if another library's constructor calls one before ours.
+ * Written by pl_resolve (idempotent: every writer stores the same values),
+ * read by every wrapper (relaxed: a NULL seen means "resolve now"). */
 struct pl_real {
 #define PL_SYSCALL(ret, name, params, args) __typeof__(name) *name;
 #define PL_FUNC(ret, name, params, args, version) __typeof__(name) *name;
