@@ -68,6 +68,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "procstat.h"
+
 #define IE __attribute__((tls_model("initial-exec")))
 #if defined(__has_attribute)
 #if __has_attribute(noipa)
@@ -519,20 +521,6 @@ static void print_machine(long n, long warm)
 
 /* ------------------------------------------------------------- RSS */
 
-static long vmrss_kb(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	if (!f)
-		return -1;
-	char line[256];
-	long kb = -1;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
-
 struct rss_ctl {
 	long pairs; /* region pairs per thread (0: no traced call) */
 	pthread_barrier_t in, out;
@@ -559,12 +547,12 @@ static long rss_run(int T, long pairs)
 	pthread_barrier_init(&c.in, NULL, (unsigned)T + 1);
 	pthread_barrier_init(&c.out, NULL, (unsigned)T + 1);
 	pthread_t *th = calloc((size_t)T, sizeof *th);
-	long before = vmrss_kb();
+	long before = proc_rss_kb();
 	for (int i = 0; i < T; i++)
 		if (pthread_create(&th[i], NULL, rss_thread, &c) != 0)
 			die("pthread_create", errno);
 	pthread_barrier_wait(&c.in);
-	long during = vmrss_kb();
+	long during = proc_rss_kb();
 	pthread_barrier_wait(&c.out);
 	for (int i = 0; i < T; i++)
 		pthread_join(th[i], NULL);

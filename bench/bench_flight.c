@@ -38,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "procstat.h"
+
 static uint64_t clk(clockid_t id)
 {
 	struct timespec ts;
@@ -123,19 +125,6 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static long rss_kb(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long kb = -1;
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb;
-}
-
 static volatile int stop_spam;
 static void *spam(void *arg)
 {
@@ -155,7 +144,7 @@ static long file_growth_kb = -1; /* the file session's row, for the next rows */
 static int growth_fd = -1;       /* the child's end of a pipe: its growth */
 static void rss_child(uint64_t max)
 {
-	long base = rss_kb();
+	long base = proc_rss_kb();
 	gotrace_options o;
 	gotrace_options_init(&o);
 	o.advance_period_ns = 100000000;
@@ -179,7 +168,7 @@ static void rss_child(uint64_t max)
 	uint64_t t0 = clk(CLOCK_MONOTONIC);
 	/* At least 2 s and 40 generations, at most 20 s. */
 	for (;;) {
-		long r = rss_kb();
+		long r = proc_rss_kb();
 		if (r > peak)
 			peak = r;
 		struct timespec d = { 0, 5000000 };

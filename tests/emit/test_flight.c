@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "procstat.h"
 #include "tracecheck.h"
 
 static const char *readers[] = { "go1.23", "new" };
@@ -411,19 +412,6 @@ static void test_crash(void **s)
 
 /* ------------------------------------------------------------- memory */
 
-static long rss_kb(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long kb = -1;
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb;
-}
-
 #define MEM_THREADS 2
 static void *spammer(void *arg)
 {
@@ -445,7 +433,7 @@ static void *rss_sampler(void *arg)
 {
 	(void)arg;
 	while (!__atomic_load_n(&stop_sampler, __ATOMIC_ACQUIRE)) {
-		long r = rss_kb();
+		long r = proc_rss_kb();
 		if (r > __atomic_load_n(&rss_peak, __ATOMIC_RELAXED))
 			__atomic_store_n(&rss_peak, r, __ATOMIC_RELAXED);
 		sleep_ns(2000000);
@@ -481,7 +469,7 @@ static void test_memory(void **s)
 	o.buffer_size = 16384;
 	o.flight_max_bytes = max;
 	o.flight_min_age_ns = 60000000000ull; /* MaxBytes must win */
-	long base = rss_kb();
+	long base = proc_rss_kb();
 	rss_peak = base;
 	stop_sampler = 0;
 	pthread_t sampler;

@@ -61,6 +61,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "procstat.h"
 #include "tracecheck.h"
 
 static const char *readers[] = { "go1.23", "new" };
@@ -79,20 +80,6 @@ static void sleep_ms(long ms)
 	struct timespec d = { ms / 1000, (ms % 1000) * 1000000L };
 	while (nanosleep(&d, &d) != 0)
 		;
-}
-
-static long vm_rss_kb(void)
-{
-	FILE *f = fopen("/proc/self/status", "re");
-	if (!f)
-		return -1;
-	char line[256];
-	long kb = -1;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
 }
 
 static size_t count_kv(const struct tsum *s, const char *kind, const char *key, const char *val)
@@ -817,7 +804,7 @@ static size_t count_g_cat(const struct tsum *s, int64_t g, const char *cat)
 static void test_stalled_reader_drops(void **state)
 {
 	(void)state;
-	long rss0 = vm_rss_kb();
+	long rss0 = proc_rss_kb();
 	int p[2];
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	gotrace_options o;
@@ -832,7 +819,7 @@ static void test_stalled_reader_drops(void **state)
 	for (int i = 0; i < NSTALL; i++)
 		while (!__atomic_load_n(&e[i].waiting, __ATOMIC_ACQUIRE))
 			sleep_ms(5);
-	long rss1 = vm_rss_kb();
+	long rss1 = proc_rss_kb();
 	gotrace_stats st;
 	gotrace_get_stats(&st);
 	printf("(c) stalled 1 s: %llu events dropped, buffered peak %llu bytes (bound %zu), %llu bytes "
@@ -854,7 +841,7 @@ static void test_stalled_reader_drops(void **state)
 	assert_int_equal(guarded_stop(), 0);
 	close(p[1]);
 	reader_join(&r);
-	long rss2 = vm_rss_kb();
+	long rss2 = proc_rss_kb();
 	gotrace_get_stats(&st);
 	printf("(c) VmRSS: %ld kB before start, %ld kB after 1 s stalled, %ld kB after stop\n", rss0, rss1,
 	       rss2);

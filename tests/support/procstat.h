@@ -1,7 +1,8 @@
 /*
- * procstat.h: a task's scheduling state from /proc, for tests that must
- * tell a thread asleep in the kernel (S), in an uninterruptible kernel wait
- * (D) or gone (Z) from one that runs.
+ * procstat.h: what /proc says of a task or the process, for the tests and
+ * the benchmarks (bench/ includes tests/support): a task's scheduling
+ * state, to tell a thread asleep in the kernel (S), in an uninterruptible
+ * kernel wait (D) or gone (Z) from one that runs; the resident set size.
  */
 #ifndef GT_TEST_PROCSTAT_H
 #define GT_TEST_PROCSTAT_H
@@ -23,6 +24,21 @@ static inline char proc_stat_state(const char *path)
 	buf[n] = 0;
 	const char *p = strrchr(buf, ')');
 	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* The process's resident set size (VmRSS) in kB; -1 if it cannot be read. */
+static inline long proc_rss_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	if (!f)
+		return -1;
+	char line[256];
+	long kb = -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
 }
 
 #endif
