@@ -674,6 +674,21 @@ static inline void gotrace_go_block(gotrace_goroutine_t g, const char *reason);
 /* End g (GoDestroy) and free its record.  Always call it, tracing on or
  * off. */
 GOTRACE_API void gotrace_go_destroy(gotrace_goroutine_t g);
+/* The calling thread, new to the session, takes g as its own goroutine:
+ * the thread's goroutine is the one its creator made (GoCreate with the
+ * creator's stack, grouped under gotrace_go_create_fn's fn), not one the
+ * thread creates itself.  The usual pattern: the creator calls
+ * gotrace_go_create_fn(start_routine, NULL) before pthread_create and
+ * hands g to the new thread, whose first traced call is this one (g
+ * starts at once: GoStart).  g must not have been started or destroyed;
+ * afterwards it is no longer an explicit goroutine (the thread's exit
+ * ends it; gotrace_self() returns it; the creator's copy of g must not be
+ * used).  The handle is consumed either way: on error g is destroyed and
+ * the thread gets a goroutine of its own at its first traced call.
+ * Returns 0, -GOTRACE_EINVAL (g stale or already started, or the thread
+ * already traced in this session) or -GOTRACE_ENOMEM.  MT-safe, AS-unsafe
+ * (registers the thread: allocates, takes a lock). */
+GOTRACE_API int gotrace_thread_adopt(gotrace_goroutine_t g);
 
 /* ---- internals of the inline wrappers (not part of the API) ------------ */
 /* A _lit call site: the literal, its length, and cache_, which the library

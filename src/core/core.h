@@ -246,6 +246,12 @@ struct gt_thread {
 	struct gt_gor *cur;
 	uint32_t xg_base;        /* owner-private: regions[0, xg_base) are the
 	                          * own G's while cur runs (goroutine.c) */
+	/* Owner-private: the explicit goroutine (struct gt_xg, goroutine.c)
+	 * this thread adopts as its own at its first status (state NEW):
+	 * set at registration by gotrace_thread_adopt, whose goroutine id is
+	 * then goid; cleared, and its handle reference dropped, once the
+	 * adoption is written (or the record is reset or freed first). */
+	void *adopt;
 
 	/* Advancer-private: state snapshot taken before the generation bump,
 	 * and the last generation in which the advancer stated this thread. */
@@ -344,6 +350,10 @@ struct gt_thread {
 /* The calling thread's record for the current session, registering it on
  * first use; NULL if tracing is off or registration failed. */
 GT_HIDDEN struct gt_thread *gt_thread_self_slow(void);
+/* gt_thread_self_slow for a thread adopting an explicit goroutine (its
+ * goid is goid, adopt its record, see gotrace_thread_adopt): NULL if
+ * tracing is off, the session is not session, or out of memory. */
+GT_HIDDEN struct gt_thread *gt_thread_register_as(uint64_t goid, uint64_t session, void *adopt);
 /* Owner, in its critical section: take a name another thread gave it
  * (gotrace_thread_name_of) into t->name, if one is there. */
 GT_HIDDEN void gt_thread_take_name(struct gt_thread *t);

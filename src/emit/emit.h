@@ -78,6 +78,13 @@ GT_HIDDEN uint8_t *gt_go_status_claimed(struct gt_emit *e, uint8_t *p, struct gt
 GT_HIDDEN bool gt_xg_write_status(struct gt_emit *e);
 /* Thread exit in state XG: stop cur (GoStop), resume the own G. */
 GT_HIDDEN bool gt_xg_settle(struct gt_emit *e);
+/* The first status of a thread adopting an explicit goroutine (t->adopt,
+ * state NEW): its status or creation, then GoStart, with t->goid its id.
+ * At most 2 * (2 + 4 * GT_UVARINT_MAX) bytes at p. */
+GT_HIDDEN uint8_t *gt_xg_adopt_events(struct gt_emit *e, uint8_t *p);
+/* Drop t->adopt (owner, or the thread's reaper): its handle reference,
+ * and the goroutine itself if it was never adopted. */
+GT_HIDDEN void gt_xg_adopt_drop(struct gt_thread *t);
 /* Advancer: snapshot of every explicit goroutine before the bump of g;
  * after every thread left g and the threads were stated: statuses of the
  * goroutines nobody stated in g, their stacks, reaping; final: detach all. */
@@ -109,6 +116,11 @@ GT_HIDDEN void gt_entry_capture(struct gt_thread *t);
 GT_HIDDEN void *gt_sync_wait_begin(const void *obj, const char *reason);
 GT_HIDDEN void gt_sync_wait_done(void *token);
 GT_HIDDEN int gt_sync_wake(const void *obj, bool all);
+/* gt_sync_wake(obj, false), async-signal-safe (sem_post; see syncwrap.c):
+ * writes nothing where that would need a lock or an allocation. */
+GT_HIDDEN int gt_sync_wake_as(const void *obj);
+/* The unblock of gt_sync_wake_as, by the registered thread t (sched.c). */
+GT_HIDDEN int gt_unblock_as(struct gt_thread *t, gotrace_goroutine_t h);
 /* Threads inside an announced wait (syncwrap.c; 0: no unblock to write). */
 GT_HIDDEN extern uint64_t gt_waiters;
 

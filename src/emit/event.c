@@ -136,7 +136,7 @@ bool gt_write_status(struct gt_emit *e)
 	struct gt_thread *t = e->t;
 	if (t->state == GT_TS_XG)
 		return gt_xg_write_status(e); /* an explicit goroutine runs */
-	uint8_t *p = gt_ev_reserve(e, 4 * (2 + 4 * GT_UVARINT_MAX), true);
+	uint8_t *p = gt_ev_reserve(e, 5 * (2 + 4 * GT_UVARINT_MAX), true);
 	if (!p)
 		return false;
 	uint64_t stk = gt_entry_stack_id(t);
@@ -151,15 +151,21 @@ bool gt_write_status(struct gt_emit *e)
 		p = gt_ev_start(e, p, GT_EV_PROC_START);
 		p = gt_put_uvarint(p, t->p);
 		p = gt_put_uvarint(p, 1);
-		p = gt_ev_start(e, p, GT_EV_GO_CREATE);
-		p = gt_put_uvarint(p, t->goid);
-		p = gt_put_uvarint(p, stk);
-		p = gt_put_uvarint(p, 0);
-		p = gt_ev_start(e, p, GT_EV_GO_START);
-		p = gt_put_uvarint(p, t->goid);
-		p = gt_put_uvarint(p, 1);
+		if (t->adopt) {
+			/* Its goroutine was created by another thread
+			 * (gotrace_thread_adopt). */
+			p = gt_xg_adopt_events(e, p);
+		} else {
+			p = gt_ev_start(e, p, GT_EV_GO_CREATE);
+			p = gt_put_uvarint(p, t->goid);
+			p = gt_put_uvarint(p, stk);
+			p = gt_put_uvarint(p, 0);
+			p = gt_ev_start(e, p, GT_EV_GO_START);
+			p = gt_put_uvarint(p, t->goid);
+			p = gt_put_uvarint(p, 1);
+			t->own.seq = 1;
+		}
 		t->pseq = 1;
-		t->own.seq = 1;
 		__atomic_store_n(&t->state, GT_TS_RUNNING, __ATOMIC_RELAXED);
 	} else {
 		t->pseq = 0;
@@ -176,6 +182,8 @@ bool gt_write_status(struct gt_emit *e)
 	gt_ev_commit(e, p);
 	t->pseq_gen = t->own.seq_gen = e->gen;
 	gt_own_traced(t, e->gen);
+	if (t->adopt)
+		gt_xg_adopt_drop(t); /* adopted: the handle's reference goes */
 	__atomic_store_n(&t->status_gen, e->gen, __ATOMIC_RELAXED);
 	e->tb->stated = true;
 	return true;

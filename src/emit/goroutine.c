@@ -697,6 +697,92 @@ void gotrace_go_destroy(gotrace_goroutine_t h)
 	xg_unref(X);
 }
 
+/* ------------------------------------------------------------ adoption */
+
+/*
+ * A thread adopting X (gotrace_thread_adopt): X, created by another thread
+ * (GoCreate with that thread's stack), becomes the new thread's own
+ * goroutine -- the thread registers with goid = X's id and its first
+ * status starts X where a thread normally creates its own goroutine.  Until
+ * then X is an explicit goroutine off every thread (Runnable, stated by the
+ * sweep each generation); the adoption takes it (word RUNNING, never
+ * released) and marks it dead in that generation, so the advancer stops
+ * stating it and reaps the record at that generation's advance, when the
+ * thread's own statuses have taken over.
+ */
+int gotrace_thread_adopt(gotrace_goroutine_t h)
+{
+	struct gt_xg *X = xg_get(h);
+	if (!X) {
+		gotrace_go_destroy(h); /* stale, or tracing off: forgotten */
+		return -GOTRACE_EINVAL;
+	}
+	if ((gt_tls_self && gt_tls_session == X->session) ||
+	    __atomic_load_n(&X->g.word, __ATOMIC_ACQUIRE) == GT_GW_RUNNING ||
+	    __atomic_load_n(&X->bound, __ATOMIC_RELAXED) != 0 || __atomic_load_n(&X->dead, __ATOMIC_RELAXED) != 0) {
+		gotrace_go_destroy(h); /* run to its end here, if not running */
+		return -GOTRACE_EINVAL;
+	}
+	struct gt_thread *t = gt_thread_register_as(gid_of(&X->g), X->session, X);
+	if (!t) {
+		gotrace_go_destroy(h);
+		return -GOTRACE_ENOMEM;
+	}
+	/* The handle's reference is now the thread's (t->adopt).  Start X at
+	 * once: a thread that makes no traced call still shows as running
+	 * from its start.  If the status cannot be written now (no buffer
+	 * memory), the thread's next traced call writes it. */
+	struct gt_emit e;
+	if (gt_emit_enter(&e)) {
+		if (e.t->state == GT_TS_NEW && !gt_write_status(&e))
+			gt_count_drop(&e);
+		gt_emit_end(&e);
+	}
+	return 0;
+}
+
+uint8_t *gt_xg_adopt_events(struct gt_emit *e, uint8_t *p)
+{
+	struct gt_thread *t = e->t;
+	struct gt_xg *X = t->adopt;
+	bool waiting = false;
+	if (take(X, &waiting, e->gen) != TAKE_OK) {
+		/* Only if the program started or destroyed X meanwhile (the
+		 * API forbids it): the thread creates its goroutine itself. */
+		p = gt_ev_start(e, p, GT_EV_GO_CREATE);
+		p = gt_put_uvarint(p, t->goid);
+		p = gt_put_uvarint(p, gt_entry_stack_id(t));
+		p = gt_put_uvarint(p, 0);
+		p = ev2(e, p, GT_EV_GO_START, t->goid, 1);
+		t->own.seq = 1;
+	} else {
+		if (__atomic_load_n(&X->born, __ATOMIC_RELAXED) == 0)
+			p = write_create(e, p, X, 0); /* its creator could not write it */
+		else
+			p = offthread_status(e, p, X, waiting);
+		p = ev2(e, p, GT_EV_GO_START, t->goid, gt_gseq_next(&X->g, e->gen));
+		t->own.seq = X->g.seq;
+		__atomic_store_n(&X->dead, e->gen, __ATOMIC_RELAXED);
+	}
+	return p;
+}
+
+void gt_xg_adopt_drop(struct gt_thread *t)
+{
+	struct gt_xg *X = t->adopt;
+	if (!X)
+		return;
+	t->adopt = NULL;
+	if (__atomic_load_n(&X->dead, __ATOMIC_RELAXED) == 0) {
+		/* Never adopted (the thread ended or its session did first):
+		 * Runnable until the list lets go of it, as a goroutine that
+		 * never ran. */
+		uint64_t g = __atomic_load_n(&gt_session.gen, __ATOMIC_RELAXED);
+		__atomic_store_n(&X->dead, g ? g : 1, __ATOMIC_RELAXED);
+	}
+	xg_unref(X);
+}
+
 /* ------------------------------------------------------------- advancer */
 
 void gt_xg_snapshot(uint64_t g)

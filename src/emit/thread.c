@@ -236,9 +236,25 @@ static void record_reset(struct gt_thread *t)
 		t->scache[i].ptr = NULL;
 	t->entry_sym = NULL;
 	t->zombie = false;
+	t->adopt = NULL; /* dropped by thread_register before it locked */
 }
 
+static struct gt_thread *thread_register(uint64_t goid, uint64_t want_session, void *adopt);
+
 struct gt_thread *gt_thread_self_slow(void)
+{
+	return thread_register(0, 0, NULL);
+}
+
+struct gt_thread *gt_thread_register_as(uint64_t goid, uint64_t session, void *adopt)
+{
+	return thread_register(goid, session, adopt);
+}
+
+/* Register the calling thread in the current session: with a new goroutine
+ * id, or (goid != 0) with goid, adopting adopt, only in session
+ * want_session. */
+static struct gt_thread *thread_register(uint64_t goid, uint64_t want_session, void *adopt)
 {
 	if (!__atomic_load_n(&gotrace_on_, __ATOMIC_ACQUIRE))
 		return NULL;
@@ -248,6 +264,10 @@ struct gt_thread *gt_thread_self_slow(void)
 	 * reg_lock: atfork_prepare takes urcu-bp's registry lock first. */
 	rcu_read_lock();
 	rcu_read_unlock();
+	/* An adoption an earlier session never wrote: dropped here, as its
+	 * record may be freed, which takes reg_lock. */
+	if (gt_tls_self && gt_tls_self->adopt)
+		gt_xg_adopt_drop(gt_tls_self);
 
 	pthread_mutex_lock(&gt_session.reg_lock);
 	struct gt_thread *t = gt_tls_self;
@@ -261,7 +281,7 @@ struct gt_thread *gt_thread_self_slow(void)
 		pthread_setspecific(exit_key, t);
 	}
 	uint64_t session = __atomic_load_n(&gt_session.session, __ATOMIC_RELAXED);
-	if (!__atomic_load_n(&gotrace_on_, __ATOMIC_RELAXED)) {
+	if (!__atomic_load_n(&gotrace_on_, __ATOMIC_RELAXED) || (goid != 0 && session != want_session)) {
 		pthread_mutex_unlock(&gt_session.reg_lock);
 		return NULL;
 	}
@@ -270,7 +290,8 @@ struct gt_thread *gt_thread_self_slow(void)
 		return NULL;
 	}
 	record_reset(t);
-	t->goid = ++gt_session.next_goid;
+	t->goid = goid != 0 ? goid : ++gt_session.next_goid;
+	t->adopt = adopt;
 	t->own.id = t->goid; /* published with the record (session release) */
 	t->p = gt_p_alloc();
 	name_pending_take(t->pth); /* a name given before we registered */
@@ -324,6 +345,7 @@ void gt_threads_release_all(void)
 void gt_thread_free(struct gt_thread *t)
 {
 	record_release(t);
+	gt_xg_adopt_drop(t);
 	free(t);
 }
 
@@ -370,6 +392,10 @@ static void thread_exit(void *arg)
 		 * (sched.c), then exit as a running thread. */
 		if (t->state == GT_TS_SYSCALL || t->state == GT_TS_BLOCKED || t->state == GT_TS_XG)
 			gt_sched_settle(&e);
+		/* An adoption not written yet (gotrace_thread_adopt was short
+		 * of memory): the goroutine runs before it ends. */
+		if (t->state == GT_TS_NEW && t->adopt)
+			(void)gt_write_status(&e);
 		if (t->state == GT_TS_RUNNING) {
 			if (t->status_gen == gen || gt_write_status(&e))
 				write_exit(&e);

@@ -44,6 +44,11 @@ static void pl_start(void)
 		fprintf(stderr, "gotrace: tracing off: %s\n", gotrace_last_error());
 		return;
 	}
+	/* A thread's creation carries its creator's stack unless the
+	 * program's environment chose the classes (threads.c). */
+	const char *st = getenv("GOTRACE_STACKS");
+	if (!st || !*st)
+		opt.event_stacks |= GOTRACE_STACK_GOROUTINE;
 	int fd = -1;
 	if (opt.flight_max_bytes != 0) {
 		/* GOTRACE_FLIGHT=1: a recorder; GOTRACE_OUT is the file its

@@ -10,24 +10,15 @@
  * "sync pthread_join" that the joined thread unblocks when it ends (see
  * joins[] below).
  *
- * Who writes the new goroutine's GoCreate.  The thread itself, at its
- * registration (GoCreate on its own M and P with no current goroutine,
- * then GoStart), not the parent with the parent's stack.  Go's reader
- * (internal/trace/order.go, advanceGoCreate) rejects a GoCreate of a
- * goroutine that already has a state in the generation, and a goroutine
- * alive at a generation's start needs a GoStatus there: so the parent's
- * GoCreate cannot be added next to the child's own, and the child cannot
- * simply drop its own, because (a) the parent can write only after the
- * real pthread_create returns, by which time the child may have run and
- * even ended, and (b) a generation may advance between the two, when
- * nobody could write the child's GoStatus (its record does not exist
- * until it registers).  The valid route is the explicit goroutine
- * (goroutine.c): the parent would create the goroutine record and write
- * GoCreate with its stack before the real call (run to its end if the
- * call fails: a Runnable goroutine cannot be discarded), the advancer
- * states it while it waits, and the child would adopt it as its thread
- * goroutine at registration instead of creating one.  That adoption is a
- * new operation of src/emit/thread.c and is not written yet.
+ * Who writes the new goroutine's GoCreate: the creator, with its stack.
+ * pthread_create makes an explicit goroutine for the thread before the
+ * real call (gotrace_go_create_fn with the start_routine: GoCreate on the
+ * creator's goroutine, which `go tool trace` draws as the creator's arrow
+ * to the new goroutine), and the new thread adopts it as its own goroutine
+ * at its start (gotrace_thread_adopt: GoStart, no GoCreate of its own).
+ * Until then it is Runnable, stated by the advancer in every generation it
+ * spans; if the real call fails it runs to its end on the creator
+ * (gotrace_go_destroy), as a created goroutine must.
  */
 #define _GNU_SOURCE
 #include "preload.h"
@@ -39,6 +30,7 @@
 struct pl_start {
 	void *(*fn)(void *);
 	void *arg;
+	gotrace_goroutine_t g; /* created by the creator; {NULL, 0}: none */
 };
 
 /* Announced joins: joiner goroutine waiting for thread `target`.
@@ -88,7 +80,12 @@ static void *pl_trampoline(void *p)
 	struct pl_start s = *(struct pl_start *)p;
 	free(p);
 	pl_state = PL_TRACED;
-	PL_LIB(gotrace_thread_entry(s.fn); if (GOTRACE_ON_()) (void)gotrace_self());
+	/* Adopting (or, without a goroutine from the creator, registering)
+	 * now: the thread's later traced calls never allocate (a signal
+	 * handler's write() included). */
+	PL_LIB(gotrace_thread_entry(s.fn);
+	       if (s.g.id_) (void)gotrace_thread_adopt(s.g);
+	       else if (GOTRACE_ON_()) (void)gotrace_self());
 	void *r;
 	pthread_cleanup_push(pl_thread_end, NULL);
 	r = s.fn(s.arg);
@@ -108,9 +105,13 @@ PL_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *at, void *(*fn
 		return PL_REAL(pthread_create)(th, at, fn, arg);
 	s->fn = fn;
 	s->arg = arg;
+	s->g = (gotrace_goroutine_t){ NULL, 0 };
+	PL_LIB(s->g = gotrace_go_create_fn(fn, NULL));
 	int r = PL_REAL(pthread_create)(th, at, pl_trampoline, s);
-	if (r != 0)
+	if (r != 0) {
+		PL_LIB(gotrace_go_destroy(s->g));
 		free(s);
+	}
 	errno = e;
 	return r;
 }

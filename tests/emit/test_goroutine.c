@@ -206,6 +206,7 @@ static void check(const char *path, const struct want *w, int nw)
 }
 
 #define G_NEW "NotExist>Runnable@1,Runnable>Running@1"
+#define G_NEW_AT(g) "NotExist>Runnable@" #g ",Runnable>Running@" #g
 
 /* Everything on the main thread, one generation. */
 static void test_lifecycle_one_thread(void **state)
@@ -511,6 +512,110 @@ static void test_crash_flush(void **state)
 	free(path);
 }
 
+/* gotrace_thread_adopt: a thread's goroutine created by its creator. */
+static gotrace_goroutine_t adopt_h;
+static int adopt_rc;
+static void *th_a(void *arg)
+{
+	(void)arg;
+	adopt_rc = gotrace_thread_adopt(adopt_h); /* and no traced call after */
+	return NULL;
+}
+static void *th_b(void *arg)
+{
+	(void)arg;
+	adopt_rc = gotrace_thread_adopt(adopt_h);
+	gotrace_log(0, "t", "in b");
+	gotrace_goroutine_t me = gotrace_self();
+	return (void *)(uintptr_t)me.id_;
+}
+static void dummy_c(void) {}
+static void *th_c(void *arg)
+{
+	(void)arg;
+	gotrace_log(0, "t", "in c"); /* traced: too late to adopt */
+	adopt_rc = gotrace_thread_adopt(adopt_h);
+	return NULL;
+}
+
+static void adopt_one(void *(*fn)(void *), gotrace_goroutine_t h, int flushes, int want_rc,
+                      void **ret)
+{
+	adopt_h = h;
+	adopt_rc = 99;
+	for (int i = 0; i < flushes; i++)
+		assert_int_equal(gotrace_flush(), 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, fn, NULL), 0);
+	assert_int_equal(pthread_join(t, ret), 0);
+	assert_int_equal(adopt_rc, want_rc);
+}
+
+/* A: created and adopted in generation 1, makes no other traced call.
+ * B: created in 1, Runnable (stated by the sweep) through two boundaries,
+ * adopted in 3; its log is its own; gotrace_self() is the adopted one.
+ * C: the thread was traced already: refused, the goroutine is run to its
+ * end, the thread keeps its own.  Each creation is main's, with main's
+ * stack (test_adopt the leaf). */
+static void test_adopt(void **state)
+{
+	(void)state;
+	char *path = tmp_trace_path("gor-adopt");
+	gotrace_options o;
+	gotrace_options_init(&o);
+	o.advance_period_ns = 10ull * 1000 * 1000 * 1000;
+	o.event_stacks = GOTRACE_STACK_ALL;
+	assert_int_equal(gotrace_start_path(path, &o), 0);
+	gotrace_log(0, "main", "start");
+	void *bid = NULL;
+	adopt_one(th_a, gotrace_go_create_fn(th_a, NULL), 0, 0, NULL);
+	gotrace_goroutine_t hb = gotrace_go_create_fn(th_b, NULL);
+	adopt_one(th_b, hb, 2, 0, &bid);
+	assert_int_equal((uint64_t)(uintptr_t)bid, hb.id_);
+	adopt_one(th_c, gotrace_go_create_fn(dummy_c, NULL), 0, -GOTRACE_EINVAL, NULL);
+	/* Stale handle (an ended session's): consumed, refused. */
+	gotrace_goroutine_t old = gotrace_go_create("old");
+	assert_int_equal(gotrace_stop(), 0);
+	assert_int_equal(gotrace_thread_adopt(old), -GOTRACE_EINVAL);
+	assert_int_equal(judge_trace(path), 0);
+	struct want w[] = {
+		{ "th_a", "NotExist>Runnable@1,Runnable>Running@1,Running>NotExist@1", "1" },
+		{ "th_b", "NotExist>Runnable@1,Runnable>Running@3,Running>NotExist@3", "1,2,3" },
+		{ "dummy_c", "NotExist>Runnable@3,Runnable>Running@3,Running>NotExist@3", "3" },
+		/* stopped while dummy_c runs to its end on C */
+		{ "th_c", G_NEW_AT(3) ",Running>Runnable@3,Runnable>Running@3,Running>NotExist@3", "3" },
+	};
+	check(path, w, 4);
+	for (int r = 0; r < 2; r++) {
+		struct tsum s;
+		assert_int_equal(tsum_load(path, readers[r], &s), 0);
+		int64_t mn = goid_named(&s, "main");
+		assert_true(mn > 0);
+		const char *adopted[] = { "th_a", "th_b", "dummy_c" };
+		for (int i = 0; i < 3; i++) {
+			int64_t g = goid_named(&s, adopted[i]);
+			const struct tline *c = find_tr(&s, "gostate", g, "NotExist", "Runnable", 0);
+			assert_non_null(c);
+			assert_int_equal(c->g, mn);                        /* created by main */
+			expect_str(tl_get(c, "evstack"), "test_adopt"); /* with its stack */
+		}
+		/* One goroutine per thread: A's and B's are the adopted ones. */
+		assert_int_equal(tsum_count(&s, "gsum"), 6); /* main, A, B, C, dummy_c, old */
+		int64_t b = goid_named(&s, "th_b");
+		assert_int_equal(b, (int64_t)hb.id_);
+		int logs = 0;
+		for (size_t i = 0; i < s.n; i++)
+			if (!strcmp(s.lines[i].kind, "log") && !strcmp(tl_get(&s.lines[i], "msg"), "in b")) {
+				assert_int_equal(s.lines[i].g, b);
+				logs++;
+			}
+		assert_int_equal(logs, 1);
+		tsum_free(&s);
+	}
+	unlink(path);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -524,6 +629,7 @@ int main(void)
 		cmocka_unit_test(test_block_inside_and_exit),
 		cmocka_unit_test(test_switch_and_ids),
 		cmocka_unit_test(test_off_and_sessions),
+		cmocka_unit_test(test_adopt),
 		cmocka_unit_test(test_crash_flush),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,7 +7,8 @@
 # routine of the program's own code, in module ENTRY (pigz: yarn's thread
 # launcher in pigz; xz: liblzma's worker; Debian's binaries are stripped,
 # so the names are MODULE+0xOFFSET, with debug symbols the functions'
-# names), none of the library's or liburcu's threads, the workers' waits
+# names), each created by another goroutine with its stack, none of the
+# library's or liburcu's threads, the workers' waits
 # as sync blocks with unblocks from other goroutines (condition variables
 # signalled), syscalls and CPU samples.  The programs are installed by
 # scripts/install-deps.sh.
@@ -40,6 +41,13 @@ top=$(sed -n 's/^gsum id=[0-9]* name=\([^ ]*\) .*/\1/p' "$tmp/sum" | sort | uniq
 n=${top% *}; n=${n// /}; name=${top##* }
 [ "$n" -ge 4 ] || fail "only $n goroutines share a start routine ($name)"
 case $name in "$entry"*) ;; *) fail "start routine $name is not in $entry";; esac
+# Each of them created by another goroutine (the thread that called
+# pthread_create), with that thread's stack.
+for id in $(sed -n "s/^gsum id=\([0-9]*\) name=$name .*/\1/p" "$tmp/sum"); do
+  awk -v id="id=$id" '$1 == "gostate" && $7 == id && $8 == "from=NotExist" && $4 != "g=-1" &&
+    $NF != "evstack=" { ok = 1 } END { exit !ok }' "$tmp/sum" ||
+    fail "goroutine $id not created by another goroutine with its stack"
+done
 grep -q "to=Waiting reason=sync" "$tmp/sum" || fail "no sync block"
 awk '$1 == "gostate" && $8 == "from=Waiting" && $4 != "g=-1" { ok = 1 } END { exit !ok }' "$tmp/sum" ||
   fail "no goroutine woken by another"

@@ -4,9 +4,10 @@
 # must print the same bytes and exit with the same status as the untraced
 # run, its trace must pass every judge (GOTRACE_CHECK_TRACE), and the Go
 # 1.23 checker's summary must show: one goroutine per created thread,
-# grouped by its start routine, named by pthread_setname_np; every wrapped
-# wait as a block with its sync reason; the contended mutex woken by
-# another goroutine (the unlocking one); pthread_join woken by the exiting
+# grouped by its start routine, created by its creator with its stack,
+# named by pthread_setname_np; every wrapped wait as a block with its sync
+# reason; the contended mutex and the semaphore woken by another goroutine
+# (the unlocking / posting one); pthread_join woken by the exiting
 # thread; the pipe read as a syscall.  Plain builds only: a sanitizer
 # runtime must be the first library loaded, which LD_PRELOAD would break.
 set -euo pipefail
@@ -118,8 +119,21 @@ for mode in plain hostile; do
       if ($9 == "to=Waiting") { r = $10; sub("reason=", "", r); last[id] = r }
       if ($8 == "from=Waiting" && g != "-1" && g != id && last[id] == want) ok = 1 }
     END { exit !ok }' "$tmp/sum" || fail "$mode: no mutex waiter woken by another goroutine"
+  # sem_post's unblock (the async-signal-safe one): main posts once the
+  # waiter sleeps in sem_wait.
+  awk -v want="sync.Semacquire%20sem_wait" '
+    $1 == "gostate" { g = $4; id = $7; sub("g=", "", g); sub("id=", "", id)
+      if ($9 == "to=Waiting") { r = $10; sub("reason=", "", r); last[id] = r }
+      if ($8 == "from=Waiting" && g != "-1" && g != id && last[id] == want) ok = 1 }
+    END { exit !ok }' "$tmp/sum" || fail "$mode: sem_wait not woken by the posting goroutine"
   pr=$(sed -n 's/^gsum id=\([0-9]*\) name=pipe_reader .*/\1/p' "$tmp/sum")
   mn=$(sed -n 's/^gsum id=\([0-9]*\) name=main .*/\1/p' "$tmp/sum")
+  # Created by their creator (main's goroutine), with main's stack.
+  for n in lock_holder lock_waiter cond_waiter pipe_reader; do
+    id=$(sed -n "s/^gsum id=\([0-9]*\) name=$n .*/\1/p" "$tmp/sum")
+    grep -q "^gostate .* g=$mn .* id=$id from=NotExist to=Runnable .* stack=$n evstack=main\$" "$tmp/sum" ||
+      fail "$mode: $n (g $id) not created by main's goroutine with main's stack"
+  done
   grep -q "^gostate .* g=$pr .* id=$mn from=Waiting to=Runnable" "$tmp/sum" ||
     fail "$mode: main's pthread_join not woken by the exiting pipe_reader"
   grep -q "^gostate .* g=$pr .* id=$pr from=Running to=Syscall" "$tmp/sum" ||

@@ -32,7 +32,7 @@ static const struct opt {
 	{ "output", 'o', "GOTRACE_OUT", "trace file (%p: process id; default trace.out)" },
 	{ "cpu-hz", 0, "GOTRACE_CPU_HZ", "CPU samples per second, 0: none (default 0)" },
 	{ "cpu", 0, "GOTRACE_CPU", "setitimer | timer | perf (default setitimer)" },
-	{ "stacks", 0, "GOTRACE_STACKS", "region,log,block,syscall,goroutine | all | none" },
+	{ "stacks", 0, "GOTRACE_STACKS", "region,log,block,syscall,goroutine | all | none (default block,syscall,goroutine)" },
 	{ "advance", 0, "GOTRACE_ADVANCE", "generation period: 1s, 100ms, 500us (default 1s)" },
 	{ "max-buffered", 0, "GOTRACE_MAX_BUFFERED", "bound on unwritten data: 64M, 1G" },
 	{ "buffer-size", 0, "GOTRACE_BUFFER_SIZE", "per-thread batch buffer: 4k .. 64k" },

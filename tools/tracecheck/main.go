@@ -51,6 +51,7 @@
 //	log         gen= t= g= m= p= task= cat= msg=
 //	sample      gen= t= g= m= p= stack=<frames leaf-first joined by ';'>
 //	gostate     gen= t= g= m= p= id=<goid> from=<state> to=<state> reason=<reason> stack=<func of the ROOT frame of the transition's stack, or empty>
+//	            evstack=<func of the LEAF frame of the event's own stack (a GoCreate's: the creator's), or empty>
 //	procstate   gen= t= g= m= p= id=<procid> from=<state> to=<state>
 //	label       gen= t= g= m= p= label=
 //	other       gen= t= g= m= p= kind=<EventKind string>
@@ -338,8 +339,12 @@ func (c *counter) event(ev *trace.Event) {
 			if fs := stackFrames(st.Stack); len(fs) > 0 {
 				root = esc(fs[len(fs)-1].Func)
 			}
-			fmt.Fprintf(&b, " id=%d from=%s to=%s reason=%s stack=%s",
-				int64(st.Resource.Goroutine()), esc(from.String()), esc(to.String()), esc(st.Reason), root)
+			creator := ""
+			if fs := stackFrames(ev.Stack()); len(fs) > 0 {
+				creator = esc(fs[0].Func)
+			}
+			fmt.Fprintf(&b, " id=%d from=%s to=%s reason=%s stack=%s evstack=%s",
+				int64(st.Resource.Goroutine()), esc(from.String()), esc(to.String()), esc(st.Reason), root, creator)
 		case trace.ResourceProc:
 			kind = "procstate"
 			from, to := st.Proc()
