@@ -551,6 +551,50 @@ out:
 	return done;
 }
 
+/* gotrace_unblock for a releaser that may be a signal handler (sem_post,
+ * see gt_sync_wake_as): AS-safe because it does only what needs no lock
+ * and no allocation -- on a thread registered in this session, running
+ * its own goroutine, outside its critical section (a handler that
+ * interrupted one leaves), whose statuses and owed events are already in
+ * the current generation (the prologue could intern, allocate, unwind),
+ * with room in its open batch (no new chunk); no stack.  Else nothing is
+ * written and the waiter wakes itself. */
+int gt_unblock_as(struct gt_thread *t, gotrace_goroutine_t h)
+{
+	struct gt_gor *G = h.rec_;
+	if (!G || h.id_ == 0 || gt_seq_held(&t->seq))
+		return 0;
+	gt_seq_enter(&t->seq);
+	int done = 0;
+	uint64_t gen = __atomic_load_n(&gt_session.gen, __ATOMIC_ACQUIRE);
+	if (gen == 0 || t->state != GT_TS_RUNNING || t->status_gen != gen || t->owed_n != 0 ||
+	    __atomic_load_n(&t->name_dirty, __ATOMIC_RELAXED) || t->drop_note != 0 ||
+	    t->tb[gen & 1].gen != gen)
+		goto out;
+	struct gt_emit e = { .t = t, .gen = gen, .tb = &t->tb[gen & 1], .now = gt_now() };
+	struct gt_chunk *c = e.tb->ev;
+	if (!c || c->gen != gen || c->len + 2 * EV_MAX > c->limit)
+		goto out;
+	uint8_t *p = c->data + c->len;
+	uint64_t w = __atomic_load_n(&G->word, __ATOMIC_ACQUIRE);
+	if (G == &t->own || __atomic_load_n(&G->id, __ATOMIC_ACQUIRE) != h.id_ ||
+	    GT_GW_KIND(w) != GT_GW_WAITING || GT_GW_GEN(w) > gen ||
+	    !__atomic_compare_exchange_n(&G->word, &w, GT_GW(GT_GW_UNBLOCKING, gen), false,
+	                                 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		goto out; /* not blocked, woken already, or of a newer generation */
+	p = gt_go_status_claimed(&e, p, G, h.id_, GT_G_WAITING);
+	p = gt_ev_start(&e, p, GT_EV_GO_UNBLOCK);
+	p = gt_put_uvarint(p, h.id_);
+	p = gt_put_uvarint(p, gt_gseq_next(G, gen));
+	p = gt_put_uvarint(p, 0);
+	gt_ev_commit(&e, p);
+	__atomic_store_n(&G->word, GT_GW(GT_GW_RUNNABLE, gen), __ATOMIC_RELEASE);
+	done = 1;
+out:
+	gt_seq_leave(&t->seq);
+	return done;
+}
+
 int gotrace_unblock_(gotrace_goroutine_t h)
 {
 	if (!h.rec_ || h.id_ == 0)

@@ -180,6 +180,41 @@ int gt_sync_wake(const void *obj, bool all)
 	return wake_waiters(obj, all);
 }
 
+/* gt_sync_wake(obj, false) for sem_post, which a signal handler may call:
+ * the first announced waiter, found without a copy of the waiters (a
+ * handler may run on a small stack) and unblocked with gt_unblock_as.  No
+ * registration (only a registered thread writes), no lock: the registry
+ * walk is an RCU read-side section of a thread urcu-bp registered at its
+ * registration (sections nest, and entering one allocates nothing then).
+ */
+int gt_sync_wake_as(const void *obj)
+{
+	struct gt_thread *self = self_now(), *t;
+	if (!self || !__atomic_load_n(&gotrace_on_, __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&gt_waiters, __ATOMIC_RELAXED) == 0)
+		return 0;
+	struct waiter best = { UINT64_MAX, { NULL, 0 } };
+	int done = 0;
+	rcu_read_lock();
+	gt_reg_for_each(t, &gt_session.threads) {
+		if (__atomic_load_n(&t->wait_obj, __ATOMIC_ACQUIRE) != obj)
+			continue;
+		struct waiter x;
+		x.ticket = __atomic_load_n(&t->wait_ticket, __ATOMIC_ACQUIRE);
+		x.g.rec_ = __atomic_load_n(&t->wait_g, __ATOMIC_ACQUIRE);
+		x.g.id_ = __atomic_load_n(&t->wait_gid, __ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&t->wait_obj, __ATOMIC_RELAXED) != obj ||
+		    __atomic_load_n(&t->wait_ticket, __ATOMIC_RELAXED) != x.ticket)
+			continue;
+		if (x.ticket < best.ticket)
+			best = x;
+	}
+	if (best.g.rec_)
+		done = gt_unblock_as(self, best.g);
+	rcu_read_unlock();
+	return done;
+}
+
 /* The slow path of gotrace_mutex_lock (the inline trylock failed). */
 int gotrace_mutex_lock_(pthread_mutex_t *m)
 {

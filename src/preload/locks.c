@@ -12,14 +12,14 @@
  * the real pthread functions (redefine.h).  Unlocks, signals and rwlock
  * unlocks write the unblock of an announced waiter first (the arrow from
  * the releasing thread); while no thread is in an announced wait they
- * are the real call after one load (gt_waiters).  Barriers and semaphores have no arrow: the
- * releaser of a barrier is not known before the wait, and sem_post is
- * async-signal-safe (a signal handler may post), which the unblock is
- * not (finding the waiter takes an RCU read-side section and may register
- * the thread, which allocates; with event stacks the GoUnblock's stack is
- * unwound with libunwind, whose dl_iterate_phdr takes the loader's lock:
- * a handler that interrupted dlopen would deadlock); their waiters wake
- * themselves.
+ * are the real call after one load (gt_waiters).  sem_post is
+ * async-signal-safe (a signal handler may post), which the ordinary
+ * unblock is not (it may register the thread, which allocates; its stack
+ * is unwound with libunwind, whose dl_iterate_phdr takes the loader's
+ * lock: a handler that interrupted dlopen would deadlock): it uses the
+ * restricted one (gt_sync_wake_as: no stack, no lock, no allocation, or
+ * no arrow).  Barriers have no arrow: the releaser is not known before
+ * the wait; their waiters wake themselves.
  */
 #define _GNU_SOURCE
 #include "preload.h"
@@ -161,7 +161,7 @@ PL_EXPORT int sem_wait(sem_t *s)
 	errno = e;
 	if (!pl_tracing())
 		return PL_REAL(sem_wait)(s);
-	return PL_BLOCK("sync.Semacquire sem_wait", PL_REAL(sem_wait)(s));
+	return PL_WAIT(s, "sync.Semacquire sem_wait", PL_REAL(sem_wait)(s));
 }
 
 PL_EXPORT int sem_timedwait(sem_t *s, const struct timespec *t)
@@ -172,5 +172,17 @@ PL_EXPORT int sem_timedwait(sem_t *s, const struct timespec *t)
 	errno = e;
 	if (!pl_tracing())
 		return PL_REAL(sem_timedwait)(s, t);
-	return PL_BLOCK("sync.Semacquire sem_timedwait", PL_REAL(sem_timedwait)(s, t));
+	return PL_WAIT(s, "sync.Semacquire sem_timedwait", PL_REAL(sem_timedwait)(s, t));
+}
+
+/* sem_post may be called from a signal handler: the unblock is the
+ * async-signal-safe one (gt_sync_wake_as), which writes nothing where it
+ * would need a lock or memory; PL_LIB keeps errno and marks the thread
+ * busy (a handler interrupting a library call of this thread posts
+ * untraced). */
+PL_EXPORT int sem_post(sem_t *s)
+{
+	if (!pl_no_waiters() && pl_tracing())
+		PL_LIB((void)gt_sync_wake_as(s));
+	return PL_REAL(sem_post)(s);
 }

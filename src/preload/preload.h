@@ -131,6 +131,7 @@ PL_HIDDEN void pl_signals_start(void);
 PL_HIDDEN void *gt_sync_wait_begin(const void *obj, const char *reason);
 PL_HIDDEN void gt_sync_wait_done(void *token);
 PL_HIDDEN int gt_sync_wake(const void *obj, bool all);
+PL_HIDDEN int gt_sync_wake_as(const void *obj);
 PL_HIDDEN extern uint64_t gt_waiters;
 /* Nobody is in an announced wait: a release has no unblock to write (a
  * stale zero misses an arrow, never misleads one). */

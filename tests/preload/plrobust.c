@@ -36,11 +36,15 @@
  *   fifo      a thread opens a FIFO for reading (open blocks) until
  *             main opens it for writing, 60 ms after the thread sits in
  *             the kernel's openat; exit 11
+ *   sempost   a thread waits 200 times in sem_wait; a SIGALRM handler
+ *             (ITIMER_REAL, 1 ms) posts, interrupting main's loop of
+ *             computation and write()s; exit 12
  *   child     what spawn runs: prints a line, exit 0
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
@@ -210,6 +214,25 @@ static void *fifo_opener(void *arg)
 	return (void *)(long)(n == 1 && c == 'x');
 }
 
+static sem_t sp_sem;
+static int sp_done;
+static volatile sig_atomic_t sp_posts;
+static void on_alrm(int sig)
+{
+	(void)sig;
+	sem_post(&sp_sem); /* async-signal-safe: the traced unblock must be too */
+	sp_posts++;
+}
+static void *sem_waiter(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 200; i++)
+		while (sem_wait(&sp_sem) != 0) /* EINTR: the handler ran here */
+			;
+	__atomic_store_n(&sp_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	mode = argc > 1 ? argv[1] : "";
@@ -374,6 +397,30 @@ int main(int argc, char **argv)
 		run_last();
 		run_last();
 		return 9;
+	}
+	if (strcmp(mode, "sempost") == 0) {
+		if (sem_init(&sp_sem, 0, 0) != 0 || signal(SIGALRM, on_alrm) == SIG_ERR)
+			return 1;
+		int fd = open("/dev/null", O_WRONLY);
+		pthread_t t;
+		if (fd < 0 || pthread_create(&t, NULL, sem_waiter, NULL) != 0)
+			return 1;
+		struct itimerval it = { { 0, 1000 }, { 0, 1000 } };
+		setitimer(ITIMER_REAL, &it, NULL);
+		volatile unsigned long x = 0;
+		while (!__atomic_load_n(&sp_done, __ATOMIC_ACQUIRE)) {
+			for (int i = 0; i < 20000; i++) /* most posts land here */
+				x += (unsigned long)i;
+			if (write(fd, "x", 1) != 1)
+				return 1;
+		}
+		struct itimerval off = { { 0, 0 }, { 0, 0 } };
+		setitimer(ITIMER_REAL, &off, NULL);
+		pthread_join(t, NULL);
+		close(fd);
+		printf("sempost: 200 waits ended by posts\n");
+		run_last();
+		return 12;
 	}
 	if (strcmp(mode, "dlopen") == 0) {
 		if (argc < 3)

@@ -131,6 +131,22 @@ traced fifo 11 fifo --stacks all;            no_stderr fifo;     want_last fifo 
 sys=$(sed -n 's/^gsum id=[0-9]* name=fifo_opener .* syscall_ns=\([0-9]*\).*/\1/p' "$tmp/fifo.sum")
 [ -n "$sys" ] && [ "$sys" -gt 50000000 ] || fail "fifo: fifo_opener's syscall time '$sys' ns (want > 50 ms)"
 
+# sem_post from a SIGALRM handler (1 kHz) while a thread waits in
+# sem_wait: the same output and status, a valid trace (the handler's
+# unblock may land anywhere in main, the library's own calls included),
+# and the waits that main's handler ended drawn as main's unblocks.  With
+# CPU samples and 1 ms generations, so that handlers meet the sampler and
+# advances.
+traced sempost 12 sempost --stacks all --cpu-hz 1000 --advance 1ms; no_stderr sempost; want_last sempost 1
+sw=$(sed -n 's/^gsum id=\([0-9]*\) name=sem_waiter .*/\1/p' "$tmp/sempost.sum")
+mn=$(sed -n 's/^gsum id=\([0-9]*\) name=main .*/\1/p' "$tmp/sempost.sum")
+[ -n "$sw" ] && [ -n "$mn" ] || fail "sempost: no sem_waiter or main goroutine"
+n=$(grep -c "^gostate .* id=$sw from=Running to=Waiting reason=sync.Semacquire%20sem_wait " "$tmp/sempost.sum" || true)
+[ "$n" -ge 50 ] || fail "sempost: $n sem_wait blocks of 200 waits"
+a=$(grep -c "^gostate .* g=$mn .* id=$sw from=Waiting to=Runnable " "$tmp/sempost.sum" || true)
+[ "$a" -ge 10 ] || fail "sempost: $a of $n sem_wait blocks unblocked by main's handler"
+echo "ok: sempost: $a of $n sem_wait blocks unblocked by main's SIGALRM handler"
+
 # sysv_signal, bsd_signal, sigset: the program sees its own actions, its
 # handler runs; set back to SIG_DFL, a SIGTERM finishes the trace first.
 traced sigvars 143 sigvars --stacks all;    no_stderr sigvars;  want_last sigvars 1
