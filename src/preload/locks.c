@@ -18,8 +18,8 @@
  * is unwound with libunwind, whose dl_iterate_phdr takes the loader's
  * lock: a handler that interrupted dlopen would deadlock): it uses the
  * restricted one (gt_sync_wake_as: no stack, no lock, no allocation, or
- * no arrow).  Barriers have no arrow: the releaser is not known before
- * the wait; their waiters wake themselves.
+ * no arrow).  A barrier's last arrival draws the arrows to the round's
+ * waiters (bars[], below).
  */
 #define _GNU_SOURCE
 #include "preload.h"
@@ -146,11 +146,77 @@ PL_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
 	return PL_REAL(pthread_rwlock_unlock)(l);
 }
 
+/* The barriers the program initialised, with their count, so that a
+ * wait knows whether it is the round's last arrival (which releases the
+ * others, and draws their unblocks) or will wait.  Slots are claimed by
+ * pthread_barrier_init (CAS of key from NULL; count, then key with
+ * release), cleared by pthread_barrier_destroy; arrived is taken by every
+ * wait (atomic add), traced or not, so that rounds stay counted.  A full
+ * table, or a barrier initialised before the preload was loaded: waits
+ * block without an arrow (their waiters wake themselves).  The rounds
+ * this counts can differ from the real barrier's only in who is last
+ * among threads arriving at the same moment: then the one counted last
+ * may wait unrecorded, briefly, and a real waiter wakes itself. */
+#define PL_BARRIERS 64
+static struct pl_barrier {
+	pthread_barrier_t *key;
+	unsigned count;
+	uint64_t arrived;
+} bars[PL_BARRIERS];
+
+static struct pl_barrier *bar_find(pthread_barrier_t *b)
+{
+	for (int i = 0; i < PL_BARRIERS; i++)
+		if (__atomic_load_n(&bars[i].key, __ATOMIC_ACQUIRE) == b)
+			return &bars[i];
+	return NULL;
+}
+
+PL_EXPORT int pthread_barrier_init(pthread_barrier_t *b, const pthread_barrierattr_t *a, unsigned count)
+{
+	int r = PL_REAL(pthread_barrier_init)(b, a, count);
+	if (r != 0)
+		return r;
+	struct pl_barrier *e = bar_find(b);
+	for (int i = 0; i < PL_BARRIERS && !e; i++) {
+		pthread_barrier_t *none = NULL;
+		if (__atomic_compare_exchange_n(&bars[i].key, &none, (pthread_barrier_t *)1, false,
+		                                __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			e = &bars[i];
+	}
+	if (e) {
+		e->count = count;
+		__atomic_store_n(&e->arrived, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&e->key, b, __ATOMIC_RELEASE);
+	}
+	return r;
+}
+
+PL_EXPORT int pthread_barrier_destroy(pthread_barrier_t *b)
+{
+	int r = PL_REAL(pthread_barrier_destroy)(b);
+	struct pl_barrier *e = r == 0 ? bar_find(b) : NULL;
+	if (e)
+		__atomic_store_n(&e->key, NULL, __ATOMIC_RELEASE);
+	return r;
+}
+
 PL_EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
 {
+	struct pl_barrier *e = bar_find(b);
+	bool last = e && e->count != 0 &&
+	            __atomic_add_fetch(&e->arrived, 1, __ATOMIC_ACQ_REL) % e->count == 0;
 	if (!pl_tracing())
 		return PL_REAL(pthread_barrier_wait)(b);
-	return PL_BLOCK("sync.WaitGroup.Wait pthread_barrier", PL_REAL(pthread_barrier_wait)(b));
+	if (last) {
+		/* Releases the round: the arrows to its waiters. */
+		if (!pl_no_waiters())
+			PL_LIB((void)gt_sync_wake(b, true));
+		return PL_REAL(pthread_barrier_wait)(b);
+	}
+	if (!e)
+		return PL_BLOCK("sync.WaitGroup.Wait pthread_barrier", PL_REAL(pthread_barrier_wait)(b));
+	return PL_WAIT(b, "sync.WaitGroup.Wait pthread_barrier", PL_REAL(pthread_barrier_wait)(b));
 }
 
 PL_EXPORT int sem_wait(sem_t *s)

@@ -43,7 +43,7 @@ struct waiter {
 	pid_t tid;
 	int at;
 };
-static struct waiter w_lock, w_cond, w_sem, w_rw, w_join, w_pipe;
+static struct waiter w_lock, w_cond, w_sem, w_rw, w_join, w_pipe, w_bar;
 
 static void about_to_wait(struct waiter *w)
 {
@@ -73,7 +73,8 @@ static void *lock_holder(void *arg)
 	(void)arg;
 	pthread_setname_np(pthread_self(), "holder");
 	pthread_mutex_lock(&mu);
-	pthread_barrier_wait(&bar);
+	about_to_wait(&w_bar);
+	pthread_barrier_wait(&bar); /* first: released by lock_waiter */
 	sleep_ms(30);
 	wait_waiting(&w_lock);
 	counter++;
@@ -85,7 +86,8 @@ static void *lock_waiter(void *arg)
 {
 	(void)arg;
 	pthread_setname_np(pthread_self(), "waiter");
-	pthread_barrier_wait(&bar);
+	wait_waiting(&w_bar);
+	pthread_barrier_wait(&bar); /* last: releases lock_holder */
 	sleep_ms(5);
 	about_to_wait(&w_lock);
 	pthread_mutex_lock(&mu); /* contended: the holder has it */

@@ -6,9 +6,9 @@
 # 1.23 checker's summary must show: one goroutine per created thread,
 # grouped by its start routine, created by its creator with its stack,
 # named by pthread_setname_np; every wrapped wait as a block with its sync
-# reason; the contended mutex and the semaphore woken by another goroutine
-# (the unlocking / posting one); pthread_join woken by the exiting
-# thread; the pipe read as a syscall.  Plain builds only: a sanitizer
+# reason; the contended mutex, the semaphore and the barrier woken by
+# another goroutine (the unlocking / posting / last arriving one);
+# pthread_join woken by the exiting thread; the pipe read as a syscall.  Plain builds only: a sanitizer
 # runtime must be the first library loaded, which LD_PRELOAD would break.
 set -euo pipefail
 build=$1 prog=$2 static=$3
@@ -126,6 +126,13 @@ for mode in plain hostile; do
       if ($9 == "to=Waiting") { r = $10; sub("reason=", "", r); last[id] = r }
       if ($8 == "from=Waiting" && g != "-1" && g != id && last[id] == want) ok = 1 }
     END { exit !ok }' "$tmp/sum" || fail "$mode: sem_wait not woken by the posting goroutine"
+  # The barrier's last arrival (lock_waiter) releases lock_holder.
+  lh=$(sed -n 's/^gsum id=\([0-9]*\) name=lock_holder .*/\1/p' "$tmp/sum")
+  lw=$(sed -n 's/^gsum id=\([0-9]*\) name=lock_waiter .*/\1/p' "$tmp/sum")
+  awk -v lh="id=$lh" -v lw="g=$lw" -v want="sync.WaitGroup.Wait%20pthread_barrier" '
+    $1 == "gostate" && $7 == lh { if ($9 == "to=Waiting") { r = $10; sub("reason=", "", r); last = r }
+      if ($8 == "from=Waiting" && $4 == lw && last == want) ok = 1 }
+    END { exit !ok }' "$tmp/sum" || fail "$mode: the barrier's waiter not released by its last arrival"
   pr=$(sed -n 's/^gsum id=\([0-9]*\) name=pipe_reader .*/\1/p' "$tmp/sum")
   mn=$(sed -n 's/^gsum id=\([0-9]*\) name=main .*/\1/p' "$tmp/sum")
   # Created by their creator (main's goroutine), with main's stack.
