@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "preload.h"
+#include "stacks/symlines.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -44,6 +45,10 @@ static void pl_start(void)
 		fprintf(stderr, "gotrace: tracing off: %s\n", gotrace_last_error());
 		return;
 	}
+	/* Frames in libc get no source lines (stacks/symlines.h): the cost
+	 * of libc6-dbg's DWARF is per process, the lines are not the
+	 * program's. */
+	gt_symlines_no_libc = true;
 	/* A thread's creation carries its creator's stack unless the
 	 * program's environment chose the classes (threads.c). */
 	const char *st = getenv("GOTRACE_STACKS");

@@ -90,6 +90,18 @@ static bool is_warm(Dwfl_Module *m)
 	return false;
 }
 
+bool gt_symlines_no_libc;
+
+/* The C library and the dynamic loader, by file name. */
+static bool is_libc(const char *path)
+{
+	if (!path)
+		return false;
+	const char *b = strrchr(path, '/');
+	b = b ? b + 1 : path;
+	return strncmp(b, "libc.so", 7) == 0 || strncmp(b, "ld-linux", 8) == 0;
+}
+
 struct item {
 	uint64_t pc;
 	Dwfl_Module *m;
@@ -178,8 +190,11 @@ static void resolve_batch(const uint64_t *pcs, size_t n)
 			m = dwfl_addrmodule(rdwfl, pcs[i]);
 		}
 		Dwarf_Addr lo = 0, hi = 0;
-		if (m)
-			dwfl_module_info(m, NULL, &lo, &hi, NULL, NULL, NULL, NULL);
+		if (m) {
+			const char *name = dwfl_module_info(m, NULL, &lo, &hi, NULL, NULL, NULL, NULL);
+			if (gt_symlines_no_libc && is_libc(name))
+				m = NULL; /* answered without a line */
+		}
 		it[i] = (struct item){ .pc = pcs[i], .m = m, .span = hi - lo, .warm = m && is_warm(m) };
 	}
 	qsort(it, n, sizeof *it, item_cmp);

@@ -48,6 +48,14 @@ GT_SYMLINES_HIDDEN void gt_symlines_atfork_prepare(void);
 GT_SYMLINES_HIDDEN void gt_symlines_atfork_parent(void);
 GT_SYMLINES_HIDDEN void gt_symlines_atfork_child(void);
 
+/* No source lines for frames in the C library and the dynamic loader
+ * (their functions are still named): set by the preload library before
+ * tracing starts.  Every stack of an unmodified program roots in libc
+ * (start_thread, __libc_start_call_main), whose lines, with libc6-dbg
+ * installed, cost ~80 ms of DWARF inflation per process and point into
+ * sources its users do not have. */
+GT_SYMLINES_HIDDEN extern bool gt_symlines_no_libc;
+
 /* Test hook: the resolver sleeps this long before each batch. */
 GT_SYMLINES_HIDDEN extern uint64_t gt_symlines_stall_ns;
 
