@@ -744,8 +744,9 @@ void gotrace_log_(uint64_t task, const char *cat, const char *msg)
 	log_write(&e, task, name_id(&e, cat, &clen, false), msg, &stack);
 }
 
-/* The _lit calls (sites: above). */
-uint64_t gotrace_task_begin_site_(uint64_t parent, gotrace_site *s)
+/* The _lit calls (sites: above).  A task begin with its stack is out of
+ * line, as region begin's: the common call carries no capture buffer. */
+static __attribute__((noinline)) uint64_t task_begin_site_stack(uint64_t parent, gotrace_site *s)
 {
 	struct gt_evpcs stack; /* before the critical section: stacks.h */
 	gt_evstack_capture(&stack, GOTRACE_STACK_GOROUTINE);
@@ -753,6 +754,16 @@ uint64_t gotrace_task_begin_site_(uint64_t parent, gotrace_site *s)
 	if (!emit_begin(&e))
 		return 0;
 	return task_begin(&e, parent, site_id(&e, s), &stack);
+}
+
+uint64_t gotrace_task_begin_site_(uint64_t parent, gotrace_site *s)
+{
+	if (unlikely(gt_evstack_wanted(GOTRACE_STACK_GOROUTINE)))
+		return task_begin_site_stack(parent, s);
+	struct gt_emit e;
+	if (!emit_begin(&e))
+		return 0;
+	return task_begin(&e, parent, site_id(&e, s), NULL);
 }
 
 static __attribute__((noinline)) void log_site_stack(uint64_t task, gotrace_site *cat, const char *msg)
