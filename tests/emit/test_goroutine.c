@@ -26,6 +26,7 @@
 
 #include <gotrace.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "schedcheck.h"
@@ -616,6 +617,88 @@ static void test_adopt(void **state)
 	free(path);
 }
 
+static int adopt_done;
+/* Adoptions racing generation advances (1 ms period, and main flushing):
+ * 4 spawners each create 50 threads that adopt the goroutine their
+ * spawner made, log once and exit, joined or detached.  Every goroutine
+ * appears once, created by its spawner; the trace passes every judge. */
+static void *adopt_child(void *arg)
+{
+	gotrace_goroutine_t *g = arg;
+	int r = gotrace_thread_adopt(*g);
+	free(g);
+	if (r == 0)
+		gotrace_log(0, "t", "child");
+	__atomic_add_fetch(&adopt_done, 1, __ATOMIC_RELEASE);
+	return (void *)(intptr_t)r;
+}
+static void *adopt_spawner(void *arg)
+{
+	(void)arg;
+	gotrace_log(0, "t", "spawner");
+	for (int i = 0; i < 50; i++) {
+		gotrace_goroutine_t *g = malloc(sizeof *g);
+		*g = gotrace_go_create_fn(adopt_child, NULL);
+		pthread_t t;
+		assert_int_equal(pthread_create(&t, NULL, adopt_child, g), 0);
+		if (i % 2) {
+			void *r;
+			pthread_join(t, &r);
+			assert_int_equal((intptr_t)r, 0);
+		} else {
+			pthread_detach(t);
+		}
+	}
+	return NULL;
+}
+static void test_adopt_stress(void **state)
+{
+	(void)state;
+	char *path = tmp_trace_path("gor-adopt-stress");
+	gotrace_options o;
+	gotrace_options_init(&o);
+	o.advance_period_ns = 1000 * 1000;
+	o.event_stacks = GOTRACE_STACK_GOROUTINE;
+	assert_int_equal(gotrace_start_path(path, &o), 0);
+	gotrace_log(0, "main", "start");
+	pthread_t sp[4];
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&sp[i], NULL, adopt_spawner, NULL), 0);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(gotrace_flush(), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(sp[i], NULL);
+	/* The detached children: until every one logged (bounded: 60 s). */
+	for (int w = 0; w < 6000 && __atomic_load_n(&adopt_done, __ATOMIC_ACQUIRE) < 200; w++)
+		usleep(10000);
+	assert_int_equal(__atomic_load_n(&adopt_done, __ATOMIC_ACQUIRE), 200);
+	assert_int_equal(gotrace_stop(), 0);
+	struct tsum s;
+	assert_int_equal(judge_trace(path), 0);
+	for (int r = 0; r < 2; r++) {
+		assert_int_equal(tsum_load(path, readers[r], &s), 0);
+		int children = 0, by_spawner = 0, logs = 0;
+		for (size_t i = 0; i < s.n; i++) {
+			const struct tline *l = &s.lines[i];
+			if (!strcmp(l->kind, "gsum") && !strcmp(tl_get(l, "name"), "adopt_child"))
+				children++;
+			if (!strcmp(l->kind, "gostate") && !strcmp(tl_get(l, "from"), "NotExist") &&
+			    !strcmp(tl_get(l, "stack"), "adopt_child") && l->g > 0 &&
+			    !strcmp(tl_get(l, "evstack"), "adopt_spawner"))
+				by_spawner++;
+			if (!strcmp(l->kind, "log") && !strcmp(tl_get(l, "msg"), "child"))
+				logs++;
+		}
+		assert_int_equal(children, 200);
+		assert_int_equal(by_spawner, 200);
+		assert_int_equal(logs, 200);
+		assert_int_equal(tsum_count(&s, "gsum"), 1 + 4 + 200);
+		tsum_free(&s);
+	}
+	unlink(path);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -630,6 +713,7 @@ int main(void)
 		cmocka_unit_test(test_switch_and_ids),
 		cmocka_unit_test(test_off_and_sessions),
 		cmocka_unit_test(test_adopt),
+		cmocka_unit_test(test_adopt_stress),
 		cmocka_unit_test(test_crash_flush),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
