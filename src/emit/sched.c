@@ -573,8 +573,8 @@ int gt_unblock_as(struct gt_thread *t, gotrace_goroutine_t h)
 		goto out;
 	struct gt_emit e = { .t = t, .gen = gen, .tb = &t->tb[gen & 1], .now = gt_now() };
 	struct gt_chunk *c = e.tb->ev;
-	if (!c || c->gen != gen || c->len + 2 * EV_MAX > c->limit)
-		goto out;
+	if (!c || c->len == 0 || c->gen != gen || c->len + 2 * EV_MAX > c->limit)
+		goto out; /* (len 0: not opened, no batch header yet) */
 	uint8_t *p = c->data + c->len;
 	uint64_t w = __atomic_load_n(&G->word, __ATOMIC_ACQUIRE);
 	if (G == &t->own || __atomic_load_n(&G->id, __ATOMIC_ACQUIRE) != h.id_ ||
