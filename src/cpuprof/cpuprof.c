@@ -250,6 +250,11 @@ int gt_cpuprof_program_sigaction(const struct sigaction *act, struct sigaction *
 	return r;
 }
 
+bool gt_cpuprof_installed(void)
+{
+	return __atomic_load_n(&installed, __ATOMIC_ACQUIRE);
+}
+
 /* Owner-private: whether this (library-owned) thread unblocked SIGPROF. */
 static __thread int own_unblocked __attribute__((tls_model("initial-exec")));
 

@@ -38,6 +38,9 @@ __attribute__((visibility("hidden"))) void gt_cpuprof_stop(void);
 struct sigaction;
 __attribute__((visibility("hidden"))) int gt_cpuprof_program_sigaction(const struct sigaction *act,
                                                                         struct sigaction *old);
+/* Whether our SIGPROF handler is installed (sampling, the program has not
+ * taken SIGPROF for itself).  AS-safe: one atomic load. */
+__attribute__((visibility("hidden"))) bool gt_cpuprof_installed(void);
 /* Samples written into the trace and lost (gotrace_stats). */
 __attribute__((visibility("hidden"))) void gt_cpuprof_stats(uint64_t *samples, uint64_t *lost);
 /* Samples taken on the library's own threads (gotrace_stats). */

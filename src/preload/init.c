@@ -85,6 +85,8 @@ static void pl_start(void)
 	}
 	pl_crash_signals = !(opt.crash_flags & GOTRACE_CRASH_NO_SIGNALS);
 	pl_signals_start();
+	if (opt.cpu_hz > 0)
+		pl_prof_unblock_start();
 	/* Without %p every exec'd child would truncate this file: only the
 	 * first process is traced, and its children do not see GOTRACE_OUT. */
 	const char *out = getenv("GOTRACE_OUT");

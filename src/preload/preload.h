@@ -126,6 +126,10 @@ PL_HIDDEN extern bool pl_crash_signals;
  * terminate (signals.c). */
 PL_HIDDEN void pl_signals_before(void);
 PL_HIDDEN void pl_signals_start(void);
+/* SIGPROF in the masks (signals.c): the program's view per thread, and
+ * the start's unblocking on the starting thread (sampler running). */
+PL_HIDDEN extern __thread bool pl_prof_blocked __attribute__((tls_model("initial-exec")));
+PL_HIDDEN void pl_prof_unblock_start(void);
 
 /* From src/emit/syncwrap.c (linked in): announced waits on any object. */
 PL_HIDDEN void *gt_sync_wait_begin(const void *obj, const char *reason);

@@ -34,6 +34,16 @@
  * _exit finish the trace).  After the trace is finished pl_fatal is the
  * default action only.
  *
+ * SIGPROF in the signal masks, while our sampler's handler is installed:
+ * a thread that blocks SIGPROF (xz's workers block every signal) makes
+ * the kernel give setitimer's process-directed signal for that thread's
+ * CPU time to another thread, one asleep in a futex, and the sample shows
+ * the sleeper's stack.  So pthread_sigmask and sigprocmask keep SIGPROF
+ * deliverable, and keep the program's view of it per thread
+ * (pl_prof_blocked: what old sets report).  A thread starts with its
+ * creator's view (threads.c).  (Library threads call the real functions:
+ * redefine.h.)
+ *
  * Other signals, and SIGPROF when our sampler is off, go straight to the
  * real call.  (sigset, bsd_signal and sysv_signal are not interposed.)
  * While our sampler runs, the first request of a handler takes the
@@ -263,4 +273,69 @@ PL_EXPORT __sighandler_t sigset(int sig, __sighandler_t h)
 		old.sa_handler = prev;
 	}
 	return sigismember(&was, sig) ? SIG_HOLD : old.sa_handler;
+}
+
+/* The program's view of SIGPROF in this thread's mask, while the sampler
+ * runs (owner only; AS-safe: the wrappers below may run in handlers).
+ * Only the program's own calls on its traced threads (PL_TRACED) are
+ * changed: liburcu blocks every signal around its registry lock, which a
+ * SIGPROF must not interrupt, and it runs PL_BUSY (inside our calls) or
+ * on threads of its own (PL_OFF). */
+__thread bool pl_prof_blocked __attribute__((tls_model("initial-exec")));
+
+/* The mask call how/set with SIGPROF left deliverable: *prog gets the
+ * program's resulting view; false if the call is passed through as is. */
+static bool prof_kept(int how, const sigset_t *set, sigset_t *out, bool *prog)
+{
+	if (!set || !gt_cpuprof_installed() || pl_state != PL_TRACED)
+		return false;
+	switch (how) {
+	case SIG_BLOCK: *prog = pl_prof_blocked || sigismember(set, SIGPROF) == 1; break;
+	case SIG_UNBLOCK: *prog = pl_prof_blocked && sigismember(set, SIGPROF) != 1; break;
+	case SIG_SETMASK: *prog = sigismember(set, SIGPROF) == 1; break;
+	default: return false;
+	}
+	*out = *set;
+	if (how != SIG_UNBLOCK)
+		sigdelset(out, SIGPROF);
+	return true;
+}
+
+PL_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	sigset_t mine;
+	bool prog, kept = prof_kept(how, set, &mine, &prog);
+	bool was = pl_prof_blocked;
+	int r = PL_REAL(pthread_sigmask)(how, kept ? &mine : set, old);
+	if (r == 0 && gt_cpuprof_installed() && pl_state == PL_TRACED) {
+		if (old && was)
+			sigaddset(old, SIGPROF);
+		if (kept)
+			pl_prof_blocked = prog;
+	}
+	return r;
+}
+
+PL_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	sigset_t mine;
+	bool prog, kept = prof_kept(how, set, &mine, &prog);
+	bool was = pl_prof_blocked;
+	int r = PL_REAL(sigprocmask)(how, kept ? &mine : set, old);
+	if (r == 0 && gt_cpuprof_installed() && pl_state == PL_TRACED) {
+		if (old && was)
+			sigaddset(old, SIGPROF);
+		if (kept)
+			pl_prof_blocked = prog;
+	}
+	return r;
+}
+
+void pl_prof_unblock_start(void)
+{
+	sigset_t one, old;
+	sigemptyset(&one);
+	sigaddset(&one, SIGPROF);
+	if (PL_REAL(pthread_sigmask)(SIG_UNBLOCK, &one, &old) == 0 && sigismember(&old, SIGPROF) == 1)
+		pl_prof_blocked = true; /* inherited blocked (exec): the program's view */
 }

@@ -31,6 +31,7 @@ struct pl_start {
 	void *(*fn)(void *);
 	void *arg;
 	gotrace_goroutine_t g; /* created by the creator; {NULL, 0}: none */
+	bool prof_blocked;     /* the creator's view of SIGPROF (signals.c) */
 };
 
 /* Announced joins: joiner goroutine waiting for thread `target`.
@@ -79,6 +80,7 @@ static void *pl_trampoline(void *p)
 {
 	struct pl_start s = *(struct pl_start *)p;
 	free(p);
+	pl_prof_blocked = s.prof_blocked; /* the mask is inherited: its view too */
 	pl_state = PL_TRACED;
 	/* Adopting (or, without a goroutine from the creator, registering)
 	 * now: the thread's later traced calls never allocate (a signal
@@ -106,6 +108,7 @@ PL_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *at, void *(*fn
 	s->fn = fn;
 	s->arg = arg;
 	s->g = (gotrace_goroutine_t){ NULL, 0 };
+	s->prof_blocked = pl_prof_blocked;
 	PL_LIB(s->g = gotrace_go_create_fn(fn, NULL));
 	int r = PL_REAL(pthread_create)(th, at, pl_trampoline, s);
 	if (r != 0) {

@@ -39,6 +39,10 @@
  *   sempost   a thread waits 200 times in sem_wait; a SIGALRM handler
  *             (ITIMER_REAL, 1 ms) posts, interrupting main's loop of
  *             computation and write()s; exit 12
+ *   masks     SIGPROF in the signal masks as the program sees them:
+ *             blocked with pthread_sigmask, inherited by a thread,
+ *             unblocked with sigprocmask; then a thread that blocks every
+ *             signal (as xz's workers do) burns 300 ms of CPU; exit 13
  *   child     what spawn runs: prints a line, exit 0
  */
 #define _GNU_SOURCE
@@ -233,6 +237,39 @@ static void *sem_waiter(void *arg)
 	return NULL;
 }
 
+/* Is SIGPROF blocked in this thread, as the program sees it? */
+static const char *prof_mask(void)
+{
+	sigset_t cur;
+	pthread_sigmask(SIG_BLOCK, NULL, &cur);
+	return sigismember(&cur, SIGPROF) ? "blocked" : "unblocked";
+}
+static void *mask_child(void *arg)
+{
+	(void)arg;
+	printf("masks: thread inherits %s\n", prof_mask());
+	return NULL;
+}
+static double cpu_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+static void *burner(void *arg)
+{
+	(void)arg;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, NULL);
+	volatile unsigned long x = 0;
+	double t0 = cpu_now();
+	while (cpu_now() - t0 < 0.3)
+		for (int i = 0; i < 100000; i++)
+			x += (unsigned long)i;
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	mode = argc > 1 ? argv[1] : "";
@@ -421,6 +458,27 @@ int main(int argc, char **argv)
 		printf("sempost: 200 waits ended by posts\n");
 		run_last();
 		return 12;
+	}
+	if (strcmp(mode, "masks") == 0) {
+		sigset_t one;
+		sigemptyset(&one);
+		sigaddset(&one, SIGPROF);
+		printf("masks: at start %s\n", prof_mask());
+		pthread_sigmask(SIG_BLOCK, &one, NULL);
+		printf("masks: after pthread_sigmask(SIG_BLOCK) %s\n", prof_mask());
+		pthread_t t;
+		if (pthread_create(&t, NULL, mask_child, NULL) != 0)
+			return 1;
+		pthread_join(t, NULL);
+		sigset_t old;
+		sigprocmask(SIG_UNBLOCK, &one, &old);
+		printf("masks: sigprocmask(SIG_UNBLOCK) old set %s, now %s\n",
+		       sigismember(&old, SIGPROF) ? "blocked" : "unblocked", prof_mask());
+		if (pthread_create(&t, NULL, burner, NULL) != 0)
+			return 1;
+		pthread_join(t, NULL);
+		run_last();
+		return 13;
 	}
 	if (strcmp(mode, "dlopen") == 0) {
 		if (argc < 3)

@@ -147,6 +147,18 @@ a=$(grep -c "^gostate .* g=$mn .* id=$sw from=Waiting to=Runnable " "$tmp/sempos
 [ "$a" -ge 10 ] || fail "sempost: $a of $n sem_wait blocks unblocked by main's handler"
 echo "ok: sempost: $a of $n sem_wait blocks unblocked by main's SIGALRM handler"
 
+# SIGPROF in the masks: the program sees its own view (the same output
+# traced with 1 kHz samples), and a thread that blocks every signal while
+# it burns 300 ms of CPU still gets its samples (not its sleeping
+# neighbours): at least 40% of 300.
+traced masks 13 masks --cpu-hz 1000;         no_stderr masks;    want_last masks 1
+grep -q "^masks: thread inherits blocked$" "$tmp/masks.out1" || fail "masks: $(cat "$tmp/masks.out1")"
+bu=$(sed -n 's/^gsum id=\([0-9]*\) name=burner .*/\1/p' "$tmp/masks.sum")
+[ -n "$bu" ] || fail "masks: no burner goroutine"
+n=$(grep -c "^sample .* g=$bu " "$tmp/masks.sum" || true)
+[ "$n" -ge 120 ] || fail "masks: $n CPU samples on the burner (300 ms of CPU at 1 kHz)"
+echo "ok: masks: $n CPU samples on the burner, which blocks every signal"
+
 # sysv_signal, bsd_signal, sigset: the program sees its own actions, its
 # handler runs; set back to SIG_DFL, a SIGTERM finishes the trace first.
 traced sigvars 143 sigvars --stacks all;    no_stderr sigvars;  want_last sigvars 1
