@@ -118,6 +118,10 @@ typedef struct gotrace_options {
 	uint64_t reserved_u64[5];
 } gotrace_options;
 
+/* Every source samples a thread only while SIGPROF is not blocked in it;
+ * with setitimer, a thread that blocks it has its CPU time delivered to
+ * another thread (often a sleeping one).  Keep SIGPROF out of the masks of
+ * the threads to sample. */
 enum gotrace_cpu_source {
 	/* setitimer(ITIMER_PROF): process CPU time, signal to any running
 	 * thread.  What setitimer-based profilers use; the kernel tick caps
