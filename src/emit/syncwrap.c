@@ -94,6 +94,23 @@ struct waiter {
 
 #define WAKE_MAX 256
 
+/* Thread t's announcement, if it waits on obj (inside rcu_read_lock). */
+static bool waiter_of(struct gt_thread *t, const void *obj, struct waiter *x)
+{
+	if (__atomic_load_n(&t->wait_obj, __ATOMIC_ACQUIRE) != obj)
+		return false;
+	/* Acquire loads (not a fence: ThreadSanitizer does not model
+	 * fences) keep the re-check below after them. */
+	x->ticket = __atomic_load_n(&t->wait_ticket, __ATOMIC_ACQUIRE);
+	x->g.rec_ = __atomic_load_n(&t->wait_g, __ATOMIC_ACQUIRE);
+	x->g.id_ = __atomic_load_n(&t->wait_gid, __ATOMIC_ACQUIRE);
+	/* The same announcement still (a waiter that left and waits again
+	 * meanwhile changed the ticket).  A mix-up here could only misplace
+	 * an arrow: the unblock checks that the G is blocked. */
+	return __atomic_load_n(&t->wait_obj, __ATOMIC_RELAXED) == obj &&
+	       __atomic_load_n(&t->wait_ticket, __ATOMIC_RELAXED) == x->ticket;
+}
+
 /* Write GoUnblock for the first announced waiter of obj (all: every one,
  * up to WAKE_MAX; the rest wake themselves).  Returns how many. */
 static int wake_waiters(const void *obj, bool all)
@@ -113,20 +130,8 @@ static int wake_waiters(const void *obj, bool all)
 	 * them destroyed, by the advancer, which does not wait for us). */
 	rcu_read_lock();
 	gt_reg_for_each(t, &gt_session.threads) {
-		if (__atomic_load_n(&t->wait_obj, __ATOMIC_ACQUIRE) != obj)
-			continue;
 		struct waiter x;
-		/* Acquire loads (not a fence: ThreadSanitizer does not model
-		 * fences) keep the re-check below after them. */
-		x.ticket = __atomic_load_n(&t->wait_ticket, __ATOMIC_ACQUIRE);
-		x.g.rec_ = __atomic_load_n(&t->wait_g, __ATOMIC_ACQUIRE);
-		x.g.id_ = __atomic_load_n(&t->wait_gid, __ATOMIC_ACQUIRE);
-		/* The same announcement still (a waiter that left and waits
-		 * again meanwhile changed the ticket).  A mix-up here could
-		 * only misplace an arrow: gotrace_unblock_ checks that the G
-		 * is blocked. */
-		if (__atomic_load_n(&t->wait_obj, __ATOMIC_RELAXED) != obj ||
-		    __atomic_load_n(&t->wait_ticket, __ATOMIC_RELAXED) != x.ticket)
+		if (!waiter_of(t, obj, &x))
 			continue;
 		int i = n < WAKE_MAX ? n++ : -1;
 		if (i < 0) {
@@ -197,16 +202,8 @@ int gt_sync_wake_as(const void *obj)
 	int done = 0;
 	rcu_read_lock();
 	gt_reg_for_each(t, &gt_session.threads) {
-		if (__atomic_load_n(&t->wait_obj, __ATOMIC_ACQUIRE) != obj)
-			continue;
 		struct waiter x;
-		x.ticket = __atomic_load_n(&t->wait_ticket, __ATOMIC_ACQUIRE);
-		x.g.rec_ = __atomic_load_n(&t->wait_g, __ATOMIC_ACQUIRE);
-		x.g.id_ = __atomic_load_n(&t->wait_gid, __ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&t->wait_obj, __ATOMIC_RELAXED) != obj ||
-		    __atomic_load_n(&t->wait_ticket, __ATOMIC_RELAXED) != x.ticket)
-			continue;
-		if (x.ticket < best.ticket)
+		if (waiter_of(t, obj, &x) && x.ticket < best.ticket)
 			best = x;
 	}
 	if (best.g.rec_)

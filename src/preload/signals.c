@@ -301,12 +301,14 @@ static bool prof_kept(int how, const sigset_t *set, sigset_t *out, bool *prog)
 	return true;
 }
 
-PL_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+/* pthread_sigmask and sigprocmask (real: the one to call). */
+static int mask_call(int (*real)(int, const sigset_t *, sigset_t *), int how, const sigset_t *set,
+                     sigset_t *old)
 {
 	sigset_t mine;
 	bool prog, kept = prof_kept(how, set, &mine, &prog);
 	bool was = pl_prof_blocked;
-	int r = PL_REAL(pthread_sigmask)(how, kept ? &mine : set, old);
+	int r = real(how, kept ? &mine : set, old);
 	if (r == 0 && gt_cpuprof_installed() && pl_state == PL_TRACED) {
 		if (old && was)
 			sigaddset(old, SIGPROF);
@@ -316,19 +318,14 @@ PL_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 	return r;
 }
 
+PL_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	return mask_call(PL_REAL(pthread_sigmask), how, set, old);
+}
+
 PL_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
-	sigset_t mine;
-	bool prog, kept = prof_kept(how, set, &mine, &prog);
-	bool was = pl_prof_blocked;
-	int r = PL_REAL(sigprocmask)(how, kept ? &mine : set, old);
-	if (r == 0 && gt_cpuprof_installed() && pl_state == PL_TRACED) {
-		if (old && was)
-			sigaddset(old, SIGPROF);
-		if (kept)
-			pl_prof_blocked = prog;
-	}
-	return r;
+	return mask_call(PL_REAL(sigprocmask), how, set, old);
 }
 
 void pl_prof_unblock_start(void)

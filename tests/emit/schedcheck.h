@@ -61,6 +61,21 @@ static inline int64_t gsum_field(const struct tsum *s, int64_t id, const char *k
 	return -1;
 }
 
+/* Start tracing into a fresh temporary file (returned, malloc'd) with an
+ * advance period, event stack classes and crash flags. */
+#define SC_NO_ADVANCE (10ull * 1000 * 1000 * 1000) /* only explicit flushes */
+static inline char *sc_start(const char *tag, uint64_t advance_ns, int stacks, int crash_flags)
+{
+	char *path = tmp_trace_path(tag);
+	gotrace_options o;
+	gotrace_options_init(&o);
+	o.advance_period_ns = advance_ns;
+	o.event_stacks = stacks;
+	o.crash_flags = crash_flags;
+	assert_int_equal(gotrace_start_path(path, &o), 0);
+	return path;
+}
+
 #define expect_str(got, want)                                                         \
 	do {                                                                          \
 		if (strcmp((got), (want)) != 0)                                       \

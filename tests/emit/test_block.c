@@ -48,12 +48,7 @@ static void *blk_thread(void *arg)
 
 static char *run(const char *tag, const char *ops, const char *mops, int want_unblocked)
 {
-	char *path = tmp_trace_path(tag);
-	gotrace_options o;
-	gotrace_options_init(&o);
-	o.advance_period_ns = 10ull * 1000 * 1000 * 1000;
-	o.event_stacks = GOTRACE_STACK_ALL;
-	assert_int_equal(gotrace_start_path(path, &o), 0);
+	char *path = sc_start(tag, SC_NO_ADVANCE, GOTRACE_STACK_ALL, 0);
 	gotrace_log(0, "main", "start");
 	struct script sc = { .ops = ops, .mops = mops };
 	pthread_barrier_init(&sc.b1, NULL, 2);
@@ -195,12 +190,7 @@ static void *mutex_waiter(void *arg)
 static void test_mutex_contended_only(void **state)
 {
 	(void)state;
-	char *path = tmp_trace_path("blk-mutex");
-	gotrace_options o;
-	gotrace_options_init(&o);
-	o.advance_period_ns = 1000000;
-	o.event_stacks = GOTRACE_STACK_BLOCK;
-	assert_int_equal(gotrace_start_path(path, &o), 0);
+	char *path = sc_start("blk-mutex", 1000000, GOTRACE_STACK_BLOCK, 0);
 	pthread_t a, b;
 	pthread_create(&a, NULL, mutex_holder, NULL);
 	pthread_create(&b, NULL, mutex_waiter, NULL);

@@ -124,12 +124,7 @@ static void wk_step(int k, char op, char arg)
 
 static char *run(const char *tag, const char *script, int want_unblocked)
 {
-	char *path = tmp_trace_path(tag);
-	gotrace_options o;
-	gotrace_options_init(&o);
-	o.advance_period_ns = 10ull * 1000 * 1000 * 1000; /* only our flushes */
-	o.event_stacks = GOTRACE_STACK_ALL;
-	assert_int_equal(gotrace_start_path(path, &o), 0);
+	char *path = sc_start(tag, SC_NO_ADVANCE, GOTRACE_STACK_ALL, 0);
 	gotrace_log(0, "main", "start");
 	unblocked = 0;
 	for (int k = 0; k < 2; k++) {
@@ -173,6 +168,18 @@ static char *gens_of(const struct tsum *s, int64_t id)
 		len += (size_t)snprintf(out + len, 4096 - len, "%s%lld", len ? "," : "", (long long)last);
 	}
 	return out;
+}
+
+/* How many log lines carry message msg; each must be goroutine g's. */
+static int logs_of(const struct tsum *s, const char *msg, int64_t g)
+{
+	int logs = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (!strcmp(s->lines[i].kind, "log") && !strcmp(tl_get(&s->lines[i], "msg"), msg)) {
+			assert_int_equal(s->lines[i].g, g);
+			logs++;
+		}
+	return logs;
 }
 
 struct want {
@@ -254,13 +261,7 @@ static void test_moves_between_threads(void **state)
 		assert_true(r1->m != r2->m); /* ran on two threads */
 		assert_true(wake->m != r2->m);  /* woken by main */
 		/* The log inside the goroutine is the goroutine's. */
-		int logs = 0;
-		for (size_t i = 0; i < s.n; i++)
-			if (!strcmp(s.lines[i].kind, "log") && !strcmp(tl_get(&s.lines[i], "msg"), "step")) {
-				assert_int_equal(s.lines[i].g, g);
-				logs++;
-			}
-		assert_int_equal(logs, 1);
+		assert_int_equal(logs_of(&s, "step", g), 1);
 		/* The workers' own goroutines: parked while running it. */
 		char *ta = transitions(&s, "gostate", a), *tb = transitions(&s, "gostate", b);
 		expect_str(ta, G_NEW ",Running>Waiting@1,Waiting>Runnable@1,Runnable>Running@1,"
@@ -485,12 +486,8 @@ static void test_off_and_sessions(void **state)
 static void test_crash_flush(void **state)
 {
 	(void)state;
-	char *path = tmp_trace_path("gor-crash");
-	gotrace_options o;
-	gotrace_options_init(&o);
-	o.advance_period_ns = 10ull * 1000 * 1000 * 1000;
-	o.crash_flags = GOTRACE_CRASH_NO_SIGNALS | GOTRACE_CRASH_NO_ATEXIT;
-	assert_int_equal(gotrace_start_path(path, &o), 0);
+	char *path = sc_start("gor-crash", SC_NO_ADVANCE, GOTRACE_STACK_DEFAULT,
+	                      GOTRACE_CRASH_NO_SIGNALS | GOTRACE_CRASH_NO_ATEXIT);
 	gotrace_goroutine_t a = gotrace_go_create("crash_a");
 	gotrace_goroutine_t b = gotrace_go_create("crash_b");
 	assert_int_equal(gotrace_flush(), 0);
@@ -561,12 +558,7 @@ static void adopt_one(void *(*fn)(void *), gotrace_goroutine_t h, int flushes, i
 static void test_adopt(void **state)
 {
 	(void)state;
-	char *path = tmp_trace_path("gor-adopt");
-	gotrace_options o;
-	gotrace_options_init(&o);
-	o.advance_period_ns = 10ull * 1000 * 1000 * 1000;
-	o.event_stacks = GOTRACE_STACK_ALL;
-	assert_int_equal(gotrace_start_path(path, &o), 0);
+	char *path = sc_start("gor-adopt", SC_NO_ADVANCE, GOTRACE_STACK_ALL, 0);
 	gotrace_log(0, "main", "start");
 	void *bid = NULL;
 	adopt_one(th_a, gotrace_go_create_fn(th_a, NULL), 0, 0, NULL);
@@ -604,13 +596,7 @@ static void test_adopt(void **state)
 		assert_int_equal(tsum_count(&s, "gsum"), 6); /* main, A, B, C, dummy_c, old */
 		int64_t b = goid_named(&s, "th_b");
 		assert_int_equal(b, (int64_t)hb.id_);
-		int logs = 0;
-		for (size_t i = 0; i < s.n; i++)
-			if (!strcmp(s.lines[i].kind, "log") && !strcmp(tl_get(&s.lines[i], "msg"), "in b")) {
-				assert_int_equal(s.lines[i].g, b);
-				logs++;
-			}
-		assert_int_equal(logs, 1);
+		assert_int_equal(logs_of(&s, "in b", b), 1);
 		tsum_free(&s);
 	}
 	unlink(path);
@@ -654,12 +640,7 @@ static void *adopt_spawner(void *arg)
 static void test_adopt_stress(void **state)
 {
 	(void)state;
-	char *path = tmp_trace_path("gor-adopt-stress");
-	gotrace_options o;
-	gotrace_options_init(&o);
-	o.advance_period_ns = 1000 * 1000;
-	o.event_stacks = GOTRACE_STACK_GOROUTINE;
-	assert_int_equal(gotrace_start_path(path, &o), 0);
+	char *path = sc_start("gor-adopt-stress", 1000 * 1000, GOTRACE_STACK_GOROUTINE, 0);
 	gotrace_log(0, "main", "start");
 	pthread_t sp[4];
 	for (int i = 0; i < 4; i++)
