@@ -90,6 +90,8 @@ static bool is_warm(Dwfl_Module *m)
 	return false;
 }
 
+/* Written once by the preload library's constructor, before tracing
+ * starts (before any resolver thread exists); read by the resolver. */
 bool gt_symlines_no_libc;
 
 /* The C library and the dynamic loader, by file name. */
