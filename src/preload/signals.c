@@ -45,7 +45,8 @@
  * redefine.h.)
  *
  * Other signals, and SIGPROF when our sampler is off, go straight to the
- * real call.  (sigset, bsd_signal and sysv_signal are not interposed.)
+ * real call.  (signal, bsd_signal, sysv_signal and sigset, for SIGPROF and
+ * the fatal signals, go through the sigaction wrapper: prog_signal.)
  * While our sampler runs, the first request of a handler takes the
  * sampler's locks: a program that makes it from a signal handler
  * interrupting our own sampler's stop could wait; never otherwise.
