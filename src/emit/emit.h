@@ -80,7 +80,8 @@ GT_HIDDEN bool gt_xg_write_status(struct gt_emit *e);
 GT_HIDDEN bool gt_xg_settle(struct gt_emit *e);
 /* The first status of a thread adopting an explicit goroutine (t->adopt,
  * state NEW): its status or creation, then GoStart, with t->goid its id.
- * At most 2 * (2 + 4 * GT_UVARINT_MAX) bytes at p. */
+ * At most 2 * (2 + 4 * GT_UVARINT_MAX) bytes at p.  NULL (nothing
+ * written) if the goroutine could not be taken. */
 GT_HIDDEN uint8_t *gt_xg_adopt_events(struct gt_emit *e, uint8_t *p);
 /* Drop t->adopt (owner, or the thread's reaper): its handle reference,
  * and the goroutine itself if it was never adopted. */

@@ -151,10 +151,11 @@ bool gt_write_status(struct gt_emit *e)
 		p = gt_ev_start(e, p, GT_EV_PROC_START);
 		p = gt_put_uvarint(p, t->p);
 		p = gt_put_uvarint(p, 1);
-		if (t->adopt) {
-			/* Its goroutine was created by another thread
-			 * (gotrace_thread_adopt). */
-			p = gt_xg_adopt_events(e, p);
+		/* Its goroutine created by another thread (gotrace_thread_adopt),
+		 * or by itself. */
+		uint8_t *q = t->adopt ? gt_xg_adopt_events(e, p) : NULL;
+		if (q) {
+			p = q;
 		} else {
 			p = gt_ev_start(e, p, GT_EV_GO_CREATE);
 			p = gt_put_uvarint(p, t->goid);

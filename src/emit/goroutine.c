@@ -746,24 +746,17 @@ uint8_t *gt_xg_adopt_events(struct gt_emit *e, uint8_t *p)
 	struct gt_thread *t = e->t;
 	struct gt_xg *X = t->adopt;
 	bool waiting = false;
-	if (take(X, &waiting, e->gen) != TAKE_OK) {
-		/* Only if the program started or destroyed X meanwhile (the
-		 * API forbids it): the thread creates its goroutine itself. */
-		p = gt_ev_start(e, p, GT_EV_GO_CREATE);
-		p = gt_put_uvarint(p, t->goid);
-		p = gt_put_uvarint(p, gt_entry_stack_id(t));
-		p = gt_put_uvarint(p, 0);
-		p = ev2(e, p, GT_EV_GO_START, t->goid, 1);
-		t->own.seq = 1;
-	} else {
-		if (__atomic_load_n(&X->born, __ATOMIC_RELAXED) == 0)
-			p = write_create(e, p, X, 0); /* its creator could not write it */
-		else
-			p = offthread_status(e, p, X, waiting);
-		p = ev2(e, p, GT_EV_GO_START, t->goid, gt_gseq_next(&X->g, e->gen));
-		t->own.seq = X->g.seq;
-		__atomic_store_n(&X->dead, e->gen, __ATOMIC_RELAXED);
-	}
+	/* Refused only if the program started or destroyed X meanwhile (the
+	 * API forbids it): the caller then creates the goroutine as usual. */
+	if (take(X, &waiting, e->gen) != TAKE_OK)
+		return NULL;
+	if (__atomic_load_n(&X->born, __ATOMIC_RELAXED) == 0)
+		p = write_create(e, p, X, 0); /* its creator could not write it */
+	else
+		p = offthread_status(e, p, X, waiting);
+	p = ev2(e, p, GT_EV_GO_START, t->goid, gt_gseq_next(&X->g, e->gen));
+	t->own.seq = X->g.seq;
+	__atomic_store_n(&X->dead, e->gen, __ATOMIC_RELAXED);
 	return p;
 }
 

@@ -503,6 +503,21 @@ void gotrace_block_end_(void)
 /* The waker's stack is captured before the critical section (stacks.h),
  * even when the G turns out not to be blocked: its word may be read only
  * inside one.  The retry in a newer generation reuses it. */
+/* The waker's events for G, whose word it set to UNBLOCKING in e->gen
+ * (room for 2 * EV_MAX at p): G's status if nobody wrote it in e->gen,
+ * GoUnblock with stack stk, then the word RUNNABLE (release, after the
+ * events). */
+static void write_unblock(struct gt_emit *e, uint8_t *p, struct gt_gor *G, uint64_t gid, uint64_t stk)
+{
+	p = gt_go_status_claimed(e, p, G, gid, GT_G_WAITING);
+	p = gt_ev_start(e, p, GT_EV_GO_UNBLOCK);
+	p = gt_put_uvarint(p, gid);
+	p = gt_put_uvarint(p, gt_gseq_next(G, e->gen));
+	p = gt_put_uvarint(p, stk);
+	gt_ev_commit(e, p);
+	__atomic_store_n(&G->word, GT_GW(GT_GW_RUNNABLE, e->gen), __ATOMIC_RELEASE);
+}
+
 static int unblock(gotrace_goroutine_t h, const struct gt_evpcs *stack)
 {
 	struct gt_gor *G = h.rec_;
@@ -538,13 +553,7 @@ static int unblock(gotrace_goroutine_t h, const struct gt_evpcs *stack)
 	gt_emit_end(&e);
 	return unblock(h, stack);
 won:
-	p = gt_go_status_claimed(&e, p, G, h.id_, GT_G_WAITING);
-	p = gt_ev_start(&e, p, GT_EV_GO_UNBLOCK);
-	p = gt_put_uvarint(p, h.id_);
-	p = gt_put_uvarint(p, gt_gseq_next(G, e.gen));
-	p = gt_put_uvarint(p, stk);
-	gt_ev_commit(&e, p);
-	__atomic_store_n(&G->word, GT_GW(GT_GW_RUNNABLE, e.gen), __ATOMIC_RELEASE);
+	write_unblock(&e, p, G, h.id_, stk);
 	done = 1;
 out:
 	gt_emit_end(&e);
@@ -582,13 +591,7 @@ int gt_unblock_as(struct gt_thread *t, gotrace_goroutine_t h)
 	    !__atomic_compare_exchange_n(&G->word, &w, GT_GW(GT_GW_UNBLOCKING, gen), false,
 	                                 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		goto out; /* not blocked, woken already, or of a newer generation */
-	p = gt_go_status_claimed(&e, p, G, h.id_, GT_G_WAITING);
-	p = gt_ev_start(&e, p, GT_EV_GO_UNBLOCK);
-	p = gt_put_uvarint(p, h.id_);
-	p = gt_put_uvarint(p, gt_gseq_next(G, gen));
-	p = gt_put_uvarint(p, 0);
-	gt_ev_commit(&e, p);
-	__atomic_store_n(&G->word, GT_GW(GT_GW_RUNNABLE, gen), __ATOMIC_RELEASE);
+	write_unblock(&e, p, G, h.id_, 0);
 	done = 1;
 out:
 	gt_seq_leave(&t->seq);
