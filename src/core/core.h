@@ -123,6 +123,25 @@ struct gt_scache {
 /* The thread's state for one generation parity.  Written by the owner while
  * in its critical section for a generation of this parity; the advancer
  * reads and resets it after the owner left that generation (seqlock). */
+/* A log message this thread wrote in one generation (event.c, msg_id), so
+ * that the same message logged again refers to the string record already
+ * in the generation instead of writing another.  Keyed by the message's
+ * address, and valid only while the text there is still text[0, len) (a
+ * buffer the program rewrites is compared, not trusted) and only in
+ * generation gen (its string id means nothing in another; generations are
+ * never reused, across sessions either: 0 is an empty slot).
+ * Owner-private: read and written only by the thread, inside its critical
+ * section. */
+#define GT_MSGC_N 8
+#define GT_MSGC_LEN 39
+struct gt_msgc {
+	uint64_t gen;
+	const char *ptr;
+	uint64_t id;
+	uint8_t len;
+	char text[GT_MSGC_LEN];
+};
+
 struct gt_tbuf {
 	uint64_t gen;           /* generation the fields below belong to */
 	struct gt_chunk *ev;    /* open event batch (m = thread id) */
@@ -290,6 +309,7 @@ struct gt_thread {
 	uint8_t ovf_at[GT_REGION_DEPTH];
 	struct gt_region owed[GT_REGION_DEPTH]; /* emitted begins whose end is still to write */
 	struct gt_scache scache[GT_SCACHE_N];
+	struct gt_msgc msgc[GT_MSGC_N];
 	char name[64];           /* goroutine label; "" if none */
 	/* Label to (re)write at the next event.  Set by the owner, and by a
 	 * namer on another thread (below); cleared by the owner once the

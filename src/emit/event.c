@@ -673,11 +673,22 @@ void gotrace_logf(uint64_t task, const char *cat, const char *fmt, ...)
  * batch: no strnlen, no memcpy, no call.  Sets *ok false if it could not be
  * written; returns 0 for an empty message. */
 #define MSG_SHORT 127u
-static inline uint64_t msg_fresh(struct gt_emit *e, const char *msg, bool *ok)
+static inline __attribute__((always_inline)) uint64_t msg_fresh(struct gt_emit *e, const char *msg, bool *ok)
 {
 	struct gt_tbuf *tb = e->tb;
 	struct gt_chunk *c = tb->str;
 	*ok = true;
+	/* The message cache (struct gt_msgc): the same text at the same
+	 * address as a message of this generation reuses its record. */
+	struct gt_msgc *m = &e->t->msgc[((uintptr_t)msg * 0x9e3779b97f4a7c15u) >> (64 - 3)];
+	_Static_assert(GT_MSGC_N == 8, "the slot is the hash's top 3 bits");
+	if (m->ptr == msg && m->gen == e->gen) {
+		uint32_t n = 0;
+		while (n < m->len && msg[n] == m->text[n])
+			n++;
+		if (n == m->len && msg[n] == 0)
+			return m->id;
+	}
 	/* (the conditions of gt_str_reserve's fast path, and an id left in
 	 * the thread's block) */
 	if (likely(msg != NULL && c != NULL && c->len != 0 && c->gen == e->gen &&
@@ -698,6 +709,15 @@ static inline uint64_t msg_fresh(struct gt_emit *e, const char *msg, bool *ok)
 			*lenp = (uint8_t)n;
 			c->len = (uint32_t)(p + n - c->data);
 			tb->str_next++;
+			if (n <= GT_MSGC_LEN) {
+				m->gen = e->gen;
+				m->ptr = msg;
+				m->id = id;
+				m->len = (uint8_t)n;
+				/* a fixed size (no call): the batch's room
+				 * checked above covers MSG_SHORT bytes at p */
+				memcpy(m->text, p, GT_MSGC_LEN);
+			}
 			return id;
 		}
 		/* longer: the bytes past c->len are not committed */

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tracecheck.h"
@@ -140,6 +141,108 @@ static void test_sites_across_sessions_and_threads(void **state)
 	run_session("lit-s3", 2, 100, 0);
 }
 
+/* Log messages are reused within a generation (event.c, struct gt_msgc):
+ * a message logged again from the same address refers to the string
+ * record already written.  The cache must never name a stale text: the
+ * same buffer rewritten between calls, texts at the cache's length limit
+ * and past it, and the same literal across generations and sessions
+ * (a reused id whose record is in another generation is rejected by the
+ * validators, and a wrong text shows in the messages read back). */
+#define MSG_ROUNDS 300
+static void expected_msg(int k, char *out, size_t n)
+{
+	static const char *const fixed[] = {
+		"same",
+		"exactly-thirty-nine-bytes-long-message!", /* GT_MSGC_LEN */
+		"forty-bytes-long-message-one-past-limit!",
+		"",
+	};
+	switch (k % 5) {
+	case 0: snprintf(out, n, "buf-%d", k % 7); break; /* one buffer, new texts */
+	case 1: snprintf(out, n, "buf-%d", k % 7 == 3 ? 33 : 3); break; /* a prefix of another */
+	default: snprintf(out, n, "%s", fixed[(k / 5) % 4]); break;
+	}
+}
+
+static void log_session(const char *tag, int flush_every)
+{
+	char *path = tmp_trace_path(tag);
+	gotrace_options o;
+	gotrace_options_init(&o);
+	o.advance_period_ns = 10ull * 1000 * 1000 * 1000;
+	assert_int_equal(gotrace_start_path(path, &o), 0);
+	char buf[64];
+	for (int k = 0; k < MSG_ROUNDS; k++) {
+		if (k % 5 < 2) {
+			expected_msg(k, buf, sizeof buf);
+			gotrace_log(0, "c", buf);
+		} else {
+			/* the literals themselves: the same addresses every round */
+			switch ((k / 5) % 4) {
+			case 0: gotrace_log_lit(0, "c", "same"); break;
+			case 1: gotrace_log_lit(0, "c", "exactly-thirty-nine-bytes-long-message!"); break;
+			case 2: gotrace_log(0, "c", "forty-bytes-long-message-one-past-limit!"); break;
+			default: gotrace_log(0, "c", ""); break;
+			}
+		}
+		if (flush_every && k % flush_every == flush_every - 1)
+			assert_int_equal(gotrace_flush(), 0);
+	}
+	assert_int_equal(gotrace_stop(), 0);
+	assert_int_equal(judge_trace(path), 0);
+	struct tsum s;
+	assert_int_equal(tsum_load(path, "go1.23", &s), 0);
+	int k = 0;
+	for (size_t i = 0; i < s.n; i++) {
+		const struct tline *l = &s.lines[i];
+		if (strcmp(l->kind, "log"))
+			continue;
+		assert_true(k < MSG_ROUNDS);
+		expected_msg(k, buf, sizeof buf);
+		const char *got = tl_get(l, "msg");
+		assert_non_null(got);
+		if (strcmp(got, buf))
+			fail_msg("%s: log %d reads \"%s\", logged \"%s\"", tag, k, got, buf);
+		k++;
+	}
+	assert_int_equal(k, MSG_ROUNDS);
+	tsum_free(&s);
+	unlink(path);
+	free(path);
+}
+
+static void test_log_message_cache(void **state)
+{
+	(void)state;
+	log_session("msg-one-gen", 0);
+	log_session("msg-gens", 7); /* a generation every 7 logs */
+	log_session("msg-gen-each", 1);
+	/* A later session: the same literals' cached ids of the earlier
+	 * sessions must not be taken for this one's. */
+	log_session("msg-s4", 0);
+
+	/* The reuse itself: 10000 more logs of one literal take about the
+	 * bytes of the events alone (a record per message would add its 5
+	 * bytes of text, a header byte, a length byte and a 3-byte id). */
+	long size[2];
+	for (int r = 0; r < 2; r++) {
+		char *path = tmp_trace_path("msg-bytes");
+		assert_int_equal(gotrace_start_path(path, NULL), 0);
+		for (int i = 0; i < 1 + 10000 * r; i++)
+			gotrace_log_lit(0, "c", "hello");
+		assert_int_equal(gotrace_stop(), 0);
+		assert_int_equal(judge_trace(path), 0);
+		struct stat sb;
+		assert_int_equal(stat(path, &sb), 0);
+		size[r] = (long)sb.st_size;
+		unlink(path);
+		free(path);
+	}
+	long per = (size[1] - size[0]) / 10000;
+	printf("msg-bytes: %ld bytes per repeated log\n", per);
+	assert_true(per >= 4 && per <= 7);
+}
+
 static void test_tracing_off(void **state)
 {
 	(void)state;
@@ -157,6 +260,7 @@ int main(void)
 		cmocka_unit_test(test_tracing_off),
 		cmocka_unit_test(test_sites_across_generations),
 		cmocka_unit_test(test_sites_across_sessions_and_threads),
+		cmocka_unit_test(test_log_message_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
