@@ -30,8 +30,13 @@ static bool try_handoff(struct gt_thread *t, struct gt_chunk *c)
 		gt_wake_flusher();
 		return false;
 	}
-	gt_queue_push(c);
-	if (b + len > gt_session.opt.max_buffered / 4)
+	/* Wake the flusher when the queue crosses wake_bytes: once per
+	 * crossing, not per chunk (a system call each).  The flusher does not
+	 * sleep while more than wake_bytes is queued (session.c), so a
+	 * crossing it was too busy to see is not lost. */
+	uint64_t now = gt_queue_push(c);
+	uint64_t w = gt_session.wake_bytes;
+	if (now > w && now - len <= w)
 		gt_wake_flusher();
 	return true;
 }

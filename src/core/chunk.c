@@ -220,7 +220,7 @@ void gt_chunk_finish(struct gt_chunk *c)
 	gt_put_uvarint_padded(c->data + c->hdr_len - GT_SIZE_FIELD, gt_chunk_payload(c), GT_SIZE_FIELD);
 }
 
-void gt_queue_push(struct gt_chunk *c)
+uint64_t gt_queue_push(struct gt_chunk *c)
 {
 	gt_chunk_finish(c);
 	uint64_t b = __atomic_add_fetch(&gt_session.buffered, c->len, __ATOMIC_RELAXED);
@@ -233,4 +233,5 @@ void gt_queue_push(struct gt_chunk *c)
 	unsigned q = (unsigned)(c->gen & 1);
 	__atomic_store_n(&c->queued, 1, __ATOMIC_RELEASE);
 	cds_wfcq_enqueue(&gt_session.qhead[q], &gt_session.qtail[q], &c->qnode);
+	return b;
 }

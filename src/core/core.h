@@ -84,7 +84,7 @@ static inline uint32_t gt_chunk_payload(const struct gt_chunk *c) { return c->le
 
 /* Hand a finished chunk of generation gen to the flusher.  Wait-free
  * (cds_wfcq_enqueue), AS-safe.  Accounts its bytes as buffered. */
-GT_HIDDEN void gt_queue_push(struct gt_chunk *c);
+GT_HIDDEN uint64_t gt_queue_push(struct gt_chunk *c);
 
 /* ----------------------------------------------------------------- thread */
 struct gt_region {
@@ -444,6 +444,13 @@ struct gt_state {
 	struct cds_wfcq_tail qtail[2];
 	uint64_t buffered;       /* atomic: bytes queued and not yet written */
 	uint64_t buffered_peak;  /* atomic max */
+	/* The flusher is woken when buffered crosses wake_bytes (written by
+	 * start, read-only while on; batch.c, try_handoff): a few chunks, not
+	 * a quarter of max_buffered, so that written chunks come back to the
+	 * pool (chunk.c) while they are still in the writers' caches instead
+	 * of every chunk of the first quarter being freshly mapped and
+	 * faulted in. */
+	uint64_t wake_bytes;
 
 	/* Thread registry (see struct gt_thread.node). */
 	pthread_mutex_t reg_lock;
@@ -560,7 +567,7 @@ GT_HIDDEN uint8_t *gt_str_reserve(struct gt_emit *e, uint32_t need, bool must);
 GT_HIDDEN void gt_out_init(int fd);
 GT_HIDDEN int gt_out_write(const void *buf, size_t len);
 GT_HIDDEN void gt_out_drain(uint64_t gen);
-GT_HIDDEN void gt_out_drain_some(uint64_t gen, uint64_t limit);
+GT_HIDDEN uint64_t gt_out_drain_some(uint64_t gen, uint64_t limit);
 /* Flight recorder ring (flight.c; the rules are there).  Flusher
  * context, except write_fd (any thread: gotrace_flight_write), the crash
  * writers (crash flush, flusher parked; AS-safe) and the statistics. */

@@ -108,7 +108,7 @@ void gt_out_drain(uint64_t gen)
  * early drain of the current generation, which writers may keep filling
  * as fast as it drains (a flight recorder's generation must end in time:
  * flight.c). */
-void gt_out_drain_some(uint64_t gen, uint64_t limit)
+uint64_t gt_out_drain_some(uint64_t gen, uint64_t limit)
 {
 	struct cds_wfcq_node *n;
 	uint64_t taken = 0;
@@ -127,4 +127,5 @@ void gt_out_drain_some(uint64_t gen, uint64_t limit)
 		__atomic_sub_fetch(&gt_session.buffered, c->len, __ATOMIC_RELAXED);
 		gt_chunk_free(c);
 	}
+	return taken;
 }

@@ -196,7 +196,7 @@ static void *flusher_main(void *arg)
 		}
 		/* Write what is queued for the current generation early: it
 		 * frees memory; the order of generations is unaffected. */
-		gt_out_drain_some(g, gt_session.flight ? flight_bound : UINT64_MAX);
+		uint64_t took = gt_out_drain_some(g, gt_session.flight ? flight_bound : UINT64_MAX);
 		bool sig = gt_session.flight && __atomic_load_n(&gt_session.flight_sig_req, __ATOMIC_ACQUIRE);
 		bool due = now >= next || req != __atomic_load_n(&gt_session.flush_done, __ATOMIC_RELAXED) ||
 		           __atomic_load_n(&gt_session.buffered, __ATOMIC_RELAXED) > size_bound || stopping ||
@@ -228,7 +228,19 @@ static void *flusher_main(void *arg)
 			next = 0; /* advance now to switch tracing off */
 			continue;
 		}
+		/* Writers wake us only when the queue crosses wake_bytes
+		 * (batch.c): with more than that queued we do not sleep, or
+		 * a crossing we were too busy to see would be lost.  (If
+		 * nothing could be taken, the bytes are still on their way
+		 * into the queue -- counted before the enqueue -- or held back
+		 * for a flight generation: look again in a millisecond.) */
 		uint64_t wait = next > now ? next - now : 0;
+		if (__atomic_load_n(&gt_session.buffered, __ATOMIC_SEQ_CST) > gt_session.wake_bytes) {
+			if (took != 0)
+				continue;
+			if (wait > 1000 * 1000)
+				wait = 1000 * 1000;
+		}
 		struct timespec ts = { (time_t)(wait / 1000000000u), (long)(wait % 1000000000u) };
 		__atomic_store_n(&gt_session.flusher_busy, 0, __ATOMIC_SEQ_CST);
 		if (w == __atomic_load_n(&gt_session.wake, __ATOMIC_ACQUIRE) && !gt_crashing())
@@ -532,6 +544,12 @@ static int start_locked(int fd, const gotrace_options *opt, int own_fd, int flig
 	}
 	gt_session.opt = o;
 	gt_session.chunk_cap = (uint32_t)o.buffer_size;
+	/* 256 KiB: a few of the default 32 KiB chunks, within a core's L2 */
+	gt_session.wake_bytes = 256u << 10;
+	if (gt_session.wake_bytes < 4 * (uint64_t)o.buffer_size)
+		gt_session.wake_bytes = 4 * (uint64_t)o.buffer_size;
+	if (gt_session.wake_bytes > o.max_buffered / 4)
+		gt_session.wake_bytes = o.max_buffered / 4;
 	gt_session.fd = fd;
 	gt_session.own_fd = 0;
 	gt_session.stopping = 0;
