@@ -51,8 +51,10 @@
  * Memory bound.  pool_bytes (atomic; reserved by the putter before the
  * push, released by the taker after the pop) counts the pooled chunks'
  * allocations.  A chunk is pooled only while
- *     pool_bytes <= max_buffered / 4   (the flusher wakes at a quarter:
- *                                       about one burst of written chunks)
+ *     pool_bytes <= max_buffered / 4   (a bound on a burst of written
+ *                                       chunks: the flusher is woken at
+ *                                       wake_bytes, core.h, but an output
+ *                                       that stalls lets more queue up)
  *     buffered + pool_bytes <= max_buffered
  * otherwise it is freed.  So queued data plus pool is within max_buffered
  * whenever a chunk enters the pool, and writers take from the pool before
