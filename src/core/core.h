@@ -120,10 +120,7 @@ struct gt_scache {
 };
 #define GT_SCACHE_N 64
 
-/* The thread's state for one generation parity.  Written by the owner while
- * in its critical section for a generation of this parity; the advancer
- * reads and resets it after the owner left that generation (seqlock). */
-/* A log message this thread wrote in one generation (event.c, msg_id), so
+/* A log message this thread wrote in one generation (event.c, msg_fresh), so
  * that the same message logged again refers to the string record already
  * in the generation instead of writing another.  Keyed by the message's
  * address, and valid only while the text there is still text[0, len) (a
@@ -142,6 +139,9 @@ struct gt_msgc {
 	char text[GT_MSGC_LEN];
 };
 
+/* The thread's state for one generation parity.  Written by the owner while
+ * in its critical section for a generation of this parity; the advancer
+ * reads and resets it after the owner left that generation (seqlock). */
 struct gt_tbuf {
 	uint64_t gen;           /* generation the fields below belong to */
 	struct gt_chunk *ev;    /* open event batch (m = thread id) */
