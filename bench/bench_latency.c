@@ -106,7 +106,7 @@ static volatile int stop_flag;
 struct writer {
 	pthread_t th;
 	/* [0] away, [1] during an advance (not first), [2] the thread's first
-	 * call in a generation (it restates the thread: see run()) */
+	 * call in a generation (it restates the thread: stated_gen) */
 	struct hist h[3];
 };
 
@@ -118,24 +118,35 @@ static inline int advancing(void)
 	return g != 0 && w + gt_session.gen_first < g;
 }
 
+/* The generation of the last status the calling thread wrote: it changes
+ * exactly at the thread's first call in a generation (the prologue restates
+ * the thread), so comparing it around a call tells a first call for sure,
+ * also when the generation was bumped while the call ran (the generation
+ * counter read before or after the call would file those by guess). */
+static inline uint64_t stated_gen(void)
+{
+	struct gt_thread *t = gt_tls_self;
+	return t ? __atomic_load_n(&t->status_gen, __ATOMIC_RELAXED) : 0;
+}
+
 static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
 	gotrace_thread_name("writer");
-	uint64_t last = 0;
 	while (!__atomic_load_n(&stop_flag, __ATOMIC_RELAXED)) {
 		for (int i = 0; i < 256; i++) {
 			int adv = advancing();
-			uint64_t g = __atomic_load_n(&gt_session.gen, __ATOMIC_RELAXED);
+			uint64_t s0 = stated_gen();
 			uint64_t t0 = gt_arch_cycles();
 			gotrace_region_begin_lit(0, "lat");
 			uint64_t t1 = gt_arch_cycles();
-			uint64_t g2 = __atomic_load_n(&gt_session.gen, __ATOMIC_RELAXED);
+			uint64_t s1 = stated_gen();
+			int adv2 = advancing();
 			gotrace_region_end_lit(0, "lat");
 			uint64_t t2 = gt_arch_cycles();
-			hadd(&w->h[g != last ? 2 : adv], t1 - t0);
-			hadd(&w->h[g2 != g ? 2 : adv | advancing()], t2 - t1);
-			last = g2;
+			uint64_t s2 = stated_gen();
+			hadd(&w->h[s1 != s0 ? 2 : adv | adv2], t1 - t0);
+			hadd(&w->h[s2 != s1 ? 2 : adv2 | advancing()], t2 - t1);
 		}
 	}
 	return NULL;
