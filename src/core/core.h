@@ -141,8 +141,11 @@ struct gt_msgc {
 
 /* The thread's state for one generation parity.  Written by the owner while
  * in its critical section for a generation of this parity; the advancer
- * reads and resets it after the owner left that generation (seqlock). */
-struct gt_tbuf {
+ * reads and resets it after the owner left that generation (seqlock).
+ * A cache line of its own: the advancer's reset of the parity the owner
+ * left must not take the line of the seqlock or of the other parity, which
+ * the owner is writing into meanwhile (a miss in its next call). */
+struct __attribute__((aligned(64))) gt_tbuf {
 	uint64_t gen;           /* generation the fields below belong to */
 	struct gt_chunk *ev;    /* open event batch (m = thread id) */
 	struct gt_chunk *str;   /* open strings batch (m = ^0) */
@@ -273,8 +276,9 @@ struct gt_thread {
 	void *adopt;
 
 	/* Advancer-private: state snapshot taken before the generation bump,
-	 * and the last generation in which the advancer stated this thread. */
-	int snap_state;
+	 * and the last generation in which the advancer stated this thread.
+	 * Lines of their own (written by the advancer every generation). */
+	int snap_state __attribute__((aligned(64)));
 	uint64_t snap_sys, snap_gword;
 	struct gt_gor *snap_cur; /* cur and cur->word at the snapshot */
 	uint64_t snap_cword;
@@ -283,7 +287,7 @@ struct gt_thread {
 	bool unbounded;          /* the advancer's own strings: never refused */
 
 	/* Owner-private. */
-	uint32_t sys_depth;      /* nested syscall brackets (outermost traced) */
+	uint32_t sys_depth __attribute__((aligned(64))); /* nested syscall brackets (outermost traced) */
 	uint64_t sys_word;       /* the IN value this thread stored in sys */
 	/* The stack a self-wake's GoUnblock carries (struct gt_evpcs,
 	 * stacks.h): set by gotrace_block_end_ around the resume it asks for,
@@ -366,6 +370,17 @@ struct gt_thread {
 	void *altstack;          /* our sigaltstack for this thread (owner) */
 	bool crash_skip;         /* crash flush gave up waiting for it */
 };
+/* The lines the advancer writes every generation (the parity the owner
+ * left, the snapshot) are not lines the owner writes on every call (the
+ * seqlock, the parity it writes into, the region stack): a store by the
+ * advancer there costs the owner a miss in the middle of its events
+ * (BENCHMARKS.md, "writers during advances").  Allocated aligned
+ * (thread.c, record_new). */
+#define GT_LINE_OF(f) (offsetof(struct gt_thread, f) / 64)
+_Static_assert(GT_LINE_OF(tb) > GT_LINE_OF(seq) &&
+               offsetof(struct gt_thread, tb[1]) % 64 == 0, "seq, tb[0], tb[1]: a line each");
+_Static_assert(GT_LINE_OF(snap_state) > GT_LINE_OF(adopt) &&
+               GT_LINE_OF(sys_depth) > GT_LINE_OF(unbounded), "the snapshot: lines of its own");
 
 /* The calling thread's record for the current session, registering it on
  * first use; NULL if tracing is off or registration failed. */
