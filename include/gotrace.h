@@ -435,7 +435,11 @@ static inline void gotrace_task_end(uint64_t task);
 static inline void gotrace_region_begin(uint64_t task, const char *name);
 static inline void gotrace_region_end(uint64_t task, const char *name);
 
-/* Log message msg under category cat (may be NULL) within task (0: none). */
+/* Log message msg under category cat (may be NULL) within task (0: none).
+ * A message logged again from the same address with the same text (up to
+ * 39 bytes) in the same generation refers to the string already in the
+ * trace instead of repeating it: a fixed message costs about 6 bytes per
+ * log.  Any other message is written out each time. */
 static inline void gotrace_log(uint64_t task, const char *cat, const char *msg);
 /* gotrace_log with a printf format: the message is formatted into a
  * 1024-byte buffer of the callee's (the format's limit; longer messages
