@@ -142,17 +142,22 @@ struct gt_msgc {
 /* The thread's state for one generation parity.  Written by the owner while
  * in its critical section for a generation of this parity; the advancer
  * reads and resets it after the owner left that generation (seqlock).
- * A cache line of its own: the advancer's reset of the parity the owner
- * left must not take the line of the seqlock or of the other parity, which
- * the owner is writing into meanwhile (a miss in its next call). */
-struct __attribute__((aligned(64))) gt_tbuf {
+ * A cache line of its own (padded to 64 bytes; struct gt_thread): the
+ * advancer's reset of the parity the owner left must not take the line of
+ * the seqlock or of the other parity, which the owner is writing into
+ * meanwhile (a miss in its next call).  Padding, not an alignment
+ * attribute: a 64-byte aligned type would make the pseudo-records that
+ * liburcu's list walks compute from the list head misaligned (UBSan). */
+struct gt_tbuf {
 	uint64_t gen;           /* generation the fields below belong to */
 	struct gt_chunk *ev;    /* open event batch (m = thread id) */
 	struct gt_chunk *str;   /* open strings batch (m = ^0) */
 	uint64_t str_next, str_end; /* string ids reserved from the gen's counter */
 	uint64_t dropped;       /* events dropped in gen */
 	bool stated;            /* the thread's status (or creation) is in gen */
+	char line_pad_[64 - 6 * sizeof(uint64_t) - sizeof(bool)];
 };
+_Static_assert(sizeof(struct gt_tbuf) == 64, "struct gt_tbuf: one cache line");
 
 /* Values below GT_TS_EXITED take the emit fast path (event.c). */
 enum gt_tstate {
@@ -244,7 +249,19 @@ static inline uint64_t gt_gseq_next(struct gt_gor *G, uint64_t g)
 
 struct gt_thread {
 	gt_seqlock seq;          /* see seqlock.h */
+	char seq_pad_[64 - sizeof(gt_seqlock)];
 	struct gt_tbuf tb[2];    /* indexed by generation parity */
+
+	/* Advancer-private: state snapshot taken before the generation bump,
+	 * and the last generation in which the advancer stated this thread.
+	 * A line of their own (written by the advancer every generation). */
+	int snap_state;
+	uint64_t snap_sys, snap_gword;
+	struct gt_gor *snap_cur; /* cur and cur->word at the snapshot */
+	uint64_t snap_cword;
+	uint64_t snap_status_gen;
+	uint64_t adv_status_gen;
+	char snap_pad_[8];
 
 	/* Identity: written at registration before the record is published
 	 * (cds_list_add_rcu), read-only afterwards. */
@@ -275,19 +292,10 @@ struct gt_thread {
 	 * adoption is written (or the record is reset or freed first). */
 	void *adopt;
 
-	/* Advancer-private: state snapshot taken before the generation bump,
-	 * and the last generation in which the advancer stated this thread.
-	 * Lines of their own (written by the advancer every generation). */
-	int snap_state __attribute__((aligned(64)));
-	uint64_t snap_sys, snap_gword;
-	struct gt_gor *snap_cur; /* cur and cur->word at the snapshot */
-	uint64_t snap_cword;
-	uint64_t snap_status_gen;
-	uint64_t adv_status_gen;
 	bool unbounded;          /* the advancer's own strings: never refused */
 
 	/* Owner-private. */
-	uint32_t sys_depth __attribute__((aligned(64))); /* nested syscall brackets (outermost traced) */
+	uint32_t sys_depth;      /* nested syscall brackets (outermost traced) */
 	uint64_t sys_word;       /* the IN value this thread stored in sys */
 	/* The stack a self-wake's GoUnblock carries (struct gt_evpcs,
 	 * stacks.h): set by gotrace_block_end_ around the resume it asks for,
@@ -374,13 +382,14 @@ struct gt_thread {
  * left, the snapshot) are not lines the owner writes on every call (the
  * seqlock, the parity it writes into, the region stack): a store by the
  * advancer there costs the owner a miss in the middle of its events
- * (BENCHMARKS.md, "writers during advances").  Allocated aligned
- * (thread.c, record_new). */
-#define GT_LINE_OF(f) (offsetof(struct gt_thread, f) / 64)
-_Static_assert(GT_LINE_OF(tb) > GT_LINE_OF(seq) &&
-               offsetof(struct gt_thread, tb[1]) % 64 == 0, "seq, tb[0], tb[1]: a line each");
-_Static_assert(GT_LINE_OF(snap_state) > GT_LINE_OF(adopt) &&
-               GT_LINE_OF(sys_depth) > GT_LINE_OF(unbounded), "the snapshot: lines of its own");
+ * (BENCHMARKS.md, "writers during advances").  Allocated on a line
+ * boundary (thread.c, record_new: GT_THREAD_ALIGN). */
+#define GT_THREAD_ALIGN 64
+_Static_assert(offsetof(struct gt_thread, tb) == 64 && offsetof(struct gt_thread, tb[1]) == 128,
+               "seq, tb[0], tb[1]: a line each");
+_Static_assert(offsetof(struct gt_thread, snap_state) == 192 && offsetof(struct gt_thread, tid) == 256,
+               "the snapshot: a line of its own");
+_Static_assert(_Alignof(struct gt_thread) <= 16, "no over-aligned member: struct gt_tbuf");
 
 /* The calling thread's record for the current session, registering it on
  * first use; NULL if tracing is off or registration failed. */

@@ -194,10 +194,10 @@ static void record_release(struct gt_thread *t)
  * lands inside this allocation. */
 static struct gt_thread *record_new(void)
 {
-	/* Aligned as its type (cache-line fields, core.h): calloc only
-	 * promises 16 bytes. */
+	/* On a cache-line boundary (the record's lines, core.h): calloc
+	 * only promises 16 bytes. */
 	void *mem = NULL;
-	if (posix_memalign(&mem, _Alignof(struct gt_thread), sizeof(struct gt_thread)) != 0)
+	if (posix_memalign(&mem, GT_THREAD_ALIGN, sizeof(struct gt_thread)) != 0)
 		return NULL;
 	struct gt_thread *t = memset(mem, 0, sizeof *t);
 	CDS_INIT_LIST_HEAD(&t->node);

@@ -226,9 +226,8 @@ static void test_intern_write_empty(void **state)
 {
 	(void)state;
 	static uint64_t ids[NSTK], sorted[NSTK];
-	struct gt_thread *t = aligned_alloc(_Alignof(struct gt_thread), sizeof *t); /* core.h: cache-line fields */
+	struct gt_thread *t = calloc(1, sizeof *t);
 	assert_non_null(t);
-	memset(t, 0, sizeof *t);
 	uint64_t g = 5;
 	struct gt_emit e = emit_at(t, g);
 	for (int i = 0; i < NSTK; i++) {
@@ -399,9 +398,8 @@ static void test_reset_with_walker(void **state)
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 	mallopt(M_PERTURB, 165); /* freed memory filled, as MALLOC_PERTURB_ */
 #endif
-	struct gt_thread *t = aligned_alloc(_Alignof(struct gt_thread), sizeof *t); /* core.h: cache-line fields */
+	struct gt_thread *t = calloc(1, sizeof *t);
 	assert_non_null(t);
-	memset(t, 0, sizeof *t);
 	for (int r = 0; r < WALK_ROUNDS; r++) {
 		uint64_t g = 21 + 2 * (uint64_t)r;
 		struct gt_emit e = emit_at(t, g);

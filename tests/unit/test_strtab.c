@@ -101,9 +101,8 @@ static int teardown(void **state)
 
 static struct gt_thread *thr_new(uint64_t tid)
 {
-	struct gt_thread *t = aligned_alloc(_Alignof(struct gt_thread), sizeof *t); /* core.h: cache-line fields */
+	struct gt_thread *t = calloc(1, sizeof *t);
 	assert_non_null(t);
-	memset(t, 0, sizeof *t);
 	t->tid = tid;
 	t->state = GT_TS_RUNNING;
 	return t;
