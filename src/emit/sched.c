@@ -500,9 +500,6 @@ void gotrace_block_end_(void)
 	t->wake_stack = NULL;
 }
 
-/* The waker's stack is captured before the critical section (stacks.h),
- * even when the G turns out not to be blocked: its word may be read only
- * inside one.  The retry in a newer generation reuses it. */
 /* The waker's events for G, whose word it set to UNBLOCKING in e->gen
  * (room for 2 * EV_MAX at p): G's status if nobody wrote it in e->gen,
  * GoUnblock with stack stk, then the word RUNNABLE (release, after the
@@ -518,6 +515,9 @@ static void write_unblock(struct gt_emit *e, uint8_t *p, struct gt_gor *G, uint6
 	__atomic_store_n(&G->word, GT_GW(GT_GW_RUNNABLE, e->gen), __ATOMIC_RELEASE);
 }
 
+/* The waker's stack is captured before the critical section (stacks.h),
+ * even when the G turns out not to be blocked: its word may be read only
+ * inside one.  The retry in a newer generation reuses it. */
 static int unblock(gotrace_goroutine_t h, const struct gt_evpcs *stack)
 {
 	struct gt_gor *G = h.rec_;
