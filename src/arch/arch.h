@@ -8,6 +8,17 @@
 
 #include <stdint.h>
 
+/*
+ * The cache line, for data two threads must not share.  A global that
+ * every emit reads (the fence flag, the clock, the session's generation)
+ * and that is written only at start keeps a line of its own: next to data
+ * another thread writes, each of those stores costs every writer a miss
+ * (the fence flag shared a line with the advancer's seqlock, which the
+ * advancer takes for each batch it writes: BENCHMARKS.md, "writers during
+ * an advance").  64 bytes on every CPU we build for.
+ */
+#define GT_LINE 64
+
 #if defined(__x86_64__) || defined(__i386__)
 #define GT_HAVE_CYCLE_COUNTER 1
 /* rdtsc, not rdtscp: we need a monotonic per-CPU clock, not a fence; on CPUs

@@ -14,12 +14,13 @@
 #define GT_TICK_SHIFT 6
 
 /* Written once by gt_clock_init (under the start lock, before tracing is
- * on); read-only afterwards by every thread and signal handler. */
+ * on); read-only afterwards by every thread and signal handler: use_cycles
+ * on every event, so a line of its own (GT_LINE). */
 struct gt_clock {
 	int use_cycles;    /* 1: cycle counter, 0: CLOCK_MONOTONIC */
 	uint64_t freq;     /* ticks per second, the Frequency event */
 	double cycles_hz;  /* calibrated counter rate (use_cycles only) */
-};
+} __attribute__((aligned(GT_LINE)));
 extern struct gt_clock gt_clock;
 
 /* Choose and calibrate the clock (mode: GOTRACE_CLOCK_*).  Returns 0 or a

@@ -494,8 +494,10 @@ struct gt_state {
 	uint64_t task_next;      /* atomic: end of the last block of task ids
 	                          * handed to a thread (process-wide) */
 
-	/* Output: written only by the flusher (or by stop after joining it). */
-	int fd;
+	/* Output: written only by the flusher (or by stop after joining it).
+	 * A new line: bytes_written changes with every write(2), and the
+	 * writers' task_next above is read by every task end. */
+	_Alignas(GT_LINE) int fd;
 	int own_fd;
 	uint64_t bytes_written;  /* atomic */
 	uint64_t gens_written;   /* atomic */
@@ -535,6 +537,13 @@ struct gt_state {
 	                          * start lock before start returns, read after */
 };
 extern struct gt_state gt_session;
+_Static_assert(_Alignof(struct gt_state) == GT_LINE && offsetof(struct gt_state, opt) < GT_LINE,
+               "gen and session: the first field of a line no other thread writes");
+/* The registry walks (gt_reg_for_each, liburcu's list macros) compute a
+ * pseudo-record from the list head: it must be aligned for struct gt_thread
+ * (UBSan), which the fields before threads decide. */
+_Static_assert((offsetof(struct gt_state, threads) - offsetof(struct gt_thread, node)) % _Alignof(struct gt_thread) == 0,
+               "the registry head's pseudo-record is aligned");
 
 /* Test points (tests/unit/test_gword.c): a test sets gt_test_pause to hold
  * a thread inside its critical section at one of these points, where

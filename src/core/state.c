@@ -13,11 +13,19 @@
 #include <stdio.h>
 #include <time.h>
 
-/* Tracing on (gotrace.h: written by start, stop and an output error). */
-int gotrace_on_;
+/* Tracing on (gotrace.h: written by start, stop and an output error; read
+ * by every traced call).  Alone in its cache line (arch.h, GT_LINE): a
+ * section of its own, line-aligned and filled to the line's end by the
+ * padding that no_reorder keeps after it, a line long whatever its
+ * alignment (tests/unit/hot_lines.py checks
+ * the built library). */
+#define GT_ON_LINE __attribute__((section(".data.gotrace_on"), no_reorder))
+GT_ON_LINE __attribute__((aligned(GT_LINE))) int gotrace_on_ = 0;
+GT_ON_LINE __attribute__((used)) static char gotrace_on_pad_[GT_LINE] = { 0 };
 
 /* The session state: see struct gt_state (core.h) for each field's
- * writer, readers and publication. */
+ * writer, readers and publication.  Its first line (gen, session: read by
+ * every emit) starts a cache line: struct gt_state's alignment. */
 struct gt_state gt_session = {
 	.reg_lock = PTHREAD_MUTEX_INITIALIZER,
 	.threads = CDS_LIST_HEAD_INIT(gt_session.threads),
@@ -31,8 +39,10 @@ __thread uint64_t gt_tls_session __attribute__((tls_model("initial-exec")));
 
 /* The advancer's own writer state: the strings of a generation's tables.
  * Flusher-private (the crash path uses it only once the flusher is
- * excluded). */
-struct gt_thread gt_advancer = { .unbounded = true, .tid = GT_NO_ID };
+ * excluded).  On a line boundary, as thread.c allocates every record: its
+ * seqlock, which the advancer takes for each batch it writes, must not
+ * share a line with a global the writers read (arch.h, GT_LINE). */
+struct gt_thread gt_advancer __attribute__((aligned(GT_THREAD_ALIGN))) = { .unbounded = true, .tid = GT_NO_ID };
 
 /* The text gotrace_last_error() returns when no output error is pending:
  * start errors (start lock held) and the copy of gt_session.err that stop keeps. */

@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <errno.h>
 
-int gt_seq_fence_needed = 1;
+struct gt_seq_global gt_seq_global = { .fence_needed = 1 };
 #if defined(__SANITIZE_THREAD__)
 uint64_t gt_seq_fence_word;
 #endif
@@ -25,7 +25,7 @@ int gt_seq_init(void)
 	long mask = sys_membarrier(MEMBARRIER_CMD_QUERY, 0);
 	if (mask >= 0 && (mask & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
 	    sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0)
-		__atomic_store_n(&gt_seq_fence_needed, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&gt_seq_global.fence_needed, 0, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -33,7 +33,7 @@ void gt_seq_sync(void)
 {
 	int saved = errno;
 	gt_full_fence();
-	if (!__atomic_load_n(&gt_seq_fence_needed, __ATOMIC_ACQUIRE))
+	if (!__atomic_load_n(&gt_seq_global.fence_needed, __ATOMIC_ACQUIRE))
 		sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0);
 	gt_full_fence();
 	errno = saved;

@@ -19,7 +19,7 @@
  * barrier on every CPU running one of our threads.  A writer whose generation
  * load happened before that barrier has its odd counter store visible after
  * it; a writer whose load happens after it sees the new generation.  Where
- * membarrier is unavailable, gt_seq_fence_needed is set and writers issue a
+ * membarrier is unavailable, gt_seq_global.fence_needed is set and writers issue a
  * full fence instead (one predictable branch on the fast path).
  */
 #ifndef GT_SEQLOCK_H
@@ -27,12 +27,18 @@
 
 #include <stdint.h>
 #include <stdbool.h>
+#include "../arch/arch.h"
 
 typedef struct gt_seqlock {
 	uint64_t seq; /* accessed with __atomic builtins only */
 } gt_seqlock;
 
-extern int gt_seq_fence_needed; /* set once by gt_seq_init, read-only after */
+/* fence_needed: set once by gt_seq_init, read by every gt_seq_enter; a
+ * line of its own (GT_LINE). */
+struct gt_seq_global {
+	int fence_needed;
+} __attribute__((aligned(GT_LINE)));
+extern struct gt_seq_global gt_seq_global;
 
 /* A full memory barrier.  ThreadSanitizer does not model fences; under it a
  * sequentially consistent read-modify-write on a dummy word stands in. */
@@ -58,7 +64,7 @@ static inline bool gt_seq_enter(gt_seqlock *s)
 	/* Keep the generation load after the store (compiler only; the CPU
 	 * side is covered by gt_seq_sync's membarrier). */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (__builtin_expect(__atomic_load_n(&gt_seq_fence_needed, __ATOMIC_RELAXED), 0))
+	if (__builtin_expect(__atomic_load_n(&gt_seq_global.fence_needed, __ATOMIC_RELAXED), 0))
 		gt_full_fence();
 	return true;
 }

@@ -38,8 +38,8 @@ static int group_setup(void **state)
 	(void)state;
 	if (gt_seq_init() != 0)
 		return -1;
-	fence_needed_initial = __atomic_load_n(&gt_seq_fence_needed, __ATOMIC_RELAXED);
-	fprintf(stderr, "# seqlock: membarrier %s (gt_seq_fence_needed=%d)\n",
+	fence_needed_initial = __atomic_load_n(&gt_seq_global.fence_needed, __ATOMIC_RELAXED);
+	fprintf(stderr, "# seqlock: membarrier %s (fence_needed=%d)\n",
 	        fence_needed_initial ? "unavailable, fence fallback" : "available", fence_needed_initial);
 	return 0;
 }
@@ -47,11 +47,11 @@ static int group_setup(void **state)
 static void test_init_values(void **state)
 {
 	(void)state;
-	int f = __atomic_load_n(&gt_seq_fence_needed, __ATOMIC_RELAXED);
+	int f = __atomic_load_n(&gt_seq_global.fence_needed, __ATOMIC_RELAXED);
 	assert_true(f == 0 || f == 1);
 	/* init is idempotent */
 	assert_int_equal(gt_seq_init(), 0);
-	assert_int_equal(__atomic_load_n(&gt_seq_fence_needed, __ATOMIC_RELAXED), f);
+	assert_int_equal(__atomic_load_n(&gt_seq_global.fence_needed, __ATOMIC_RELAXED), f);
 	/* sync works on both paths and keeps errno */
 	errno = 1234;
 	gt_seq_sync();
@@ -293,9 +293,9 @@ static void *advancer_main(void *arg)
 
 static void run_protocol(int force_fence)
 {
-	int saved = __atomic_load_n(&gt_seq_fence_needed, __ATOMIC_RELAXED);
+	int saved = __atomic_load_n(&gt_seq_global.fence_needed, __ATOMIC_RELAXED);
 	if (force_fence)
-		__atomic_store_n(&gt_seq_fence_needed, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&gt_seq_global.fence_needed, 1, __ATOMIC_RELAXED);
 
 	memset(&P, 0, sizeof P);
 	__atomic_store_n(&P.G, 1, __ATOMIC_RELAXED);
@@ -320,7 +320,7 @@ static void run_protocol(int force_fence)
 		assert_int_equal(pthread_join(th[k], NULL), 0);
 		sections += __atomic_load_n(&P.w[k].sections, __ATOMIC_RELAXED);
 	}
-	__atomic_store_n(&gt_seq_fence_needed, saved, __ATOMIC_RELAXED);
+	__atomic_store_n(&gt_seq_global.fence_needed, saved, __ATOMIC_RELAXED);
 
 	uint64_t all = 0;
 	for (int g = 0; g < NGEN; g++)
