@@ -17,8 +17,7 @@
  * by every traced call).  Alone in its cache line (arch.h, GT_LINE): a
  * section of its own, line-aligned and filled to the line's end by the
  * padding that no_reorder keeps after it, a line long whatever its
- * alignment (tests/unit/hot_lines.py checks
- * the built library). */
+ * alignment (tests/unit/hot_lines.py checks the built library). */
 #define GT_ON_LINE __attribute__((section(".data.gotrace_on"), no_reorder))
 GT_ON_LINE __attribute__((aligned(GT_LINE))) int gotrace_on_ = 0;
 GT_ON_LINE __attribute__((used)) static char gotrace_on_pad_[GT_LINE] = { 0 };

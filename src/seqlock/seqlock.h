@@ -19,8 +19,8 @@
  * barrier on every CPU running one of our threads.  A writer whose generation
  * load happened before that barrier has its odd counter store visible after
  * it; a writer whose load happens after it sees the new generation.  Where
- * membarrier is unavailable, gt_seq_global.fence_needed is set and writers issue a
- * full fence instead (one predictable branch on the fast path).
+ * membarrier is unavailable, gt_seq_global.fence_needed is set and writers
+ * issue a full fence instead (one predictable branch on the fast path).
  */
 #ifndef GT_SEQLOCK_H
 #define GT_SEQLOCK_H
