@@ -142,7 +142,7 @@ struct gt_msgc {
 /* The thread's state for one generation parity.  Written by the owner while
  * in its critical section for a generation of this parity; the advancer
  * reads and resets it after the owner left that generation (seqlock).
- * A cache line of its own (padded to 64 bytes; struct gt_thread): the
+ * A cache line of its own (padded to GT_LINE bytes; struct gt_thread): the
  * advancer's reset of the parity the owner left must not take the line of
  * the seqlock or of the other parity, which the owner is writing into
  * meanwhile (a miss in its next call).  Padding, not an alignment
@@ -155,9 +155,9 @@ struct gt_tbuf {
 	uint64_t str_next, str_end; /* string ids reserved from the gen's counter */
 	uint64_t dropped;       /* events dropped in gen */
 	bool stated;            /* the thread's status (or creation) is in gen */
-	char line_pad_[64 - 6 * sizeof(uint64_t) - sizeof(bool)];
+	char line_pad_[GT_LINE - 6 * sizeof(uint64_t) - sizeof(bool)];
 };
-_Static_assert(sizeof(struct gt_tbuf) == 64, "struct gt_tbuf: one cache line");
+_Static_assert(sizeof(struct gt_tbuf) == GT_LINE, "struct gt_tbuf: one cache line");
 
 /* Values below GT_TS_EXITED take the emit fast path (event.c). */
 enum gt_tstate {
@@ -249,7 +249,7 @@ static inline uint64_t gt_gseq_next(struct gt_gor *G, uint64_t g)
 
 struct gt_thread {
 	gt_seqlock seq;          /* see seqlock.h */
-	char seq_pad_[64 - sizeof(gt_seqlock)];
+	char seq_pad_[GT_LINE - sizeof(gt_seqlock)];
 	struct gt_tbuf tb[2];    /* indexed by generation parity */
 
 	/* Advancer-private: state snapshot taken before the generation bump,
@@ -384,10 +384,10 @@ struct gt_thread {
  * advancer there costs the owner a miss in the middle of its events
  * (BENCHMARKS.md, "writers during advances").  Allocated on a line
  * boundary (thread.c, record_new: GT_THREAD_ALIGN). */
-#define GT_THREAD_ALIGN 64
-_Static_assert(offsetof(struct gt_thread, tb) == 64 && offsetof(struct gt_thread, tb[1]) == 128,
+#define GT_THREAD_ALIGN GT_LINE
+_Static_assert(offsetof(struct gt_thread, tb) == GT_LINE && offsetof(struct gt_thread, tb[1]) == 2 * GT_LINE,
                "seq, tb[0], tb[1]: a line each");
-_Static_assert(offsetof(struct gt_thread, snap_state) == 192 && offsetof(struct gt_thread, tid) == 256,
+_Static_assert(offsetof(struct gt_thread, snap_state) == 3 * GT_LINE && offsetof(struct gt_thread, tid) == 4 * GT_LINE,
                "the snapshot: a line of its own");
 _Static_assert(_Alignof(struct gt_thread) <= 16, "no over-aligned member: struct gt_tbuf");
 
