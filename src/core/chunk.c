@@ -132,7 +132,8 @@ static struct gt_chunk *pool_take(uint32_t cap)
  * the share of calls over 150 ns that a writer makes during an advance
  * (BENCHMARKS.md, "Writers during an advance").  The writer's stores then
  * miss to memory instead, which its store buffer hides as it hides them
- * away from an advance.  Called by the flusher only (pool_put's caller);
+ * away from an advance.  Called by pool_put, whose callers are the
+ * flusher and gotrace_stop after joining it (one thread at a time);
  * evict_how: gt_arch_evict_probe()'s answer, -1 until the first call.
  */
 static int evict_how = -1;
