@@ -581,11 +581,104 @@ static __attribute__((noinline)) uint32_t region_begin_site_stack(uint64_t task,
 	return region_begin_site(task, s, &stack);
 }
 
-uint32_t gotrace_region_begin_site_(uint64_t task, gotrace_site *s)
+/* The general path of a _lit region begin: every case (lit_enter, below). */
+static __attribute__((noinline)) uint32_t region_begin_site_general(uint64_t task, gotrace_site *s)
 {
 	if (unlikely(gt_evstack_wanted(GOTRACE_STACK_REGION)))
 		return region_begin_site_stack(task, s);
 	return region_begin_site(task, s, NULL);
+}
+
+/* ------------------------------------------------ the _lit calls' fast path
+ *
+ * The common _lit call is written as a leaf: it calls nothing, so the
+ * emit context stays in registers and the call builds no frame for it
+ * (with the general path's slow branches in the same function, every call
+ * kept the context in a 0x48-byte frame, the slow calls taking its
+ * address: BENCHMARKS.md, "The _lit calls as leaves").  Its
+ * case: the thread registered in this session, its status already in this
+ * generation, nothing owed (region ends, label, drop note), no stack for
+ * the event's class, the cycle counter as clock, room in the open event
+ * batch, and the call's own conditions (the site's id cached for this
+ * generation; a region end: its region innermost and begun in this
+ * generation).  Every other case leaves the critical section, having
+ * written nothing, and goes by a tail call to the general path (emit_begin
+ * and the event's writer), which enters again and handles it.  Each
+ * condition tested here is one on which the general path would leave its
+ * own fast branch, so both write the same bytes for the same call
+ * (tests/emit/test_literal_sites.c, test_fast_path_hand_overs).
+ *
+ * lit_enter: enter the calling thread's critical section and bind e if the
+ * call is the common case for event class cls (GOTRACE_STACK_*, 0: never
+ * has a stack) and an event of at most need bytes; false, outside the
+ * section, otherwise.
+ */
+static inline __attribute__((always_inline)) bool lit_enter(struct gt_emit *e, int cls, uint32_t need)
+{
+	struct gt_thread *t = gt_tls_self;
+	if (unlikely(t == NULL || gt_tls_session != __atomic_load_n(&gt_session.session, __ATOMIC_RELAXED)))
+		return false;
+	/* The session's options and clock were written before it was turned
+	 * on, and this thread registered in it after seeing it on (acquire,
+	 * thread.c): no gotrace_on_ load is needed to read them. */
+	if (unlikely((gt_session.opt.event_stacks & cls) != 0 || !gt_clock.use_cycles))
+		return false;
+	if (unlikely(!gt_seq_enter(&t->seq)))
+		return false;
+	uint64_t gen = __atomic_load_n(&gt_session.gen, __ATOMIC_ACQUIRE);
+	struct gt_tbuf *tb = &t->tb[gen & 1];
+	struct gt_chunk *c = tb->ev;
+	/* emit_begin's conditions for its fast branch, then gt_ev_reserve's */
+	if (unlikely(gen == 0 || t->state >= GT_TS_EXITED || tb->gen != gen || t->status_gen != gen ||
+	             t->owed_n != 0 || __atomic_load_n(&t->name_dirty, __ATOMIC_RELAXED) || t->drop_note != 0 ||
+	             c == NULL || c->len + need > c->limit)) {
+		gt_seq_leave(&t->seq);
+		return false;
+	}
+	e->t = t;
+	e->tb = tb;
+	e->gen = gen;
+	e->now = gt_arch_cycles() >> GT_TICK_SHIFT; /* gt_now, use_cycles */
+	return true;
+}
+
+/* The site's id in e's generation, or UINT64_MAX if not cached. */
+static inline uint64_t lit_site_id(const struct gt_emit *e, gotrace_site *s)
+{
+	uint64_t w = __atomic_load_n(&s->cache_, __ATOMIC_RELAXED);
+	return (w >> SITE_ID_BITS) == e->gen ? w & SITE_ID_MASK : UINT64_MAX;
+}
+
+uint32_t gotrace_region_begin_site_(uint64_t task, gotrace_site *s)
+{
+	struct gt_emit e;
+	if (unlikely(!lit_enter(&e, GOTRACE_STACK_REGION, 1 + 4 * GT_UVARINT_MAX)))
+		return region_begin_site_general(task, s);
+	struct gt_thread *t = e.t;
+	uint32_t at = t->depth;
+	uint64_t nid = lit_site_id(&e, s);
+	if (unlikely(at >= GT_REGION_DEPTH || nid == UINT64_MAX)) {
+		gt_emit_end(&e);
+		return region_begin_site_general(task, s);
+	}
+	/* region_push's record and event, for a literal with an id */
+	struct gt_region *r = &t->regions[at];
+	t->depth = at + 1;
+	r->task = task;
+	r->len = (uint16_t)site_len(s);
+	r->blk = NULL;
+	r->lit = s->name_;
+	r->id = (uint32_t)nid;
+	r->id_gen = e.gen;
+	r->emitted = 1;
+	uint8_t *p = e.tb->ev->data + e.tb->ev->len;
+	p = gt_ev_start(&e, p, GT_EV_REGION_BEGIN);
+	p = gt_put_uvarint(p, task);
+	p = gt_put_uvarint(p, nid);
+	*p++ = 0; /* no stack */
+	gt_ev_commit(&e, p);
+	gt_emit_end(&e);
+	return at + 1;
 }
 
 static bool region_is(const struct gt_region *r, uint64_t task, const char *name, size_t len)
@@ -647,12 +740,45 @@ void gotrace_region_end_(uint64_t task, const char *name)
 	region_end(&e, task, name, gt_wire_strlen(name), 0);
 }
 
-void gotrace_region_end_site_(uint64_t task, gotrace_site *s, uint32_t hint)
+/* The general path of a _lit region end (lit_enter, above). */
+static __attribute__((noinline)) void region_end_site_general(uint64_t task, gotrace_site *s, uint32_t hint)
 {
 	struct gt_emit e;
 	if (!emit_begin(&e))
 		return;
 	region_end(&e, task, s->name_, site_len(s), hint);
+}
+
+/* The fast path's case: the innermost region is the one to end (region_end
+ * would find it first: by the hint, or as the innermost match), traced, no
+ * untraced region open, its begin in this generation (its id still
+ * valid). */
+void gotrace_region_end_site_(uint64_t task, gotrace_site *s, uint32_t hint)
+{
+	struct gt_emit e;
+	if (unlikely(!lit_enter(&e, 0, 1 + 4 * GT_UVARINT_MAX)))
+		return region_end_site_general(task, s, hint);
+	struct gt_thread *t = e.t;
+	uint32_t d = t->depth;
+	if (unlikely(d == 0 || (hint != 0 && hint != d) || t->depth_overflow != 0))
+		goto general;
+	const struct gt_region *r = &t->regions[d - 1];
+	if (unlikely(r->lit != s->name_ || r->task != task || r->len != site_len(s) || !r->emitted ||
+	             r->blk != NULL || r->id_gen != e.gen))
+		goto general;
+	/* write_region_end with the begin's id, and region_end's pop */
+	uint8_t *p = e.tb->ev->data + e.tb->ev->len;
+	p = gt_ev_start(&e, p, GT_EV_REGION_END);
+	p = gt_put_uvarint(p, task);
+	p = gt_put_uvarint(p, r->id);
+	*p++ = 0; /* no stack */
+	gt_ev_commit(&e, p);
+	t->depth = d - 1;
+	gt_emit_end(&e);
+	return;
+general:
+	gt_emit_end(&e);
+	region_end_site_general(task, s, hint);
 }
 
 void gotrace_logf(uint64_t task, const char *cat, const char *fmt, ...)
@@ -673,11 +799,28 @@ void gotrace_logf(uint64_t task, const char *cat, const char *fmt, ...)
  * batch: no strnlen, no memcpy, no call.  Sets *ok false if it could not be
  * written; returns 0 for an empty message. */
 #define MSG_SHORT 127u
+static inline __attribute__((always_inline)) bool msg_inline(struct gt_emit *e, const char *msg, uint64_t *idp);
+
 static inline __attribute__((always_inline)) uint64_t msg_fresh(struct gt_emit *e, const char *msg, bool *ok)
+{
+	uint64_t id;
+	*ok = true;
+	if (likely(msg_inline(e, msg, &id)))
+		return id;
+	size_t mlen = gt_wire_strlen(msg);
+	uint64_t mid = gt_string_fresh(e, msg, mlen, false);
+	*ok = mid != 0 || mlen == 0;
+	return mid;
+}
+
+/* msg_fresh's cases that make no call: the message cache's hit, and the
+ * definition of a short message in the open strings batch.  Sets *idp and
+ * returns true if one of them applied (having written nothing otherwise):
+ * the _lit fast path takes these alone. */
+static inline __attribute__((always_inline)) bool msg_inline(struct gt_emit *e, const char *msg, uint64_t *idp)
 {
 	struct gt_tbuf *tb = e->tb;
 	struct gt_chunk *c = tb->str;
-	*ok = true;
 	/* The message cache (struct gt_msgc): the same text at the same
 	 * address as a message of this generation reuses its record. */
 	struct gt_msgc *m = &e->t->msgc[((uintptr_t)msg * 0x9e3779b97f4a7c15u) >> (64 - 3)];
@@ -686,8 +829,10 @@ static inline __attribute__((always_inline)) uint64_t msg_fresh(struct gt_emit *
 		uint32_t n = 0;
 		while (n < m->len && msg[n] == m->text[n])
 			n++;
-		if (n == m->len && msg[n] == 0)
-			return m->id;
+		if (n == m->len && msg[n] == 0) {
+			*idp = m->id;
+			return true;
+		}
 	}
 	/* (the conditions of gt_str_reserve's fast path, and an id left in
 	 * the thread's block) */
@@ -704,8 +849,9 @@ static inline __attribute__((always_inline)) uint64_t msg_fresh(struct gt_emit *
 			n++;
 		}
 		if (n < MSG_SHORT || msg[n] == 0) {
+			*idp = 0;
 			if (n == 0)
-				return 0; /* nothing committed */
+				return true; /* nothing committed */
 			*lenp = (uint8_t)n;
 			c->len = (uint32_t)(p + n - c->data);
 			tb->str_next++;
@@ -718,14 +864,12 @@ static inline __attribute__((always_inline)) uint64_t msg_fresh(struct gt_emit *
 				 * checked above covers MSG_SHORT bytes at p */
 				memcpy(m->text, p, GT_MSGC_LEN);
 			}
-			return id;
+			*idp = id;
+			return true;
 		}
 		/* longer: the bytes past c->len are not committed */
 	}
-	size_t mlen = gt_wire_strlen(msg);
-	uint64_t mid = gt_string_fresh(e, msg, mlen, false);
-	*ok = mid != 0 || mlen == 0;
-	return mid;
+	return false;
 }
 
 /* Log msg under the category of string id cid (UINT64_MAX: none could be
@@ -797,7 +941,8 @@ static __attribute__((noinline)) void log_site_stack(uint64_t task, gotrace_site
 	log_write(&e, task, site_id(&e, cat), msg, &stack);
 }
 
-void gotrace_log_site_(uint64_t task, gotrace_site *cat, const char *msg)
+/* The general path of a _lit log (lit_enter). */
+static __attribute__((noinline)) void log_site_general(uint64_t task, gotrace_site *cat, const char *msg)
 {
 	if (unlikely(gt_evstack_wanted(GOTRACE_STACK_LOG))) { /* as region begin */
 		log_site_stack(task, cat, msg);
@@ -807,4 +952,27 @@ void gotrace_log_site_(uint64_t task, gotrace_site *cat, const char *msg)
 	if (!emit_begin(&e))
 		return;
 	log_write(&e, task, site_id(&e, cat), msg, NULL);
+}
+
+/* The fast path's case (lit_enter): the category's id cached, the message
+ * one of msg_inline's. */
+void gotrace_log_site_(uint64_t task, gotrace_site *cat, const char *msg)
+{
+	struct gt_emit e;
+	if (unlikely(!lit_enter(&e, GOTRACE_STACK_LOG, 1 + 5 * GT_UVARINT_MAX)))
+		return log_site_general(task, cat, msg);
+	uint64_t cid = lit_site_id(&e, cat), mid;
+	if (unlikely(cid == UINT64_MAX || !msg_inline(&e, msg, &mid))) {
+		gt_emit_end(&e);
+		return log_site_general(task, cat, msg);
+	}
+	/* log_write's event */
+	uint8_t *p = e.tb->ev->data + e.tb->ev->len;
+	p = gt_ev_start(&e, p, GT_EV_LOG);
+	p = gt_put_uvarint(p, task);
+	p = gt_put_uvarint(p, cid);
+	p = gt_put_uvarint(p, mid);
+	*p++ = 0; /* no stack */
+	gt_ev_commit(&e, p);
+	gt_emit_end(&e);
 }

@@ -243,6 +243,170 @@ static void test_log_message_cache(void **state)
 	assert_true(per >= 4 && per <= 7);
 }
 
+/*
+ * The _lit calls' fast path (event.c, lit_enter) handles the common call
+ * alone and hands every other case to the general path, which must then
+ * write what it always wrote.  Each case below is one of those hand-overs;
+ * the counts are exact, per name, and the trace must satisfy the
+ * validators (a stale id, an end without its begin or a lost end would
+ * fail them).
+ */
+struct fb_expect {
+	const char *name;
+	int begins, ends;
+};
+static const struct fb_expect fb_regions[] = {
+	{ "fb-first", 3, 3 },    /* a site's first call in a generation */
+	{ "fb-span", 2, 2 },     /* a region open across a generation boundary */
+	{ "fb-outer", 1, 1 },    /* ended while not innermost ... */
+	{ "fb-inner", 1, 1 },    /* ... which ends this one first */
+	{ "fb-task", 1, 1 },     /* an end of another task: not that region */
+	{ "fb-none", 0, 0 },     /* an end with nothing open */
+	{ "fb-deep", 64, 64 },   /* 70 nested: 6 past the limit, untraced */
+	{ "fb-sys", 1, 1 },      /* once outside a syscall bracket, once in */
+	{ "fb-named", 2, 2 },    /* after another thread named this one */
+	{ "fb-many", 30000, 30000 }, /* batches filling up mid-generation */
+	{ "fb-handle", 1, 1 },   /* a handle whose region is not innermost */
+	{ "fb-handin", 1, 1 },
+};
+#define FB_N (sizeof fb_regions / sizeof fb_regions[0])
+
+static void *fb_namer(void *arg)
+{
+	assert_int_equal(gotrace_thread_name_of(*(pthread_t *)arg, "fb-label"), 0);
+	return NULL;
+}
+
+static void test_fast_path_hand_overs(void **state)
+{
+	(void)state;
+	char *path = tmp_trace_path("lit-handover");
+	gotrace_options o;
+	gotrace_options_init(&o);
+	o.advance_period_ns = 10ull * 1000 * 1000 * 1000; /* boundaries: ours */
+	assert_int_equal(gotrace_start_path(path, &o), 0);
+	gotrace_log_lit(0, "fb-cat", "first");
+	for (int i = 0; i < 3; i++) {
+		gotrace_region_begin_lit(0, "fb-first");
+		gotrace_region_end_lit(0, "fb-first");
+	}
+	gotrace_region_begin_lit(0, "fb-span");
+	assert_int_equal(gotrace_flush(), 0);
+	/* A first call in the new generation (its status), so that the end
+	 * below is the fast path's case but for its region's id, stale now. */
+	gotrace_log_lit(0, "fb-cat", "new generation");
+	gotrace_region_end_lit(0, "fb-span");
+	gotrace_region_begin_lit(0, "fb-span");
+	gotrace_region_end_lit(0, "fb-span");
+
+	gotrace_region_begin_lit(0, "fb-outer");
+	gotrace_region_begin_lit(0, "fb-inner");
+	gotrace_region_end_lit(0, "fb-outer");
+	gotrace_region_end_lit(0, "fb-inner"); /* ended already: nothing */
+
+	uint64_t task = gotrace_task_begin_lit(0, "fb-t");
+	assert_true(task != 0);
+	gotrace_region_begin_lit(task, "fb-task");
+	gotrace_region_end_lit(0, "fb-task"); /* task 0: not open, nothing */
+	gotrace_region_end_lit(task, "fb-task");
+	gotrace_task_end(task);
+
+	gotrace_region_end_lit(0, "fb-none");
+
+	for (int i = 0; i < 70; i++)
+		gotrace_region_begin_lit(0, "fb-deep");
+	for (int i = 0; i < 70; i++)
+		gotrace_region_end_lit(0, "fb-deep");
+
+	/* the same sites (their ids cached) outside and inside the bracket */
+	for (int in = 0; in < 2; in++) {
+		if (in)
+			gotrace_syscall_begin();
+		gotrace_region_begin_lit(0, "fb-sys");
+		gotrace_log_lit(0, "fb-cat", "syscall?");
+		gotrace_region_end_lit(0, "fb-sys");
+		if (in)
+			gotrace_syscall_end();
+	}
+
+	for (int i = 0; i < 2; i++) { /* one site: its id cached in the second round */
+		if (i) {
+			pthread_t self = pthread_self(), namer;
+			assert_int_equal(pthread_create(&namer, NULL, fb_namer, &self), 0);
+			assert_int_equal(pthread_join(namer, NULL), 0);
+		}
+		gotrace_region_begin_lit(0, "fb-named"); /* i = 1: the label first */
+		gotrace_region_end_lit(0, "fb-named");
+	}
+
+	for (int i = 0; i < 30000; i++) {
+		gotrace_region_begin_lit(0, "fb-many");
+		gotrace_log_lit(0, "fb-cat", i % 2 ? "odd" : "even");
+		gotrace_region_end_lit(0, "fb-many");
+	}
+	/* messages the fast path does not define: longer than 127 bytes,
+	 * empty, NULL */
+	char longmsg[200];
+	memset(longmsg, 'x', sizeof longmsg - 1);
+	longmsg[sizeof longmsg - 1] = 0;
+	gotrace_log_lit(0, "fb-cat", longmsg);
+	gotrace_log_lit(0, "fb-cat", "");
+	gotrace_log_lit(0, "fb-cat", NULL);
+
+	gotrace_region_t h = gotrace_region_open_lit(0, "fb-handle");
+	gotrace_region_begin_lit(0, "fb-handin");
+	gotrace_region_close(&h); /* its hint is not the innermost */
+	assert_int_equal(gotrace_stop(), 0);
+	assert_int_equal(judge_trace(path), 0);
+
+	struct tsum s;
+	assert_int_equal(tsum_load(path, "go1.23", &s), 0);
+	size_t named = 0;
+	while (strcmp(fb_regions[named].name, "fb-named"))
+		named++;
+	int begins[FB_N] = { 0 }, ends[FB_N] = { 0 }, labels = 0, logs = 0, longs = 0, empties = 0;
+	for (size_t i = 0; i < s.n; i++) {
+		const struct tline *l = &s.lines[i];
+		if (!strcmp(l->kind, "label")) {
+			if (!strcmp(tl_get(l, "label"), "fb-label")) {
+				labels++;
+				/* written by the call that followed the naming,
+				 * before that call's event */
+				assert_int_equal(begins[named], 1);
+			}
+			continue;
+		}
+		if (!strcmp(l->kind, "log")) {
+			assert_string_equal(tl_get(l, "cat"), "fb-cat");
+			const char *m = tl_get(l, "msg");
+			logs++;
+			longs += !strcmp(m, longmsg);
+			empties += m[0] == 0;
+			continue;
+		}
+		if (strcmp(l->kind, "regionbegin") && strcmp(l->kind, "regionend"))
+			continue;
+		size_t k = 0;
+		while (k < FB_N && strcmp(tl_get(l, "name"), fb_regions[k].name))
+			k++;
+		if (k == FB_N)
+			fail_msg("a region named \"%s\"", tl_get(l, "name"));
+		l->kind[6] == 'b' ? begins[k]++ : ends[k]++;
+	}
+	tsum_free(&s);
+	for (size_t k = 0; k < FB_N; k++) {
+		if (begins[k] != fb_regions[k].begins || ends[k] != fb_regions[k].ends)
+			fail_msg("%s: %d begins, %d ends; expected %d, %d", fb_regions[k].name, begins[k], ends[k],
+			         fb_regions[k].begins, fb_regions[k].ends);
+	}
+	assert_int_equal(labels, 1);
+	assert_int_equal(logs, 2 + 1 + 30000 + 3); /* none from inside the bracket */
+	assert_int_equal(longs, 1);
+	assert_int_equal(empties, 2);
+	unlink(path);
+	free(path);
+}
+
 static void test_tracing_off(void **state)
 {
 	(void)state;
@@ -261,6 +425,7 @@ int main(void)
 		cmocka_unit_test(test_sites_across_generations),
 		cmocka_unit_test(test_sites_across_sessions_and_threads),
 		cmocka_unit_test(test_log_message_cache),
+		cmocka_unit_test(test_fast_path_hand_overs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
