@@ -527,14 +527,38 @@ void gotrace_region_begin_(uint64_t task, const char *name)
  * process, across sessions included (gt_session.gen), so a word whose
  * generation is the caller's is that generation's id, whoever wrote it; one
  * word, so the pair cannot tear.  Written (relaxed) by any thread that
- * interned the literal in its generation (ids of 2^24 and more are not
- * cached); read (relaxed) by every thread using the site.  An id read from
- * the word was interned in that generation's table before the word was
- * stored, by a thread inside that generation, and the table is written out
- * only after every thread left it: no ordering is needed beyond that.
+ * defined the literal in its generation (site_define; ids of 2^24 and more
+ * are not cached); read (relaxed) by every thread using the site.  An id
+ * read from the word was defined in that generation, in the strings batch
+ * of a thread inside that generation, before the word was stored, and
+ * every batch of a generation is written out only after every thread left
+ * it: no ordering is needed beyond that.
  */
 #define SITE_ID_BITS 24
 #define SITE_ID_MASK ((1u << SITE_ID_BITS) - 1)
+
+/*
+ * The literal's id in e's generation, for a site's first call there (or a
+ * call racing it).  Defined as log messages are, under a fresh id of the
+ * thread's block (gt_string_fresh): the site's word is what shares it, so
+ * the generation's table is not needed.  Interning it would cost the first
+ * call of every generation a lookup and an insert in a table the advancer
+ * has just emptied, and an arena node: about half of that call's time
+ * (BENCHMARKS.md, "A site's first call in a generation").  Two threads
+ * racing define it twice, under two ids that are both valid.  A fresh id
+ * that does not fit the word (2^24 and more: millions of messages in one
+ * generation) would make every later call of the site define it again: the
+ * literal is then interned instead (odd ids, counted apart, stay small),
+ * and the fresh definition already written is an unused id, which is
+ * harmless.  0: could not be defined.
+ */
+static __attribute__((noinline)) uint64_t site_define(struct gt_emit *e, const char *name, uint32_t len)
+{
+	uint64_t id = gt_string_fresh(e, name, len, false);
+	if (id > SITE_ID_MASK)
+		id = gt_intern(e, name, len, false);
+	return id;
+}
 
 static inline uint64_t site_id(struct gt_emit *e, gotrace_site *s)
 {
@@ -544,7 +568,7 @@ static inline uint64_t site_id(struct gt_emit *e, gotrace_site *s)
 	uint32_t len = s->len_ < GT_MAX_STRING ? s->len_ : GT_MAX_STRING;
 	if (len == 0)
 		return 0;
-	uint64_t id = gt_intern(e, s->name_, len, false);
+	uint64_t id = site_define(e, s->name_, len);
 	if (id == 0)
 		return UINT64_MAX;
 	if (id <= SITE_ID_MASK)
