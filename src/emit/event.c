@@ -541,23 +541,30 @@ void gotrace_region_begin_(uint64_t task, const char *name)
  * The literal's id in e's generation, for a site's first call there (or a
  * call racing it).  Defined as log messages are, under a fresh id of the
  * thread's block (gt_string_fresh): the site's word is what shares it, so
- * the generation's table is not needed.  Interning it would cost the first
- * call of every generation a lookup and an insert in a table the advancer
- * has just emptied, and an arena node: about half of that call's time
- * (BENCHMARKS.md, "A site's first call in a generation").  Two threads
- * racing define it twice, under two ids that are both valid.  A fresh id
- * that does not fit the word (2^24 and more: millions of messages in one
- * generation) would make every later call of the site define it again: the
- * literal is then interned instead (odd ids, counted apart, stay small),
- * and the fresh definition already written is an unused id, which is
- * harmless.  0: could not be defined.
+ * the generation's table is not needed.  Interning it costs the first call
+ * of every generation a lookup and an insert in a table the advancer has
+ * just emptied, and an arena node (BENCHMARKS.md, "A site's first call in
+ * a generation").  But fresh ids are shared with every log message of the
+ * generation, and every event naming the site carries its id: only an id
+ * that takes one varint byte (< 128) is taken fresh, any other literal is
+ * interned, whose odd ids count names alone and stay small (bytes per
+ * region event: 5).  Two threads racing define it twice, under two ids
+ * that are both valid; a fresh id that came out larger than expected (the
+ * block taken meanwhile) is an unused definition, harmless.  0: could not
+ * be defined.
  */
+#define SITE_FRESH_MAX 128u
 static __attribute__((noinline)) uint64_t site_define(struct gt_emit *e, const char *name, uint32_t len)
 {
-	uint64_t id = gt_string_fresh(e, name, len, false);
-	if (id > SITE_ID_MASK)
-		id = gt_intern(e, name, len, false);
-	return id;
+	struct gt_tbuf *tb = e->tb;
+	uint64_t next = tb->str_next != tb->str_end ? tb->str_next
+	                                            : __atomic_load_n(&gt_session.msg_next[e->gen & 1], __ATOMIC_RELAXED);
+	if (2 * (next + 1) < SITE_FRESH_MAX) {
+		uint64_t id = gt_string_fresh(e, name, len, false);
+		if (id == 0 || id < SITE_FRESH_MAX)
+			return id;
+	}
+	return gt_intern(e, name, len, false);
 }
 
 static inline uint64_t site_id(struct gt_emit *e, gotrace_site *s)

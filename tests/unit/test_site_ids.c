@@ -2,11 +2,11 @@
  * test_site_ids.c: the string ids of the _lit call sites (src/emit/event.c,
  * site_define).  A site's first call in a generation defines its literal
  * under a fresh (even) id of the thread's block and caches it in the
- * site's word; when that id would not fit the word (2^24 and more) it
- * interns the literal instead (odd ids).  The second case needs millions
- * of fresh strings in one generation: the test moves the generation's
- * message counter there instead (gt_session.msg_next).  Both traces must
- * satisfy the validators and name every region right.
+ * site's word, as long as that id takes one varint byte; otherwise (the
+ * generation's fresh ids are shared with its log messages) it interns the
+ * literal (odd ids, which count names alone).  The test reaches the second
+ * case by moving the generation's message counter (gt_session.msg_next).
+ * Both traces must satisfy the validators and name every region right.
  */
 #define _GNU_SOURCE 1
 #include <setjmp.h>
@@ -68,19 +68,20 @@ static void test_fresh_then_interned(void **state)
 	assert_true(id != 0 && id % 2 == 0);
 	assert_int_equal(region_on(&site, &g), id); /* the cached id */
 
-	/* The next generation's fresh ids past the word: the site falls back
-	 * to the table.  (The counter of a generation's parity is reset when
-	 * the generation two before is written out, before this one began:
-	 * moving it now holds for this generation alone.) */
+	/* The next generation's fresh ids past one varint byte, as after 64
+	 * log messages: the site interns its literal.  (The counter of a
+	 * generation's parity is reset when the generation two before is
+	 * written out, before this one began: moving it now holds for this
+	 * generation alone.) */
 	assert_int_equal(gotrace_flush(), 0);
 	uint64_t g1 = __atomic_load_n(&gt_session.gen, __ATOMIC_ACQUIRE);
 	assert_true(g1 > g0);
-	__atomic_fetch_add(&gt_session.msg_next[g1 & 1], 1u << (ID_BITS - 1), __ATOMIC_RELAXED);
+	__atomic_fetch_add(&gt_session.msg_next[g1 & 1], 64, __ATOMIC_RELAXED);
 	id = region_on(&site, &g);
 	assert_int_equal(g, g1);
-	assert_true(id % 2 == 1); /* interned */
+	assert_true(id % 2 == 1 && id < 128); /* interned, one byte */
 	assert_int_equal(region_on(&site, &g), id);
-	gotrace_log(0, "cat", "a message under a fresh id past 2^24");
+	gotrace_log(0, "cat", "a message under a fresh id of two bytes");
 
 	/* And fresh again in the generation after. */
 	assert_int_equal(gotrace_flush(), 0);
