@@ -28,8 +28,7 @@
  * faulted page (BENCHMARKS.md).
  *
  * Who: the flusher puts the chunks it has written (gt_chunk_free, from
- * gt_out_drain; also gotrace_stop's last drains) and fresh ones for the
- * reserve (gt_chunk_pool_refill, below); any thread that needs a
+ * gt_out_drain; also gotrace_stop's last drains); any thread that needs a
  * chunk of that size takes one (gt_chunk_new: writers on the emit path, the
  * advancer) before falling back to malloc.  Not reachable from a signal
  * handler: the SIGPROF handler writes only its own sample buffer and
@@ -185,58 +184,11 @@ void gt_chunk_free(struct gt_chunk *c)
 		gt_chunk_release(c);
 }
 
-/*
- * The reserve.  A writer that finds the pool empty maps a chunk itself
- * (gt_chunk_new) and then faults its pages in one at a time, on the calls
- * that first write them: tens of microseconds.  That happens most at a
- * generation's start, when every writer opens new batches while the
- * flusher is still writing the last generation out (about 1% of a writer's
- * first calls in a generation at a 1 ms period: BENCHMARKS.md, "A
- * reserve in the pool").  Each such miss raises pool_want, up to
- * POOL_WANT_MAX; between generations the flusher tops the pool up to
- * pool_want chunks, mapped with their pages already in (MAP_POPULATE), off
- * the writers' path.  A program whose pool never runs dry keeps no
- * reserve.  pool_want: atomic; raised by writers, read by the flusher,
- * reset by gt_chunk_pool_drain (stop).
- */
-#define POOL_WANT_MAX 16u
-static uint32_t pool_want;
-
-static void pool_missed(void)
-{
-	if (__atomic_load_n(&pool_want, __ATOMIC_RELAXED) < POOL_WANT_MAX)
-		__atomic_add_fetch(&pool_want, 1, __ATOMIC_RELAXED);
-}
-
-size_t gt_chunk_pool_refill(void)
-{
-	uint32_t cap = gt_session.chunk_cap;
-	size_t size = sizeof(struct gt_chunk) + cap, added = 0;
-	uint32_t want = __atomic_load_n(&pool_want, __ATOMIC_RELAXED);
-	want = want < POOL_WANT_MAX ? want : POOL_WANT_MAX;
-	while (cap != 0 && __atomic_load_n(&pool_bytes, __ATOMIC_RELAXED) / size < want) {
-		struct gt_chunk *c = mmap(NULL, map_size(cap), PROT_READ | PROT_WRITE,
-		                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-		if (c == MAP_FAILED)
-			break;
-		c->mapped = (uint32_t)map_size(cap);
-		c->cap = cap;
-		c->len = cap; /* pool_put evicts it whole: the zeroing left it here */
-		if (!pool_put(c)) {
-			gt_chunk_release(c); /* the pool's bound */
-			break;
-		}
-		added++;
-	}
-	return added;
-}
-
 void gt_chunk_pool_drain(void)
 {
 	struct gt_chunk *c;
 	while ((c = pool_pop()) != NULL)
 		gt_chunk_release(c);
-	__atomic_store_n(&pool_want, 0, __ATOMIC_RELAXED);
 }
 
 size_t gt_chunk_pool_bytes(void)
@@ -254,7 +206,6 @@ struct gt_chunk *gt_chunk_new(uint32_t cap, uint32_t reserve)
 		c = pool_take(cap);
 		mapped = c ? c->mapped : 0;
 		if (!c) {
-			pool_missed();
 			void *m = mmap(NULL, map_size(cap), PROT_READ | PROT_WRITE,
 			               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			if (m == MAP_FAILED)

@@ -75,9 +75,6 @@ GT_HIDDEN struct gt_chunk *gt_chunk_new(uint32_t cap, uint32_t reserve);
  * AS-safe (may free).  gt_chunk_pool_drain frees the pool (stop). */
 GT_HIDDEN void gt_chunk_free(struct gt_chunk *c);
 GT_HIDDEN void gt_chunk_pool_drain(void);
-/* Flusher, between generations: top the pool up to the reserve that
- * writers missed (chunk.c).  Returns the chunks added. */
-GT_HIDDEN size_t gt_chunk_pool_refill(void);
 /* c's memory back to where it came from (munmap or free), never pooled. */
 GT_HIDDEN void gt_chunk_release(struct gt_chunk *c);
 GT_HIDDEN size_t gt_chunk_pool_bytes(void); /* bytes pooled (tests) */

@@ -222,10 +222,6 @@ static void *flusher_main(void *arg)
 			next = gt_mono_ns() + period;
 			if (stopping)
 				break;
-			/* Chunks for the writers' next generation start, so that
-			 * none maps and faults one on its first call (chunk.c,
-			 * the reserve). */
-			gt_chunk_pool_refill();
 			continue;
 		}
 		if (__atomic_load_n(&gt_session.out_err, __ATOMIC_ACQUIRE) && g != 0) {

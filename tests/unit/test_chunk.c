@@ -1,8 +1,7 @@
 /*
  * test_chunk.c: the pool of written chunks (src/core/chunk.c): reuse, the
  * size it serves, its memory bound (max_buffered / 4, and queued data plus
- * pool within max_buffered), draining, the reserve the flusher keeps in it
- * for writers that found it empty, and many threads putting and taking
+ * pool within max_buffered), draining, and many threads putting and taking
  * at once (each chunk owned by one thread at a time; under ASan a pooled
  * chunk is poisoned, under TSan the hand-offs are checked).
  */
@@ -16,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
-#include <sys/resource.h>
 #include <cmocka.h>
 
 #include "core/core.h"
@@ -153,63 +151,6 @@ static void test_bound(void **state)
 	gt_session.buffered = 0;
 }
 
-/* The reserve: each miss (a chunk mapped because the pool was empty)
- * raises the number of chunks the flusher keeps pooled, up to 16; a refill
- * tops the pool up to it with chunks whose pages are already in, within
- * the pool's bound; stop (drain) forgets it. */
-static long minor_faults(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_THREAD, &ru);
-	return ru.ru_minflt;
-}
-
-static void test_reserve(void **state)
-{
-	(void)state;
-	assert_int_equal(gt_chunk_pool_refill(), 0); /* never missed: none */
-	struct gt_chunk *a = gt_chunk_new(CAP, 0), *b = gt_chunk_new(CAP, 0);
-	assert_int_equal(gt_chunk_pool_refill(), 2);
-	assert_int_equal(gt_chunk_pool_bytes(), 2 * CSIZE);
-	assert_int_equal(gt_chunk_pool_refill(), 0); /* topped up */
-
-	struct gt_chunk *c = gt_chunk_new(CAP, 0); /* a hit: no more wanted */
-	assert_fresh(c, CAP, 0);
-	assert_true(c->mapped != 0);
-	long f0 = minor_faults();
-	memset(c->data, 0x5a, c->cap);
-	long faults = minor_faults() - f0;
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-	/* (the sanitizers' shadow pages fault on their own) */
-	assert_int_equal(faults, 0);
-#endif
-	printf("# a reserve chunk: %ld page faults while written whole\n", faults);
-	assert_int_equal(gt_chunk_pool_refill(), 1);
-	assert_int_equal(gt_chunk_pool_bytes(), 2 * CSIZE);
-
-	/* Up to 16, and never past the pool's bound. */
-	enum { N = 40 };
-	static struct gt_chunk *m[N];
-	for (int i = 0; i < N; i++)
-		m[i] = gt_chunk_new(CAP, 0); /* 2 hits, 38 misses */
-	assert_int_equal(gt_chunk_pool_bytes(), 0);
-	assert_int_equal(gt_chunk_pool_refill(), 16);
-	assert_int_equal(gt_chunk_pool_refill(), 0);
-	gt_chunk_pool_drain();
-	assert_int_equal(gt_chunk_pool_refill(), 0); /* drained: forgotten */
-	gt_session.buffered = gt_session.opt.max_buffered - 5 * CSIZE;
-	for (int i = 0; i < 16; i++)
-		gt_chunk_release(gt_chunk_new(CAP, 0));
-	assert_int_equal(gt_chunk_pool_refill(), 5); /* queued data + pool: within max_buffered */
-	gt_session.buffered = 0;
-
-	for (int i = 0; i < N; i++)
-		gt_chunk_release(m[i]);
-	gt_chunk_release(a);
-	gt_chunk_release(b);
-	gt_chunk_release(c);
-}
-
 /* Threads take, own, write and put chunks at once.  A chunk is owned by
  * one thread between its take and its put: the owner fills the whole
  * payload with its tag and finds it intact when it puts the chunk back (a
@@ -289,7 +230,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_size_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bound, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reserve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
