@@ -488,8 +488,10 @@ struct gt_state {
 	size_t free_p_n, free_p_cap;
 
 	struct gt_strtab strtab[2];
-	/* Log-message id blocks per parity (atomic; reset by the advancer
-	 * together with the table). */
+	/* Fresh-id blocks per parity (atomic): taken by writers for log
+	 * messages and call sites' literals (gt_string_fresh), peeked by
+	 * site_define (event.c) to keep sites' ids to one byte; reset by the
+	 * advancer together with the table. */
 	uint64_t msg_next[2];
 	uint64_t task_next;      /* atomic: end of the last block of task ids
 	                          * handed to a thread (process-wide) */

@@ -192,6 +192,16 @@ bool gt_write_status(struct gt_emit *e)
 
 static const char *region_name(const struct gt_region *r);
 
+/* RegionEnd at p, room reserved (no stack). */
+static inline void put_region_end(struct gt_emit *e, uint8_t *p, uint64_t task, uint64_t id)
+{
+	p = gt_ev_start(e, p, GT_EV_REGION_END);
+	p = gt_put_uvarint(p, task);
+	p = gt_put_uvarint(p, id);
+	*p++ = 0;
+	gt_ev_commit(e, p);
+}
+
 /* RegionEnd of r.  While the generation is the one of its begin (the usual
  * case: regions are shorter than a generation), the name's id is the one
  * the begin got, and the end needs no lookup; otherwise the name is
@@ -207,11 +217,7 @@ static inline bool write_region_end(struct gt_emit *e, const struct gt_region *r
 	uint8_t *p = gt_ev_reserve(e, 1 + 4 * GT_UVARINT_MAX, true);
 	if (!p)
 		return false;
-	p = gt_ev_start(e, p, GT_EV_REGION_END);
-	p = gt_put_uvarint(p, r->task);
-	p = gt_put_uvarint(p, id);
-	*p++ = 0;
-	gt_ev_commit(e, p);
+	put_region_end(e, p, r->task, id);
 	return true;
 }
 
@@ -445,6 +451,30 @@ static void overflow_unwind(struct gt_thread *t, int i)
 		t->depth_overflow--;
 }
 
+/* A region record's fields but its name's copy and emitted flag; lit: the
+ * literal, NULL if none; nid: the name's id in generation gen (UINT64_MAX:
+ * none). */
+static inline void region_set(struct gt_region *r, uint64_t task, const char *lit, size_t len, uint64_t nid,
+                              uint64_t gen)
+{
+	r->task = task;
+	r->len = (uint16_t)len;
+	r->blk = NULL;
+	r->lit = lit;
+	r->id = (uint32_t)nid;
+	r->id_gen = nid <= UINT32_MAX ? gen : 0;
+}
+
+/* RegionBegin at p, room reserved. */
+static inline void put_region_begin(struct gt_emit *e, uint8_t *p, uint64_t task, uint64_t nid, uint64_t stk)
+{
+	p = gt_ev_start(e, p, GT_EV_REGION_BEGIN);
+	p = gt_put_uvarint(p, task);
+	p = gt_put_uvarint(p, nid);
+	p = gt_put_uvarint(p, stk);
+	gt_ev_commit(e, p);
+}
+
 /* Push and write a region begin, name (len bytes) having string id nid
  * (UINT64_MAX: could not be interned); lit (a constant at each call, so
  * that the copy folds away): name is a call site's literal.
@@ -458,12 +488,7 @@ static inline __attribute__((always_inline)) uint32_t region_push(struct gt_emit
 	uint8_t *p = nid != UINT64_MAX ? gt_ev_reserve(e, 1 + 4 * GT_UVARINT_MAX, false) : NULL;
 	uint32_t at = t->depth;
 	struct gt_region *r = &t->regions[t->depth++];
-	r->task = task;
-	r->len = (uint16_t)len;
-	r->blk = NULL;
-	r->lit = lit ? name : NULL;
-	r->id = (uint32_t)nid;
-	r->id_gen = nid <= UINT32_MAX ? e->gen : 0; /* UINT64_MAX: none */
+	region_set(r, task, lit ? name : NULL, len, nid, e->gen);
 	if (lit) {
 		/* Nothing to copy. */
 	} else if (len < sizeof r->text) {
@@ -484,11 +509,7 @@ static inline __attribute__((always_inline)) uint32_t region_push(struct gt_emit
 		}
 	}
 	if (likely(p != NULL)) {
-		p = gt_ev_start(e, p, GT_EV_REGION_BEGIN);
-		p = gt_put_uvarint(p, task);
-		p = gt_put_uvarint(p, nid);
-		p = gt_put_uvarint(p, stk);
-		gt_ev_commit(e, p);
+		put_region_begin(e, p, task, nid, stk);
 		r->emitted = 1;
 	} else {
 		r->emitted = 0;
@@ -695,19 +716,9 @@ uint32_t gotrace_region_begin_site_(uint64_t task, gotrace_site *s)
 	/* region_push's record and event, for a literal with an id */
 	struct gt_region *r = &t->regions[at];
 	t->depth = at + 1;
-	r->task = task;
-	r->len = (uint16_t)site_len(s);
-	r->blk = NULL;
-	r->lit = s->name_;
-	r->id = (uint32_t)nid;
-	r->id_gen = e.gen;
+	region_set(r, task, s->name_, site_len(s), nid, e.gen);
 	r->emitted = 1;
-	uint8_t *p = e.tb->ev->data + e.tb->ev->len;
-	p = gt_ev_start(&e, p, GT_EV_REGION_BEGIN);
-	p = gt_put_uvarint(p, task);
-	p = gt_put_uvarint(p, nid);
-	*p++ = 0; /* no stack */
-	gt_ev_commit(&e, p);
+	put_region_begin(&e, e.tb->ev->data + e.tb->ev->len, task, nid, 0);
 	gt_emit_end(&e);
 	return at + 1;
 }
@@ -798,12 +809,7 @@ void gotrace_region_end_site_(uint64_t task, gotrace_site *s, uint32_t hint)
 	             r->blk != NULL || r->id_gen != e.gen))
 		goto general;
 	/* write_region_end with the begin's id, and region_end's pop */
-	uint8_t *p = e.tb->ev->data + e.tb->ev->len;
-	p = gt_ev_start(&e, p, GT_EV_REGION_END);
-	p = gt_put_uvarint(p, task);
-	p = gt_put_uvarint(p, r->id);
-	*p++ = 0; /* no stack */
-	gt_ev_commit(&e, p);
+	put_region_end(&e, e.tb->ev->data + e.tb->ev->len, task, r->id);
 	t->depth = d - 1;
 	gt_emit_end(&e);
 	return;
@@ -903,6 +909,17 @@ static inline __attribute__((always_inline)) bool msg_inline(struct gt_emit *e, 
 	return false;
 }
 
+/* Log at p, room reserved. */
+static inline void put_log(struct gt_emit *e, uint8_t *p, uint64_t task, uint64_t cid, uint64_t mid, uint64_t stk)
+{
+	p = gt_ev_start(e, p, GT_EV_LOG);
+	p = gt_put_uvarint(p, task);
+	p = gt_put_uvarint(p, cid);
+	p = gt_put_uvarint(p, mid);
+	p = gt_put_uvarint(p, stk);
+	gt_ev_commit(e, p);
+}
+
 /* Log msg under the category of string id cid (UINT64_MAX: none could be
  * had); leaves the critical section. */
 static inline __attribute__((always_inline)) void log_write(struct gt_emit *e, uint64_t task, uint64_t cid, const char *msg,
@@ -915,12 +932,7 @@ static inline __attribute__((always_inline)) void log_write(struct gt_emit *e, u
 		uint64_t stk = gt_evstack_id(e, stack);
 		uint8_t *p = mok ? gt_ev_reserve(e, 1 + 5 * GT_UVARINT_MAX, false) : NULL;
 		if (likely(p != NULL)) {
-			p = gt_ev_start(e, p, GT_EV_LOG);
-			p = gt_put_uvarint(p, task);
-			p = gt_put_uvarint(p, cid);
-			p = gt_put_uvarint(p, mid);
-			p = gt_put_uvarint(p, stk);
-			gt_ev_commit(e, p);
+			put_log(e, p, task, cid, mid, stk);
 			ok = true;
 		}
 	}
@@ -997,13 +1009,6 @@ void gotrace_log_site_(uint64_t task, gotrace_site *cat, const char *msg)
 		gt_emit_end(&e);
 		return log_site_general(task, cat, msg);
 	}
-	/* log_write's event */
-	uint8_t *p = e.tb->ev->data + e.tb->ev->len;
-	p = gt_ev_start(&e, p, GT_EV_LOG);
-	p = gt_put_uvarint(p, task);
-	p = gt_put_uvarint(p, cid);
-	p = gt_put_uvarint(p, mid);
-	*p++ = 0; /* no stack */
-	gt_ev_commit(&e, p);
+	put_log(&e, e.tb->ev->data + e.tb->ev->len, task, cid, mid, 0); /* log_write's event */
 	gt_emit_end(&e);
 }
