@@ -830,26 +830,11 @@ void gotrace_logf(uint64_t task, const char *cat, const char *fmt, ...)
 	gotrace_log_(task, cat, msg);
 }
 
-/* A log message's definition under a fresh id (messages are not
- * interned: gt_string_fresh).  The common message, shorter than 128 bytes
- * (a 1-byte length), is measured while it is copied into the open strings
- * batch: no strnlen, no memcpy, no call.  Sets *ok false if it could not be
- * written; returns 0 for an empty message. */
+/* Log messages are defined under fresh ids (not interned:
+ * gt_string_fresh).  The common message, shorter than 128 bytes (a 1-byte
+ * length), is measured while it is copied into the open strings batch: no
+ * strnlen, no memcpy, no call. */
 #define MSG_SHORT 127u
-static inline __attribute__((always_inline)) bool msg_inline(struct gt_emit *e, const char *msg, uint64_t *idp);
-
-static inline __attribute__((always_inline)) uint64_t msg_fresh(struct gt_emit *e, const char *msg, bool *ok)
-{
-	uint64_t id;
-	*ok = true;
-	if (likely(msg_inline(e, msg, &id)))
-		return id;
-	size_t mlen = gt_wire_strlen(msg);
-	uint64_t mid = gt_string_fresh(e, msg, mlen, false);
-	*ok = mid != 0 || mlen == 0;
-	return mid;
-}
-
 /* msg_fresh's cases that make no call: the message cache's hit, and the
  * definition of a short message in the open strings batch.  Sets *idp and
  * returns true if one of them applied (having written nothing otherwise):
@@ -907,6 +892,21 @@ static inline __attribute__((always_inline)) bool msg_inline(struct gt_emit *e, 
 		/* longer: the bytes past c->len are not committed */
 	}
 	return false;
+}
+
+/* A log message's id: msg_inline's cases, else a definition by
+ * gt_string_fresh.  Sets *ok false if it could not be written; returns 0
+ * for an empty message. */
+static inline __attribute__((always_inline)) uint64_t msg_fresh(struct gt_emit *e, const char *msg, bool *ok)
+{
+	uint64_t id;
+	*ok = true;
+	if (likely(msg_inline(e, msg, &id)))
+		return id;
+	size_t mlen = gt_wire_strlen(msg);
+	uint64_t mid = gt_string_fresh(e, msg, mlen, false);
+	*ok = mid != 0 || mlen == 0;
+	return mid;
 }
 
 /* Log at p, room reserved. */
