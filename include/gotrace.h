@@ -84,7 +84,8 @@ typedef struct gotrace_options {
 	/* CPU profiling: samples per second of CPU time per thread, 0 (the
 	 * default) for none.  See GOTRACE_CPU_* for the timer. */
 	int cpu_hz;
-	/* GOTRACE_CPU_*: what delivers SIGPROF (default SETITIMER). */
+	/* GOTRACE_CPU_*: what delivers SIGPROF (default SETITIMER; AUTO picks
+	 * the most accurate source available, see there). */
 	int cpu_source;
 	/* GOTRACE_CRASH_*: crash handling (default 0: fatal-signal handlers
 	 * installed, see gotrace_crash_flush). */
@@ -132,8 +133,23 @@ enum gotrace_cpu_source {
 	 * tick cap. */
 	GOTRACE_CPU_THREAD_TIMER = 1,
 	/* perf_event_open software CPU clock per traced thread, delivering
-	 * SIGPROF to its thread: not limited by the kernel tick. */
+	 * SIGPROF to its thread: not limited by the kernel tick.  One
+	 * descriptor per thread, numbered from half the soft RLIMIT_NOFILE
+	 * (at most from 512) and at most an eighth of that limit (at most
+	 * 4096) in all; the threads past that bound, or whose event cannot be
+	 * opened for want of descriptors, get THREAD_TIMER's timer. */
 	GOTRACE_CPU_PERF = 2,
+	/* The most accurate of the three that measures user and system time:
+	 * PERF if perf events may count kernel time here (root, CAP_PERFMON
+	 * or kernel.perf_event_paranoid <= 1), else THREAD_TIMER, else
+	 * SETITIMER; gotrace_start_notes() names the choice.  Under load the
+	 * kernel delivers CPU-timer signals (SETITIMER, THREAD_TIMER) at far
+	 * below one per tick, and the CPU time after a thread's last signal
+	 * goes unsampled; perf's clock is not tied to the tick.  Like the
+	 * per-thread sources it samples only the threads alive at the start
+	 * and those that make a traced call (or, under the preload library,
+	 * where it is the default, every thread the program creates). */
+	GOTRACE_CPU_AUTO = 3,
 };
 
 /* Event classes for gotrace_options.event_stacks. */
@@ -273,7 +289,8 @@ GOTRACE_API int gotrace_flight_write(int fd);
  *   variable              value                                  default
  *   GOTRACE_OUT           trace file; %p: the process id, %%: %  (unset: off)
  *   GOTRACE_CPU_HZ        CPU samples per second, 0: none        0
- *   GOTRACE_CPU           setitimer | timer | perf               setitimer
+ *   GOTRACE_CPU           setitimer | timer | perf | auto        setitimer
+ *                         (GOTRACE_CPU_*; auto under the preload)
  *   GOTRACE_STACKS        region,log,block,syscall,goroutine     default
  *                         | all | default | none (event classes   (block,
  *                         with stacks; default: block,syscall)    syscall)

@@ -148,7 +148,7 @@ int gt_cpuprof_start(const gotrace_options *o)
 		cp_msg("cpu_hz %d out of range (1..10000, 0 for no CPU profiling)", o->cpu_hz);
 		return -GOTRACE_EINVAL;
 	}
-	if (o->cpu_source < GOTRACE_CPU_SETITIMER || o->cpu_source > GOTRACE_CPU_PERF) {
+	if (o->cpu_source < GOTRACE_CPU_SETITIMER || o->cpu_source > GOTRACE_CPU_AUTO) {
 		cp_msg("cpu_source %d is not a GOTRACE_CPU_* value", o->cpu_source);
 		return -GOTRACE_EINVAL;
 	}
@@ -253,6 +253,24 @@ int gt_cpuprof_program_sigaction(const struct sigaction *act, struct sigaction *
 bool gt_cpuprof_installed(void)
 {
 	return __atomic_load_n(&installed, __ATOMIC_ACQUIRE);
+}
+
+bool gt_cpuprof_exec_begin(void)
+{
+	if (!__atomic_load_n(&installed, __ATOMIC_ACQUIRE))
+		return false;
+	pthread_mutex_lock(&stop_lock);
+	bool paused = installed && cp_timers_exec_pause();
+	pthread_mutex_unlock(&stop_lock);
+	return paused;
+}
+
+void gt_cpuprof_exec_failed(void)
+{
+	pthread_mutex_lock(&stop_lock);
+	if (installed)
+		cp_timers_exec_resume();
+	pthread_mutex_unlock(&stop_lock);
 }
 
 /* Owner-private: whether this (library-owned) thread unblocked SIGPROF. */

@@ -174,6 +174,8 @@ GT_HIDDEN void cp_timers_stop(void);
 GT_HIDDEN void cp_timers_restore(void);
 GT_HIDDEN void cp_timers_thread_start(void);
 GT_HIDDEN void cp_timers_thread_exit(pid_t tid);
+GT_HIDDEN bool cp_timers_exec_pause(void);
+GT_HIDDEN void cp_timers_exec_resume(void);
 GT_HIDDEN void cp_timers_atfork_prepare(void);
 GT_HIDDEN void cp_timers_atfork_parent(void);
 GT_HIDDEN void cp_timers_atfork_child(void);

@@ -84,8 +84,10 @@ static bool source_accepts(int source, const siginfo_t *si)
 	case GOTRACE_CPU_THREAD_TIMER:
 		return si->si_code == SI_TIMER;
 	case GOTRACE_CPU_PERF:
-		/* fasync delivery with F_SETSIG: si_code is the poll band. */
-		return si->si_code >= POLL_IN && si->si_code <= POLL_HUP;
+		/* fasync delivery with F_SETSIG: si_code is the poll band; or
+		 * the CPU timer of a thread past the descriptor cap (timers.c,
+		 * perf_fd_cap). */
+		return (si->si_code >= POLL_IN && si->si_code <= POLL_HUP) || si->si_code == SI_TIMER;
 	}
 	return false;
 }
@@ -184,8 +186,8 @@ static uint64_t inflight_enter(void)
  * kernel delivers fewer signals than periods elapsed.  POSIX CPU timers and
  * setitimer are checked at the scheduler tick: a timer due between ticks
  * fires late, and periods that fall due while a signal is pending are merged.
- *  - thread timers: the kernel counts the merged periods (si_overrun): the
- *    weight is 1 + si_overrun;
+ *  - thread timers (also under PERF, past the descriptor cap): the kernel
+ *    counts the merged periods (si_overrun): the weight is 1 + si_overrun;
  *  - setitimer: no overrun count, so the handler reads the process CPU
  *    clock and claims every whole period boundary passed since the last
  *    claim (CAS on cp_ctl.next_cpu_ns) -- but no more periods than this
@@ -214,7 +216,7 @@ static uint64_t cpu_clock_ns(clockid_t id)
 
 static uint32_t weigh(int source, const siginfo_t *si)
 {
-	if (source == GOTRACE_CPU_THREAD_TIMER) {
+	if (source == GOTRACE_CPU_THREAD_TIMER || si->si_code == SI_TIMER) {
 		int ov = si->si_overrun;
 		return ov > 0 ? (uint32_t)(ov < 10000 ? ov + 1 : 10000) : 1;
 	}

@@ -41,6 +41,17 @@ __attribute__((visibility("hidden"))) int gt_cpuprof_program_sigaction(const str
 /* Whether our SIGPROF handler is installed (sampling, the program has not
  * taken SIGPROF for itself).  AS-safe: one atomic load. */
 __attribute__((visibility("hidden"))) bool gt_cpuprof_installed(void);
+/* Before an exec (the preload's exec family): stop the calling thread's
+ * SIGPROF source (see timers.c); true if one was stopped, and then
+ * gt_cpuprof_exec_failed re-arms it when the exec returns.  MT-safe, not
+ * AS-safe (start lock). */
+/* The perf events' descriptors, which the preload's close wrappers keep
+ * open like the trace's: is fd one of them; the lowest in [lo, hi], or
+ * -1.  MT-safe, AS-safe (lock-free reads). */
+__attribute__((visibility("hidden"))) bool gt_cpuprof_fd_is_ours(int fd);
+__attribute__((visibility("hidden"))) int gt_cpuprof_next_fd(unsigned lo, unsigned hi);
+__attribute__((visibility("hidden"))) bool gt_cpuprof_exec_begin(void);
+__attribute__((visibility("hidden"))) void gt_cpuprof_exec_failed(void);
 /* Samples written into the trace and lost (gotrace_stats). */
 __attribute__((visibility("hidden"))) void gt_cpuprof_stats(uint64_t *samples, uint64_t *lost);
 /* Samples taken on the library's own threads (gotrace_stats). */

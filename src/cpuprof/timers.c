@@ -15,7 +15,9 @@
  *   GOTRACE_CPU_PERF          perf_event_open software CPU clock per thread,
  *                             signal routed to that thread with F_SETOWN_EX
  *                             + F_SETSIG (as async-profiler does):
- *                             hrtimer-driven, not limited by the tick.
+ *                             hrtimer-driven, not limited by the tick.  A
+ *                             descriptor per thread, capped (perf_fd_cap):
+ *                             the threads past the cap get CPU timers.
  *
  * Per-thread sources arm (a) every thread alive when profiling starts
  * (/proc/self/task, skipping threads that block SIGPROF, such as the
@@ -42,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
@@ -61,6 +64,54 @@ static size_t nslots, capslots;
 static int cur_source = -1;  /* armed source, -1 when stopped */
 static int cur_hz;
 static bool perf_user_only;  /* perf events exclude kernel time */
+static bool perf_need_kernel; /* AUTO: perf only if it counts kernel time */
+/* Perf events cost the program one descriptor per sampled thread.  They
+ * are kept out of its way: moved to numbers at or above perf_fd_floor and
+ * at most perf_fd_cap of them (1/8 of RLIMIT_NOFILE's soft limit at the
+ * start, at most 4096); a thread past the cap, or whose event cannot be
+ * opened for want of descriptors, gets a per-thread CPU timer instead (the
+ * handler accepts both under PERF: handler.c, source_accepts). */
+static size_t perf_fds, perf_fd_cap;
+static int perf_fd_floor;
+/* The perf events' descriptor numbers (below PERF_FD_BITS), for the
+ * preload's close wrappers (gt_cpuprof_fd_is_ours): a daemon's closefrom
+ * would otherwise end the sampling of the threads it already has.  Bits
+ * are set once the event is routed and cleared before it is closed, under
+ * cp_lock; read without it (relaxed atomics: a close racing with a
+ * thread's start or exit sees the old or the new bit, both safe). */
+#define PERF_FD_BITS 8192
+static unsigned long perf_fd_map[PERF_FD_BITS / 64];
+
+static void fd_mark(int fd, bool on)
+{
+	if (fd < 0 || fd >= PERF_FD_BITS)
+		return;
+	unsigned long bit = 1ul << (fd % 64);
+	if (on)
+		__atomic_or_fetch(&perf_fd_map[fd / 64], bit, __ATOMIC_RELAXED);
+	else
+		__atomic_and_fetch(&perf_fd_map[fd / 64], ~bit, __ATOMIC_RELAXED);
+}
+
+bool gt_cpuprof_fd_is_ours(int fd)
+{
+	return fd >= 0 && fd < PERF_FD_BITS &&
+	       (__atomic_load_n(&perf_fd_map[fd / 64], __ATOMIC_RELAXED) >> (fd % 64) & 1);
+}
+
+int gt_cpuprof_next_fd(unsigned lo, unsigned hi)
+{
+	for (unsigned fd = lo; fd <= hi && fd < PERF_FD_BITS; fd++) {
+		unsigned long w = __atomic_load_n(&perf_fd_map[fd / 64], __ATOMIC_RELAXED) >> (fd % 64);
+		if (w == 0) {
+			fd |= 63; /* the rest of this word is clear */
+			continue;
+		}
+		fd += (unsigned)__builtin_ctzl(w);
+		return fd <= hi && fd < PERF_FD_BITS ? (int)fd : -1;
+	}
+	return -1;
+}
 static struct itimerval old_itimer;
 static uint64_t rnd_state;
 
@@ -101,11 +152,18 @@ static int perf_open(pid_t tid)
 	a.exclude_kernel = perf_user_only;
 	a.wakeup_events = 1;
 	int fd = (int)syscall(SYS_perf_event_open, &a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
-	if (fd < 0 && errno == EACCES && !perf_user_only) {
+	if (fd < 0 && errno == EACCES && !perf_user_only && !perf_need_kernel) {
 		a.exclude_kernel = 1;
 		fd = (int)syscall(SYS_perf_event_open, &a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
 		if (fd >= 0)
 			perf_user_only = true;
+	}
+	if (fd >= 0 && fd < perf_fd_floor) {
+		int high = fcntl(fd, F_DUPFD_CLOEXEC, perf_fd_floor);
+		if (high >= 0) {
+			close(fd);
+			fd = high;
+		}
 	}
 	return fd;
 }
@@ -155,12 +213,28 @@ static int timer_arm(pid_t tid, timer_t *out)
 	return 0;
 }
 
+/* Is s->fd still our event?  A program that closes every descriptor (a
+ * daemon's closefrom) closes it too, and its next open may take the
+ * number: an ioctl or close of ours would then hit the program's file.
+ * Ours signals SIGPROF to the slot's thread (perf_route); nothing else in
+ * a process whose SIGPROF is our handler's does. */
+static bool slot_fd_ours(const struct slot *s)
+{
+	struct f_owner_ex own;
+	return s->fd >= 0 && fcntl(s->fd, F_GETSIG) == SIGPROF && fcntl(s->fd, F_GETOWN_EX, &own) == 0 &&
+	       own.type == F_OWNER_TID && own.pid == s->tid;
+}
+
 static void slot_disarm(struct slot *s)
 {
 	if (s->fd >= 0) {
-		ioctl(s->fd, PERF_EVENT_IOC_DISABLE, 0);
-		close(s->fd);
+		fd_mark(s->fd, false);
+		if (slot_fd_ours(s)) {
+			ioctl(s->fd, PERF_EVENT_IOC_DISABLE, 0);
+			close(s->fd);
+		}
 		s->fd = -1;
+		perf_fds--;
 	}
 	if (s->has_timer) {
 		timer_delete(s->timer);
@@ -181,22 +255,25 @@ static int arm_thread(pid_t tid)
 		}
 	}
 	struct slot s = { .tid = tid, .fd = -1 };
-	if (cur_source == GOTRACE_CPU_PERF) {
+	if (cur_source == GOTRACE_CPU_PERF && perf_fds < perf_fd_cap) {
 		s.fd = perf_open(tid);
-		if (s.fd < 0)
+		if (s.fd < 0 && errno != EMFILE && errno != ENFILE)
 			return errno;
-		if (perf_route(s.fd, tid) != 0) {
+		if (s.fd >= 0 && perf_route(s.fd, tid) != 0) {
 			int e = errno;
 			close(s.fd);
 			return e;
 		}
-	} else if (cur_source == GOTRACE_CPU_THREAD_TIMER) {
+		if (s.fd >= 0)
+			perf_fds++;
+	}
+	if (s.fd < 0 && (cur_source == GOTRACE_CPU_PERF || cur_source == GOTRACE_CPU_THREAD_TIMER)) {
 		if (timer_arm(tid, &s.timer) != 0)
 			return errno;
 		s.has_timer = true;
-	} else {
-		return 0;
 	}
+	if (s.fd < 0 && !s.has_timer)
+		return 0;
 	if (nslots == capslots) {
 		size_t ncap = capslots ? 2 * capslots : 64;
 		struct slot *n = realloc(slots, ncap * sizeof *n);
@@ -208,6 +285,7 @@ static int arm_thread(pid_t tid)
 		capslots = ncap;
 	}
 	slots[nslots++] = s;
+	fd_mark(s.fd, true);
 	return 0;
 }
 
@@ -249,6 +327,20 @@ static void arm_all_threads(void)
 	closedir(d);
 }
 
+/* cp_lock held: ITIMER_PROF at the current rate (setitimer counts whole
+ * microseconds: at least 1). */
+static struct itimerval prof_itimer(void)
+{
+	uint64_t period = 1000000000ull / (uint64_t)cur_hz;
+	struct itimerval it = {
+		.it_interval = { (time_t)(period / 1000000000u), (suseconds_t)(period % 1000000000u / 1000) },
+	};
+	if (it.it_interval.tv_sec == 0 && it.it_interval.tv_usec == 0)
+		it.it_interval.tv_usec = 1;
+	it.it_value = it.it_interval;
+	return it;
+}
+
 /* --------------------------------------------------------------- probing */
 
 static bool probe_perf(char *why, size_t len)
@@ -259,7 +351,12 @@ static bool probe_perf(char *why, size_t len)
 		return true;
 	}
 	int e = errno, par = read_paranoid();
-	if (e == EACCES || e == EPERM)
+	if ((e == EACCES || e == EPERM) && perf_need_kernel)
+		snprintf(why, len,
+		         "perf_event_open refused counting kernel time (%s; "
+		         "kernel.perf_event_paranoid=%d: needs <= 1, or CAP_PERFMON)",
+		         strerror(e), par);
+	else if (e == EACCES || e == EPERM)
 		snprintf(why, len,
 		         "perf_event_open refused (%s; kernel.perf_event_paranoid=%d: needs <= 2 "
 		         "and user-only sampling, or CAP_PERFMON)",
@@ -299,7 +396,18 @@ static const char *source_name(int s)
 
 /* Start lock held; the handler is installed and cp_ctl.active is still 0.
  * Chooses the source (falling back as documented), publishes it in
- * cp_ctl.source, and returns it (>= 0) or -1 with the reason in note. */
+ * cp_ctl.source, and returns it (>= 0) or -1 with the reason in note.
+ *
+ * AUTO takes the first source that measures what setitimer measures (user
+ * and system CPU time) at the asked rate: perf events only if they may
+ * count kernel time (a user-only clock drops every period spent in a
+ * system call), then per-thread timers, then setitimer.  The kernel checks
+ * CPU timers (setitimer and timer_create alike) at its tick, and under
+ * load it delivers far fewer signals than ticks: measured here on 2 vCPUs
+ * with 3 busy loops, 300 ms of one thread's CPU time drew 3 to 48
+ * setitimer signals (BENCHMARKS.md, "CPU samples under load"); the
+ * weights recover the periods up to the last signal, not those after it.
+ * perf's hrtimer clock fires once per period of the thread's CPU time. */
 int cp_timers_start(int source, int hz, char *note, size_t note_len)
 {
 	char why[200] = "", why2[200] = "";
@@ -307,18 +415,29 @@ int cp_timers_start(int source, int hz, char *note, size_t note_len)
 	pthread_mutex_lock(&cp_lock);
 	cur_hz = hz;
 	perf_user_only = false;
+	perf_need_kernel = source == GOTRACE_CPU_AUTO;
+	struct rlimit nofile;
+	rlim_t soft = getrlimit(RLIMIT_NOFILE, &nofile) == 0 ? nofile.rlim_cur : 1024;
+	perf_fds = 0;
+	perf_fd_cap = soft == RLIM_INFINITY || soft / 8 > 4096 ? 4096 : (size_t)(soft / 8);
+	perf_fd_floor = soft == RLIM_INFINITY || soft / 2 > 512 ? 512 : (int)(soft / 2);
 	rnd_state = gt_mono_ns() | 1;
-	int s = source;
+	int s = source == GOTRACE_CPU_AUTO ? GOTRACE_CPU_PERF : source;
 	if (s == GOTRACE_CPU_PERF && !probe_perf(why, sizeof why))
 		s = GOTRACE_CPU_THREAD_TIMER;
 	if (s == GOTRACE_CPU_THREAD_TIMER && !probe_timer(why2, sizeof why2))
 		s = GOTRACE_CPU_SETITIMER;
-	if (s != source)
+	if (source == GOTRACE_CPU_AUTO)
+		snprintf(note, note_len, "cpu profiling: auto: %s%s%s%s%s", source_name(s),
+		         why[0] || why2[0] ? " (" : "", why, why[0] && why2[0] ? "; " : "", why2);
+	else if (s != source)
 		snprintf(note, note_len, "cpu profiling: %s%s%s: falling back to %s", why,
 		         why[0] && why2[0] ? "; " : "", why2, source_name(s));
 	else if (s == GOTRACE_CPU_PERF && perf_user_only)
 		snprintf(note, note_len, "cpu profiling: perf events count user time only "
 		         "(kernel.perf_event_paranoid=%d)", read_paranoid());
+	if (source == GOTRACE_CPU_AUTO && (why[0] || why2[0]))
+		strncat(note, ")", note_len - strlen(note) - 1);
 	cur_source = s;
 	__atomic_store_n(&cp_ctl.source, s, __ATOMIC_RELAXED);
 	__atomic_store_n(&cp_ctl.period_ns, 1000000000ull / (uint64_t)hz, __ATOMIC_RELAXED);
@@ -333,12 +452,7 @@ int cp_timers_arm(void)
 	int rc = 0;
 	if (cur_source == GOTRACE_CPU_SETITIMER) {
 		uint64_t period = 1000000000ull / (uint64_t)cur_hz;
-		struct itimerval it = {
-			.it_interval = { (time_t)(period / 1000000000u), (suseconds_t)(period % 1000000000u / 1000) },
-		};
-		if (it.it_interval.tv_sec == 0 && it.it_interval.tv_usec == 0)
-			it.it_interval.tv_usec = 1;
-		it.it_value = it.it_interval;
+		struct itimerval it = prof_itimer();
 		struct timespec ts;
 		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 		__atomic_store_n(&cp_ctl.next_cpu_ns,
@@ -400,6 +514,76 @@ void cp_timers_thread_exit(pid_t tid)
 	pthread_mutex_unlock(&cp_lock);
 }
 
+/*
+ * exec.  A successful exec keeps a signal that is pending, and ITIMER_PROF
+ * armed; a perf event counting kernel time (or a thread timer) can fire in
+ * the kernel's own exec work, before the descriptor's close-on-exec or the
+ * timers' deletion.  The new image has SIGPROF at its default action,
+ * which terminates it.  So the exec'ing thread stops its own source first
+ * (setitimer: the process timer); a signal already pending is delivered to
+ * our handler on the return from that syscall, before the exec.  The
+ * other threads' per-thread sources signal only them, and exec ends them.
+ * Returns whether something was paused (then resume re-arms it if the
+ * exec failed).  Not AS-safe (cp_lock), like the flush that precedes it.
+ */
+static struct slot *my_slot(void)
+{
+	pid_t me = my_tid();
+	for (size_t i = 0; i < nslots; i++)
+		if (slots[i].tid == me)
+			return &slots[i];
+	return NULL;
+}
+
+static struct itimerspec period_spec(void)
+{
+	uint64_t period = 1000000000ull / (uint64_t)cur_hz;
+	struct itimerspec its = {
+		.it_interval = { (time_t)(period / 1000000000u), (long)(period % 1000000000u) },
+	};
+	its.it_value = its.it_interval;
+	return its;
+}
+
+bool cp_timers_exec_pause(void)
+{
+	pthread_mutex_lock(&cp_lock);
+	bool paused = false;
+	struct slot *s;
+	if (cur_source == GOTRACE_CPU_SETITIMER) {
+		struct itimerval off;
+		memset(&off, 0, sizeof off);
+		paused = setitimer(ITIMER_PROF, &off, NULL) == 0;
+	} else if ((s = my_slot()) != NULL) {
+		if (s->fd >= 0) {
+			paused = slot_fd_ours(s) && ioctl(s->fd, PERF_EVENT_IOC_DISABLE, 0) == 0;
+		} else if (s->has_timer) {
+			struct itimerspec off;
+			memset(&off, 0, sizeof off);
+			paused = timer_settime(s->timer, 0, &off, NULL) == 0;
+		}
+	}
+	pthread_mutex_unlock(&cp_lock);
+	return paused;
+}
+
+void cp_timers_exec_resume(void)
+{
+	pthread_mutex_lock(&cp_lock);
+	struct slot *s;
+	struct itimerspec its = period_spec();
+	if (cur_source == GOTRACE_CPU_SETITIMER) {
+		struct itimerval it = prof_itimer();
+		setitimer(ITIMER_PROF, &it, NULL);
+	} else if ((s = my_slot()) != NULL) {
+		if (slot_fd_ours(s))
+			ioctl(s->fd, PERF_EVENT_IOC_ENABLE, 0);
+		else if (s->has_timer)
+			timer_settime(s->timer, 0, &its, NULL);
+	}
+	pthread_mutex_unlock(&cp_lock);
+}
+
 /* Not locking cp_lock around fork: pthread_atfork runs prepare handlers in
  * reverse order, so ours would take cp_lock before the session's start
  * lock, inverting start's order (start lock, then cp_lock).  The child
@@ -411,10 +595,12 @@ void cp_timers_atfork_parent(void) { }
  * are inherited but count and signal the parent's threads: close them. */
 void cp_timers_atfork_child(void)
 {
+	memset(perf_fd_map, 0, sizeof perf_fd_map); /* first: the preload's close skips them */
 	for (size_t i = 0; i < nslots; i++)
-		if (slots[i].fd >= 0)
+		if (slot_fd_ours(&slots[i]))
 			close(slots[i].fd);
 	nslots = 0;
+	perf_fds = 0;
 	cur_source = -1;
 	pthread_mutex_init(&cp_lock, NULL);
 }

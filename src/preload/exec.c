@@ -1,27 +1,28 @@
 /*
  * exec.c: the exec family.  A successful exec replaces the process image
- * without running exit handlers, and keeps ITIMER_PROF armed: the trace
- * would lose its last generation, and the timer's SIGPROF, whose default
- * action is to terminate, would kill the new program before anything
- * there handles it (a program that is not traced, or not yet: its
- * constructor has not run).  So before the real call: disarm the timer if
- * the session uses it, and write everything out (gotrace_flush: the file
- * then ends with complete generations; its descriptor is close-on-exec).
- * If the exec fails the timer is re-armed and tracing goes on.  Only in
- * the process that started tracing: a vfork child shares our memory
- * (the flush would run the parent's session from the child), and a fork
- * child has no interval timer and tracing off.
- * May call: preload.h.
+ * without running exit handlers, keeps ITIMER_PROF armed and keeps pending
+ * signals: the trace would lose its last generation, and a SIGPROF of the
+ * sampler (setitimer's, or one a perf event or thread timer raises during
+ * the exec itself), whose default action is to terminate, would kill the
+ * new program before anything there handles it (a program that is not
+ * traced, or not yet: its constructor has not run).  So before the real
+ * call: stop the sampler's source for this thread (gt_cpuprof_exec_begin)
+ * and write everything out (gotrace_flush: the file then ends with
+ * complete generations; its descriptor is close-on-exec).  If the exec
+ * fails the source is re-armed and tracing goes on.  Only in the process
+ * that started tracing: a vfork child shares our memory (the flush would
+ * run the parent's session from the child), and a fork child has no
+ * timers and tracing off.
+ * May call: preload.h, src/cpuprof/sampler.h (exec begin/failed).
  */
 #define _GNU_SOURCE
 #include "preload.h"
+#include "cpuprof/sampler.h"
 
 #include <stdarg.h>
-#include <sys/time.h>
 
 struct pl_exec {
-	bool armed;            /* the timer was disarmed: re-arm on failure */
-	struct itimerval old;
+	bool armed;            /* sampling was paused: resume if the exec fails */
 };
 
 static void exec_begin(struct pl_exec *x)
@@ -30,10 +31,7 @@ static void exec_begin(struct pl_exec *x)
 	if (!GOTRACE_ON_() || getpid() != pl_pid)
 		return;
 	int e = errno;
-	if (pl_itimer) {
-		struct itimerval off = { { 0, 0 }, { 0, 0 } };
-		x->armed = setitimer(ITIMER_PROF, &off, &x->old) == 0;
-	}
+	x->armed = gt_cpuprof_exec_begin();
 	if (pl_state == PL_TRACED)
 		PL_LIB((void)gotrace_flush());
 	errno = e;
@@ -43,7 +41,7 @@ static void exec_failed(struct pl_exec *x)
 {
 	if (x->armed) {
 		int e = errno;
-		setitimer(ITIMER_PROF, &x->old, NULL);
+		gt_cpuprof_exec_failed();
 		errno = e;
 	}
 }

@@ -2,10 +2,12 @@
  * init.c: the preload library's constructor (start tracing as GOTRACE_*
  * say), the refusal of setuid/setgid programs, the trace descriptor kept
  * safe from programs that close every descriptor, and the exit paths.
- * May call: preload.h, the public API.
+ * May call: preload.h, the public API, src/cpuprof/sampler.h (the
+ * sampler's descriptors).
  */
 #define _GNU_SOURCE
 #include "preload.h"
+#include "cpuprof/sampler.h"
 #include "stacks/symlines.h"
 
 #include <fcntl.h>
@@ -19,7 +21,6 @@ __thread int pl_state __attribute__((tls_model("initial-exec")));
 int pl_trace_fd = -1;
 
 pid_t pl_pid;
-bool pl_itimer;
 bool pl_crash_signals;
 
 /* The exit handlers that run after ours (the library's own, which
@@ -54,6 +55,12 @@ static void pl_start(void)
 	const char *st = getenv("GOTRACE_STACKS");
 	if (!st || !*st)
 		opt.event_stacks |= GOTRACE_STACK_GOROUTINE;
+	/* Every thread the program creates registers at its start
+	 * (threads.c), so the per-thread sources see them all: take the most
+	 * accurate source unless the environment chose one. */
+	const char *cs = getenv("GOTRACE_CPU");
+	if (!cs || !*cs)
+		opt.cpu_source = GOTRACE_CPU_AUTO;
 	int fd = -1;
 	if (opt.flight_max_bytes != 0) {
 		/* GOTRACE_FLIGHT=1: a recorder; GOTRACE_OUT is the file its
@@ -72,13 +79,11 @@ static void pl_start(void)
 		}
 	}
 	pl_trace_fd = fd;
-	pl_itimer = opt.cpu_hz > 0 && opt.cpu_source == GOTRACE_CPU_SETITIMER;
 	pl_signals_before();
 	r = fd >= 0 ? gotrace_start_fd(fd, &opt) : gotrace_start_flight(&opt);
 	if (r != 0) {
 		fprintf(stderr, "gotrace: tracing off: %s\n", gotrace_last_error());
 		pl_trace_fd = -1;
-		pl_itimer = false;
 		if (fd >= 0)
 			PL_REAL(close)(fd);
 		return;
@@ -116,39 +121,66 @@ __attribute__((constructor(200))) static void pl_init(void)
 	errno = e;
 }
 
-/* close(trace fd) while tracing: ignored (returns 0), so that a daemon that
- * closes every descriptor keeps a complete trace and never gets the number
- * reused under the library's writes. */
+/* The library's own descriptors while tracing: the trace's, and the CPU
+ * sampler's perf events (one per sampled thread). */
+static bool pl_own_fd(int fd)
+{
+	return fd >= 0 && GOTRACE_ON_() && (fd == pl_trace_fd || gt_cpuprof_fd_is_ours(fd));
+}
+
+/* The lowest of them in [lo, hi], or -1. */
+static int pl_next_own_fd(unsigned lo, unsigned hi)
+{
+	if (!GOTRACE_ON_())
+		return -1;
+	int p = gt_cpuprof_next_fd(lo, hi), t = pl_trace_fd;
+	if (t >= 0 && (unsigned)t >= lo && (unsigned)t <= hi && (p < 0 || t < p))
+		return t;
+	return p;
+}
+
+/* close(one of them) while tracing: ignored (returns 0), so that a daemon
+ * that closes every descriptor keeps a complete trace and its threads'
+ * samples, and never gets a number reused under the library's writes. */
 PL_EXPORT int close(int fd)
 {
-	if (__builtin_expect(fd == pl_trace_fd, 0) && fd >= 0 && GOTRACE_ON_())
+	if (__builtin_expect(pl_own_fd(fd), 0))
 		return 0;
 	return PL_REAL(close)(fd);
 }
 
+/* close_range and closefrom close the spans between them. */
 PL_EXPORT int close_range(unsigned int lo, unsigned int hi, int fl)
 {
-	int t = pl_trace_fd;
-	if (t < 0 || !GOTRACE_ON_() || (unsigned)t < lo || (unsigned)t > hi)
-		return PL_REAL(close_range)(lo, hi, fl);
-	int r = 0;
-	if ((unsigned)t > lo)
-		r = PL_REAL(close_range)(lo, (unsigned)t - 1, fl);
-	if (r == 0 && (unsigned)t < hi)
-		r = PL_REAL(close_range)((unsigned)t + 1, hi, fl);
-	return r;
+	for (;;) {
+		int o = lo <= hi ? pl_next_own_fd(lo, hi) : -1;
+		if (o < 0) /* (lo > hi on the first pass: the kernel's EINVAL) */
+			return PL_REAL(close_range)(lo, hi, fl);
+		if ((unsigned)o > lo) {
+			int r = PL_REAL(close_range)(lo, (unsigned)o - 1, fl);
+			if (r != 0)
+				return r;
+		}
+		if ((unsigned)o == hi)
+			return 0;
+		lo = (unsigned)o + 1;
+	}
 }
 
 PL_EXPORT void closefrom(int lo)
 {
-	int t = pl_trace_fd;
-	if (t < 0 || !GOTRACE_ON_() || t < lo) {
-		PL_REAL(closefrom)(lo);
-		return;
+	if (lo < 0)
+		lo = 0;
+	for (;;) {
+		int o = pl_next_own_fd((unsigned)lo, ~0u);
+		if (o < 0) {
+			PL_REAL(closefrom)(lo);
+			return;
+		}
+		if (o > lo)
+			(void)PL_REAL(close_range)((unsigned)lo, (unsigned)o - 1, 0);
+		lo = o + 1;
 	}
-	if (t > lo)
-		(void)PL_REAL(close_range)((unsigned)lo, (unsigned)t - 1, 0);
-	PL_REAL(closefrom)(t + 1);
 }
 
 /* Pipes made while the library runs on a program's thread (PL_BUSY):

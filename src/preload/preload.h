@@ -114,9 +114,6 @@ PL_HIDDEN extern int pl_trace_fd;
  * memory and must not flush or stop the parent's trace; a fork child has
  * tracing off anyway.  Written once by the constructor. */
 PL_HIDDEN extern pid_t pl_pid;
-/* The session's CPU samples come from setitimer(ITIMER_PROF), a process
- * timer that survives execve (exec.c).  Written once by the constructor. */
-PL_HIDDEN extern bool pl_itimer;
 /* The session installed its fatal-signal handlers (GOTRACE_CRASH without
  * nosignals): signals.c keeps a SIG_DFL the program sets for them from
  * losing the crash flush.  Written once by the constructor. */

@@ -154,13 +154,14 @@ static int set_cpu(struct envconf *c, const char *v)
 	static const struct word w[] = { { "setitimer", GOTRACE_CPU_SETITIMER + 1 },
 		                         { "timer", GOTRACE_CPU_THREAD_TIMER + 1 },
 		                         { "perf", GOTRACE_CPU_PERF + 1 },
+		                         { "auto", GOTRACE_CPU_AUTO + 1 },
 		                         { NULL, 0 } };
 	for (const struct word *x = w; x->name; x++)
 		if (strcmp(v, x->name) == 0) {
 			c->o->cpu_source = x->value - 1;
 			return 0;
 		}
-	snprintf(c->err, sizeof c->err, "GOTRACE_CPU=%s: expected setitimer, timer or perf", v);
+	snprintf(c->err, sizeof c->err, "GOTRACE_CPU=%s: expected setitimer, timer, perf or auto", v);
 	return -1;
 }
 
@@ -335,7 +336,7 @@ static const struct var {
 } vars[] = {
 	{ "GOTRACE_OUT", set_out },                   /* path; %p pid, %% percent */
 	{ "GOTRACE_CPU_HZ", set_cpu_hz },             /* CPU samples/s, 0 off */
-	{ "GOTRACE_CPU", set_cpu },                   /* setitimer | timer | perf */
+	{ "GOTRACE_CPU", set_cpu },                   /* setitimer | timer | perf | auto */
 	{ "GOTRACE_STACKS", set_stacks },             /* region,log,block,syscall,goroutine|all|default|none */
 	{ "GOTRACE_ADVANCE", set_advance },           /* generation period: 1s, 100ms */
 	{ "GOTRACE_MAX_BUFFERED", set_max_buffered }, /* memory bound: 64M */

@@ -12,7 +12,11 @@
  *    trace as samples of gotrace_cpu_samples_lost_buffer_full;
  *  - perf events refused (seccomp filter, as with perf_event_paranoid)
  *    falls back to thread timers, timer_create refused too to setitimer,
- *    each with the reason in gotrace_start_notes() (gotrace_last_error() "");
+ *    each with the reason in gotrace_start_notes() (gotrace_last_error() ""),
+ *    and AUTO the same way but never for a user-only perf clock;
+ *  - AUTO takes perf events where they count kernel time, and then gives
+ *    300 samples for 300 ms of CPU at 1 kHz;
+ *  - perf's descriptors: capped and numbered high, CPU timers past the cap;
  *  - fork while sampling: the child lives (it inherits no timer).
  */
 #define _GNU_SOURCE 1
@@ -22,9 +26,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <gotrace.h>
 #include <linux/filter.h>
+#include <linux/perf_event.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -33,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -149,22 +156,30 @@ static void restores_previous(void **st)
 	setitimer(ITIMER_PROF, &it, NULL);
 	char *path = tmp_trace_path("restore");
 	start_ok(path, 1000, GOTRACE_CPU_SETITIMER, 0);
-	struct burner b = { .registered = 1, .secs = 0.3 };
-	pthread_create(&b.th, NULL, burner_main, &b);
-	pthread_join(b.th, NULL);
-	assert_int_equal(gotrace_stop(), 0);
+	/* Samples were taken: rounds of 0.1 s of CPU, each ended by a flush,
+	 * until one is written (setitimer's signals can all but stop on a
+	 * loaded machine: BENCHMARKS.md, "CPU samples under load"). */
 	gotrace_stats gs;
-	gotrace_get_stats(&gs);
-	assert_true(gs.cpu_samples > 0);
+	int rounds = 0;
+	do {
+		struct burner b = { .registered = 1, .secs = 0.1 };
+		pthread_create(&b.th, NULL, burner_main, &b);
+		pthread_join(b.th, NULL);
+		assert_int_equal(gotrace_flush(), 0);
+		gotrace_get_stats(&gs);
+	} while (gs.cpu_samples == 0 && ++rounds < 100);
+	assert_int_equal(gotrace_stop(), 0);
 	sigaction(SIGPROF, NULL, &cur);
-	assert_ptr_equal(cur.sa_handler, SIG_IGN);
 	getitimer(ITIMER_PROF, &got);
-	assert_int_equal(got.it_interval.tv_sec, 1);
-	assert_int_equal(got.it_interval.tv_usec, 0);
+	/* Put SIG_DFL back before any assertion (the next tests expect it). */
 	memset(&it, 0, sizeof it);
 	setitimer(ITIMER_PROF, &it, NULL);
 	sa.sa_handler = SIG_DFL;
 	sigaction(SIGPROF, &sa, NULL);
+	assert_true(gs.cpu_samples > 0);
+	assert_ptr_equal(cur.sa_handler, SIG_IGN);
+	assert_int_equal(got.it_interval.tv_sec, 1);
+	assert_int_equal(got.it_interval.tv_usec, 0);
 	assert_int_equal(judge_trace(path), 0);
 	free(path);
 }
@@ -321,9 +336,12 @@ static void lost_samples(void **st)
 
 #if defined(__x86_64__)
 /* In a child: make perf_event_open (and timer_create if both) fail with
- * EACCES, as perf_event_paranoid does; start; sample; report. */
-static int fallback_child(const char *path, int both)
+ * EACCES, as perf_event_paranoid does; start; sample; report.  mode: 0
+ * PERF, perf refused; 1 PERF, perf and timer_create refused; 2 and 3 the
+ * same with AUTO. */
+static int fallback_child(const char *path, int mode)
 {
+	int both = mode & 1, autosrc = mode >= 2;
 	struct sock_filter f[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_perf_event_open, 2, 0),
@@ -337,7 +355,7 @@ static int fallback_child(const char *path, int both)
 	gotrace_options o;
 	gotrace_options_init(&o);
 	o.cpu_hz = 1000;
-	o.cpu_source = GOTRACE_CPU_PERF;
+	o.cpu_source = autosrc ? GOTRACE_CPU_AUTO : GOTRACE_CPU_PERF;
 	if (gotrace_start_path(path, &o) != 0)
 		return 11;
 	if (*gotrace_last_error())
@@ -347,31 +365,49 @@ static int fallback_child(const char *path, int both)
 	fflush(stdout);
 	if (!strstr(e, "perf_event_paranoid"))
 		return 12;
-	if (!strstr(e, both ? "falling back to setitimer" : "falling back to per-thread CPU timers"))
+	if (!autosrc && !strstr(e, both ? "falling back to setitimer" : "falling back to per-thread CPU timers"))
 		return 13;
-	struct burner b = { .registered = 1, .secs = 0.3 };
-	pthread_create(&b.th, NULL, burner_main, &b);
-	pthread_join(b.th, NULL);
-	gotrace_stop();
+	if (autosrc && (strstr(e, both ? "cpu profiling: auto: setitimer(ITIMER_PROF) (perf_event_open refused counting kernel time"
+	                                : "cpu profiling: auto: per-thread CPU timers (perf_event_open refused counting kernel time") != e ||
+	                (both && !strstr(e, "; timer_create")) || e[strlen(e) - 1] != ')'))
+		return 16;
+	/* The fallback source samples: 30 samples written.  A tick-driven
+	 * source's signals can all but stop on a loaded machine (BENCHMARKS.md,
+	 * "CPU samples under load"), so burn in rounds of 0.1 s of CPU on a
+	 * registered thread, each ended by a flush (which writes the samples
+	 * taken), until there are 30 -- at most 100 rounds. */
 	gotrace_stats gs;
-	gotrace_get_stats(&gs);
-	return gs.cpu_samples > 30 ? 0 : 14;
+	int rounds = 0;
+	do {
+		struct burner b = { .registered = 1, .secs = 0.1 };
+		pthread_create(&b.th, NULL, burner_main, &b);
+		pthread_join(b.th, NULL);
+		if (gotrace_flush() != 0)
+			return 17;
+		gotrace_get_stats(&gs);
+	} while (gs.cpu_samples < 30 && ++rounds < 100);
+	printf("fallback: %llu samples after %d rounds of 0.1 s\n", (unsigned long long)gs.cpu_samples,
+	       rounds + 1);
+	gotrace_stop();
+	return gs.cpu_samples >= 30 ? 0 : 14;
 }
 
 static void fallback(void **st)
 {
 	(void)st;
-	for (int both = 0; both < 2; both++) {
-		char *path = tmp_trace_path(both ? "fallback2" : "fallback1");
+	for (int mode = 0; mode < 4; mode++) {
+		char name[16];
+		snprintf(name, sizeof name, "fallback%d", mode + 1);
+		char *path = tmp_trace_path(name);
 		fflush(stdout);
 		/* The child re-executes this program (main: --fallback-child):
 		 * a fork child of this multi-threaded process may not start
 		 * threads under TSan, and the child needs a clean process for
 		 * its seccomp filter anyway. */
-		char both_s[2] = { (char)('0' + both), 0 };
+		char mode_s[2] = { (char)('0' + mode), 0 };
 		pid_t pid = fork();
 		if (pid == 0) {
-			execl("/proc/self/exe", "test_api", "--fallback-child", path, both_s, (char *)NULL);
+			execl("/proc/self/exe", "test_api", "--fallback-child", path, mode_s, (char *)NULL);
 			_exit(127);
 		}
 		int status;
@@ -411,7 +447,9 @@ static void fork_while_sampling(void **st)
 
 /* A sample taken while an explicit goroutine runs on the thread names that
  * goroutine, not the thread's own (which is parked meanwhile): every
- * sample of the burn inside the goroutine goes to it. */
+ * sample of the burn inside the goroutine goes to it.  Perf's clock (a
+ * thread timer's signals can all but stop on a loaded machine:
+ * BENCHMARKS.md, "CPU samples under load"). */
 static __attribute__((noinline)) void xg_burn(double secs)
 {
 	double t0 = tcpu();
@@ -425,7 +463,7 @@ static void samples_name_explicit_goroutine(void **st)
 {
 	(void)st;
 	char *path = tmp_trace_path("xg-samples");
-	start_ok(path, 1000, GOTRACE_CPU_THREAD_TIMER, 0);
+	start_ok(path, 1000, GOTRACE_CPU_PERF, 0);
 	gotrace_goroutine_t x = gotrace_go_create("xg_burner");
 	gotrace_go_start(x);
 	xg_burn(0.3);
@@ -456,11 +494,183 @@ static void samples_name_explicit_goroutine(void **st)
 	free(path);
 }
 
+/* Perf's descriptors stay out of the program's way: at most 1/8 of the
+ * soft RLIMIT_NOFILE (64 here: 8), numbered from half of it (32); the
+ * threads past the cap get per-thread CPU timers.  The main thread and 12
+ * registered threads alive at once: 8 perf events, 5 timers signalling
+ * SIGPROF, and samples in a valid trace.  In a child of its own (the
+ * limit). */
+struct capped {
+	pthread_barrier_t all_in, go;
+	double secs;
+};
+
+static void *capped_main(void *arg)
+{
+	struct capped *c = arg;
+	gotrace_log(0, "capped", "registered"); /* arms its source */
+	pthread_barrier_wait(&c->all_in);
+	pthread_barrier_wait(&c->go);
+	double t0 = tcpu();
+	volatile uint64_t x = 1;
+	while (tcpu() - t0 < c->secs)
+		for (int i = 0; i < 10000; i++)
+			x = x * 6364136223846793005ull + 1;
+	return NULL;
+}
+
+static int fdcap_child(const char *path)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 30;
+	rl.rlim_cur = 64;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 31;
+	gotrace_options o;
+	gotrace_options_init(&o);
+	o.cpu_hz = 1000;
+	o.cpu_source = GOTRACE_CPU_PERF;
+	if (gotrace_start_path(path, &o) != 0)
+		return 32;
+	if (strstr(gotrace_start_notes(), "falling back")) {
+		printf("fdcap: no perf events here: %s\n", gotrace_start_notes());
+		return 33;
+	}
+	enum { N = 12 };
+	struct capped c = { .secs = 0.1 };
+	pthread_barrier_init(&c.all_in, NULL, N + 1);
+	pthread_barrier_init(&c.go, NULL, N + 1);
+	pthread_t th[N];
+	for (int i = 0; i < N; i++)
+		if (pthread_create(&th[i], NULL, capped_main, &c) != 0)
+			return 34;
+	pthread_barrier_wait(&c.all_in);
+	int perf = 0, low = 0, timers = 0;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		char lp[300], target[128];
+		snprintf(lp, sizeof lp, "/proc/self/fd/%s", de->d_name);
+		ssize_t n = readlink(lp, target, sizeof target - 1);
+		if (n <= 0)
+			continue;
+		target[n] = 0;
+		if (strcmp(target, "anon_inode:[perf_event]") == 0) {
+			perf++;
+			low += atoi(de->d_name) < 32;
+		}
+	}
+	if (d)
+		closedir(d);
+	FILE *f = fopen("/proc/self/timers", "r");
+	char line[256];
+	while (f && fgets(line, sizeof line, f))
+		timers += strncmp(line, "signal: 27/", 11) == 0 && SIGPROF == 27;
+	if (f)
+		fclose(f);
+	pthread_barrier_wait(&c.go);
+	for (int i = 0; i < N; i++)
+		pthread_join(th[i], NULL);
+	gotrace_stop();
+	gotrace_stats gs;
+	gotrace_get_stats(&gs);
+	printf("fdcap: %d perf events (%d below 32), %d SIGPROF timers, %llu samples\n", perf, low,
+	       timers, (unsigned long long)gs.cpu_samples);
+	if (perf != 8 || low != 0)
+		return 35;
+	if (timers != N + 1 - 8) /* the main thread has its own source too */
+		return 36;
+	return gs.cpu_samples > 0 ? 0 : 37;
+}
+
+static void perf_fd_cap(void **st)
+{
+	(void)st;
+	char *path = tmp_trace_path("fdcap");
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl("/proc/self/exe", "test_api", "--fdcap-child", path, (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(judge_trace(path), 0);
+	struct tsum s;
+	assert_int_equal(tsum_load(path, "go1.23", &s), 0);
+	int in_capped = 0;
+	for (size_t i = 0; i < s.n; i++)
+		in_capped += !strcmp(s.lines[i].kind, "sample") && strstr(tl_get(&s.lines[i], "stack"), "capped_main");
+	printf("fdcap: %d samples in capped_main\n", in_capped);
+	assert_true(in_capped > 0);
+	tsum_free(&s);
+	unlink(path);
+	free(path);
+}
+
+/* AUTO takes perf events when they may count kernel time here (the test
+ * asks the kernel itself), else per-thread timers, and says which in the
+ * start notes.  With perf, 300 ms of CPU at 1 kHz is 300 samples within
+ * 5%, whatever the machine's load (the tick-driven timers are not: see
+ * BENCHMARKS.md, "CPU samples under load"). */
+static bool perf_counts_kernel(void)
+{
+	struct perf_event_attr a;
+	memset(&a, 0, sizeof a);
+	a.size = sizeof a;
+	a.type = PERF_TYPE_SOFTWARE;
+	a.config = PERF_COUNT_SW_CPU_CLOCK;
+	a.sample_period = 1000000;
+	a.disabled = 1;
+	a.exclude_hv = 1;
+	int fd = (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+static void auto_source(void **st)
+{
+	(void)st;
+	char *path = tmp_trace_path("auto");
+	start_ok(path, 1000, GOTRACE_CPU_AUTO, 0);
+	const char *e = gotrace_start_notes();
+	bool perf = perf_counts_kernel();
+	printf("auto: %s\n", e);
+	if (perf)
+		assert_string_equal(e, "cpu profiling: auto: perf-event CPU clocks");
+	else
+		assert_ptr_equal(strstr(e, "cpu profiling: auto: per-thread CPU timers (perf_event_open "
+		                           "refused counting kernel time"), e);
+	xg_burn(0.3);
+	assert_int_equal(gotrace_stop(), 0);
+	assert_int_equal(judge_trace(path), 0);
+	struct tsum s;
+	assert_int_equal(tsum_load(path, "go1.23", &s), 0);
+	int n = 0;
+	for (size_t i = 0; i < s.n; i++)
+		n += !strcmp(s.lines[i].kind, "sample") && strstr(tl_get(&s.lines[i], "stack"), "xg_burn");
+	printf("auto: %d samples in xg_burn (300 ms of CPU at 1 kHz)\n", n);
+	if (perf) {
+		assert_true(n >= 285);
+		assert_true(n <= 315);
+	}
+	tsum_free(&s);
+	unlink(path);
+	free(path);
+}
+
 int main(int argc, char **argv)
 {
 #if defined(__x86_64__)
 	if (argc == 4 && !strcmp(argv[1], "--fallback-child"))
 		return fallback_child(argv[2], atoi(argv[3]));
+	if (argc == 3 && !strcmp(argv[1], "--fdcap-child"))
+		return fdcap_child(argv[2]);
 #else
 	(void)argc;
 	(void)argv;
@@ -473,6 +683,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(strangers),
 		cmocka_unit_test(lost_samples),
 		cmocka_unit_test(fallback),
+		cmocka_unit_test(auto_source),
+		cmocka_unit_test(perf_fd_cap),
 		cmocka_unit_test(fork_while_sampling),
 		cmocka_unit_test(samples_name_explicit_goroutine),
 	};

@@ -108,6 +108,19 @@ static void parses_every_variable(void **state)
 	set_only(none);
 	assert_int_equal(gotrace_options_from_env(&o, path, sizeof path), 0);
 	assert_int_equal(o.event_stacks, 0);
+	/* Each GOTRACE_CPU word, and setitimer by default (the preload's
+	 * default, auto, is its own: src/preload/init.c). */
+	assert_int_equal(d.cpu_source, GOTRACE_CPU_SETITIMER);
+	const char *words[] = { "setitimer", "timer", "perf", "auto" };
+	const int srcs[] = { GOTRACE_CPU_SETITIMER, GOTRACE_CPU_THREAD_TIMER, GOTRACE_CPU_PERF,
+		             GOTRACE_CPU_AUTO };
+	for (int i = 0; i < 4; i++) {
+		const char *cpu[] = { "GOTRACE_CPU", words[i], "GOTRACE_OUT", "t", NULL };
+		set_only(cpu);
+		o.cpu_source = -1;
+		assert_int_equal(gotrace_options_from_env(&o, path, sizeof path), 0);
+		assert_int_equal(o.cpu_source, srcs[i]);
+	}
 	env_restore();
 }
 

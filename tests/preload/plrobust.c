@@ -20,7 +20,8 @@
  *   spawn     vfork+execve, posix_spawn and system() of "ARGV0 child";
  *             exit 8
  *   daemon    closes every descriptor (0..1023 and closefrom), reopens
- *             /dev/null as 0-2, then keeps running threads; exit 9
+ *             /dev/null as 0-2, burns 100 ms of CPU (daemon_burn), then
+ *             keeps running threads; exit 9
  *   dlopen    dlopens ARGV2 (pldl.so), whose pldl_run creates 2 threads;
  *             exit 10
  *   term      SIGTERM sent to the process (kill): dies of it
@@ -42,7 +43,8 @@
  *   masks     SIGPROF in the signal masks as the program sees them:
  *             blocked with pthread_sigmask, inherited by a thread,
  *             unblocked with sigprocmask; then a thread that blocks every
- *             signal (as xz's workers do) burns 300 ms of CPU; exit 13
+ *             signal (as xz's workers do) burns 300 ms of CPU; traced,
+ *             writes the start notes to masks.notes; exit 13
  *   child     what spawn runs: prints a line, exit 0
  */
 #define _GNU_SOURCE
@@ -256,6 +258,15 @@ static double cpu_now(void)
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+/* 100 ms of the main thread's CPU after it closed every descriptor. */
+static __attribute__((noinline)) void daemon_burn(void)
+{
+	volatile unsigned long x = 0;
+	double t0 = cpu_now();
+	while (cpu_now() - t0 < 0.1)
+		for (int i = 0; i < 100000; i++)
+			x += (unsigned long)i;
+}
 static void *burner(void *arg)
 {
 	(void)arg;
@@ -431,6 +442,7 @@ int main(int argc, char **argv)
 		closefrom(0);
 		if (open("/dev/null", O_RDWR) != 0 || dup(0) != 1 || dup(0) != 2)
 			_exit(1);
+		daemon_burn();
 		run_last();
 		run_last();
 		return 9;
@@ -477,6 +489,14 @@ int main(int argc, char **argv)
 		if (pthread_create(&t, NULL, burner, NULL) != 0)
 			return 1;
 		pthread_join(t, NULL);
+		/* Traced: which source the sampler chose (the start notes), in
+		 * masks.notes (not on stdout, which must match the untraced run). */
+		const char *(*notes)(void) = (const char *(*)(void))dlsym(RTLD_DEFAULT, "gotrace_start_notes");
+		FILE *f = notes ? fopen("masks.notes", "w") : NULL;
+		if (f) {
+			fprintf(f, "%s\n", notes());
+			fclose(f);
+		}
 		run_last();
 		return 13;
 	}

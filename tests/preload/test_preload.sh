@@ -55,16 +55,19 @@ for bad in "GOTRACE_CPUHZ=100 GOTRACE_OUT=$tmp/bad.trace" "GOTRACE_OUT=$tmp/no/s
     fail "bad config ($bad): stderr: $(cat "$tmp/err")"
 done
 
-# exec: the setitimer timer (armed at 1 kHz by the shell's session) must
-# not outlive the exec (its SIGPROF would kill the new image); without %p
-# only the first process is traced, and its trace is complete.
-set +e
-env -u GOTRACE_CHECK_TRACE -u GOTRACE_TRACECHECK_DIR "$run" -o "$tmp/exec.trace" --cpu-hz 1000 -- \
-  sh -c 'i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; exec "$0"' "$prog" > "$tmp/out1"; rc=$?
-set -e
-[ "$rc" = 3 ] || fail "exec: exit status $rc"
-cmp "$tmp/out0" "$tmp/out1" || fail "exec: output differs"
-"$check" "$tmp/exec.trace" > /dev/null || fail "exec: the shell's trace rejected"
+# exec: the setitimer timer (armed at 1 kHz by the shell's session), and
+# the per-thread sources (perf events, timers), must not outlive the exec
+# (a SIGPROF would kill the new image); without %p only the first process
+# is traced, and its trace is complete.
+for src in setitimer timer perf auto; do
+  set +e
+  env -u GOTRACE_CHECK_TRACE -u GOTRACE_TRACECHECK_DIR "$run" -o "$tmp/exec.trace" --cpu-hz 1000 --cpu $src -- \
+    sh -c 'i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; exec "$0"' "$prog" > "$tmp/out1"; rc=$?
+  set -e
+  [ "$rc" = 3 ] || fail "exec ($src): exit status $rc"
+  cmp "$tmp/out0" "$tmp/out1" || fail "exec ($src): output differs"
+  "$check" "$tmp/exec.trace" > /dev/null || fail "exec ($src): the shell's trace rejected"
+done
 # With %p each process writes its own trace: the shell and the program.
 env -u GOTRACE_CHECK_TRACE -u GOTRACE_TRACECHECK_DIR "$run" -o "$tmp/each.%p.trace" --cpu-hz 1000 -- \
   sh -c '"$0"; true' "$prog" > /dev/null || true

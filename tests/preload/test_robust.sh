@@ -150,13 +150,19 @@ echo "ok: sempost: $a of $n sem_wait blocks unblocked by main's SIGALRM handler"
 # SIGPROF in the masks: the program sees its own view (the same output
 # traced with 1 kHz samples), and a thread that blocks every signal while
 # it burns 300 ms of CPU still gets its samples (not its sleeping
-# neighbours): at least 40% of 300.
+# neighbours): 300 of them within 5%, under any load.  The preload's
+# default source (auto) is perf's CPU clock where perf may count kernel
+# time; the tick-driven CPU timers can deliver 3 signals for those 300 ms
+# on a loaded machine (BENCHMARKS.md, "CPU samples under load"), so an
+# exact count needs perf: the test says so rather than accept less.
 traced masks 13 masks --cpu-hz 1000;         no_stderr masks;    want_last masks 1
 grep -q "^masks: thread inherits blocked$" "$tmp/masks.out1" || fail "masks: $(cat "$tmp/masks.out1")"
+[ "$(cat "$tmp/masks.notes")" = "cpu profiling: auto: perf-event CPU clocks" ] ||
+  fail "masks: the default source is not perf events (needs root, CAP_PERFMON or kernel.perf_event_paranoid <= 1): $(cat "$tmp/masks.notes")"
 bu=$(sed -n 's/^gsum id=\([0-9]*\) name=burner .*/\1/p' "$tmp/masks.sum")
 [ -n "$bu" ] || fail "masks: no burner goroutine"
 n=$(grep -c "^sample .* g=$bu " "$tmp/masks.sum" || true)
-[ "$n" -ge 120 ] || fail "masks: $n CPU samples on the burner (300 ms of CPU at 1 kHz)"
+[ "$n" -ge 285 ] && [ "$n" -le 315 ] || fail "masks: $n CPU samples on the burner (300 ms of CPU at 1 kHz)"
 echo "ok: masks: $n CPU samples on the burner, which blocks every signal"
 
 # sysv_signal, bsd_signal, sigset: the program sees its own actions, its
@@ -199,8 +205,14 @@ found=0
 for f in "$@"; do "$tc" -summary "$f" | grep -q " label=last$" && found=$((found + 1)); done
 [ $found = 1 ] || fail "spawn %p: $found traces with the parent's thread (want 1)"
 
-# A daemon closes every descriptor (the trace's included) and goes on.
-traced daemon 9 daemon --stacks all;         no_stderr daemon;   want_last daemon 2
+# A daemon closes every descriptor (the trace's and the sampler's perf
+# events included) and goes on: its trace is complete, and the main
+# thread's 100 ms of CPU after the closes are sampled (the perf event
+# armed at the start is still open).
+traced daemon 9 daemon --stacks all --cpu-hz 1000; no_stderr daemon; want_last daemon 2
+n=$(grep -c "^sample .*daemon_burn" "$tmp/daemon.sum" || true)
+[ "$n" -ge 95 ] && [ "$n" -le 110 ] || fail "daemon: $n CPU samples in daemon_burn (100 ms of CPU at 1 kHz)"
+echo "ok: daemon: $n CPU samples after closing every descriptor"
 # dlopen of a library whose function creates threads: goroutines named
 # after its start routine.
 traced dlopen 10 dlopen --stacks all;        no_stderr dlopen;   want_last dlopen 1

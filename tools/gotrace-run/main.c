@@ -31,7 +31,7 @@ static const struct opt {
 } opts[] = {
 	{ "output", 'o', "GOTRACE_OUT", "trace file (%p: process id; default trace.out)" },
 	{ "cpu-hz", 0, "GOTRACE_CPU_HZ", "CPU samples per second, 0: none (default 0)" },
-	{ "cpu", 0, "GOTRACE_CPU", "setitimer | timer | perf (default setitimer)" },
+	{ "cpu", 0, "GOTRACE_CPU", "auto | setitimer | timer | perf (default auto)" },
 	{ "stacks", 0, "GOTRACE_STACKS", "region,log,block,syscall,goroutine | all | none (default block,syscall,goroutine)" },
 	{ "advance", 0, "GOTRACE_ADVANCE", "generation period: 1s, 100ms, 500us (default 1s)" },
 	{ "max-buffered", 0, "GOTRACE_MAX_BUFFERED", "bound on unwritten data: 64M, 1G" },
