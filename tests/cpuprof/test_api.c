@@ -334,6 +334,37 @@ static void lost_samples(void **st)
 	free(path);
 }
 
+/* Samples of the trace at path with func in their stack (Go 1.23's view). */
+static int samples_in(const char *path, const char *func)
+{
+	struct tsum s;
+	assert_int_equal(tsum_load(path, "go1.23", &s), 0);
+	int n = 0;
+	for (size_t i = 0; i < s.n; i++)
+		n += !strcmp(s.lines[i].kind, "sample") && strstr(tl_get(&s.lines[i], "stack"), func);
+	tsum_free(&s);
+	return n;
+}
+
+/* Runs this program again as "test_api FLAG PATH [ARG]" (main dispatches
+ * on FLAG), which writes a trace at PATH and exits 0 on success: a child
+ * of a multi-threaded process may not start threads under TSan, and the
+ * children need a clean process (a seccomp filter, a descriptor limit). */
+static void reexec_child(const char *flag, const char *path, const char *arg)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl("/proc/self/exe", "test_api", flag, path, arg, (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(judge_trace(path), 0);
+}
+
 #if defined(__x86_64__)
 /* In a child: make perf_event_open (and timer_create if both) fail with
  * EACCES, as perf_event_paranoid does; start; sample; report.  mode: 0
@@ -399,22 +430,8 @@ static void fallback(void **st)
 		char name[16];
 		snprintf(name, sizeof name, "fallback%d", mode + 1);
 		char *path = tmp_trace_path(name);
-		fflush(stdout);
-		/* The child re-executes this program (main: --fallback-child):
-		 * a fork child of this multi-threaded process may not start
-		 * threads under TSan, and the child needs a clean process for
-		 * its seccomp filter anyway. */
 		char mode_s[2] = { (char)('0' + mode), 0 };
-		pid_t pid = fork();
-		if (pid == 0) {
-			execl("/proc/self/exe", "test_api", "--fallback-child", path, mode_s, (char *)NULL);
-			_exit(127);
-		}
-		int status;
-		waitpid(pid, &status, 0);
-		assert_true(WIFEXITED(status));
-		assert_int_equal(WEXITSTATUS(status), 0);
-		assert_int_equal(judge_trace(path), 0);
+		reexec_child("--fallback-child", path, mode_s);
 		free(path);
 	}
 }
@@ -588,25 +605,10 @@ static void perf_fd_cap(void **st)
 {
 	(void)st;
 	char *path = tmp_trace_path("fdcap");
-	fflush(stdout);
-	pid_t pid = fork();
-	if (pid == 0) {
-		execl("/proc/self/exe", "test_api", "--fdcap-child", path, (char *)NULL);
-		_exit(127);
-	}
-	int status;
-	waitpid(pid, &status, 0);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_int_equal(judge_trace(path), 0);
-	struct tsum s;
-	assert_int_equal(tsum_load(path, "go1.23", &s), 0);
-	int in_capped = 0;
-	for (size_t i = 0; i < s.n; i++)
-		in_capped += !strcmp(s.lines[i].kind, "sample") && strstr(tl_get(&s.lines[i], "stack"), "capped_main");
+	reexec_child("--fdcap-child", path, NULL);
+	int in_capped = samples_in(path, "capped_main");
 	printf("fdcap: %d samples in capped_main\n", in_capped);
 	assert_true(in_capped > 0);
-	tsum_free(&s);
 	unlink(path);
 	free(path);
 }
@@ -649,17 +651,12 @@ static void auto_source(void **st)
 	xg_burn(0.3);
 	assert_int_equal(gotrace_stop(), 0);
 	assert_int_equal(judge_trace(path), 0);
-	struct tsum s;
-	assert_int_equal(tsum_load(path, "go1.23", &s), 0);
-	int n = 0;
-	for (size_t i = 0; i < s.n; i++)
-		n += !strcmp(s.lines[i].kind, "sample") && strstr(tl_get(&s.lines[i], "stack"), "xg_burn");
+	int n = samples_in(path, "xg_burn");
 	printf("auto: %d samples in xg_burn (300 ms of CPU at 1 kHz)\n", n);
 	if (perf) {
 		assert_true(n >= 285);
 		assert_true(n <= 315);
 	}
-	tsum_free(&s);
 	unlink(path);
 	free(path);
 }
