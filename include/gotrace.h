@@ -145,10 +145,10 @@ enum gotrace_cpu_source {
 	 * SETITIMER; gotrace_start_notes() names the choice.  Under load the
 	 * kernel delivers CPU-timer signals (SETITIMER, THREAD_TIMER) at far
 	 * below one per tick, and the CPU time after a thread's last signal
-	 * goes unsampled; perf's clock is not tied to the tick.  Like the
-	 * per-thread sources it samples only the threads alive at the start
-	 * and those that make a traced call (or, under the preload library,
-	 * where it is the default, every thread the program creates). */
+	 * goes unsampled; perf's clock is not tied to the tick.  With a
+	 * per-thread source it samples only the threads alive at the start
+	 * and those that make a traced call (under the preload library, where
+	 * it is the default, every thread the program creates). */
 	GOTRACE_CPU_AUTO = 3,
 };
 
