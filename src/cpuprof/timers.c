@@ -404,7 +404,7 @@ static const char *source_name(int s)
  * system call), then per-thread timers, then setitimer.  The kernel checks
  * CPU timers (setitimer and timer_create alike) at its tick, and under
  * load it delivers far fewer signals than ticks: measured here on 2 vCPUs
- * with 3 busy loops, 300 ms of one thread's CPU time drew 3 to 48
+ * with 3 busy loops, 300 ms of one thread's CPU time drew 0 to 48
  * setitimer signals (BENCHMARKS.md, "CPU samples under load"); the
  * weights recover the periods up to the last signal, not those after it.
  * perf's hrtimer clock fires once per period of the thread's CPU time. */
