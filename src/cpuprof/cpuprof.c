@@ -101,6 +101,10 @@ void gt_cpuprof_thread_exit(struct gt_thread *t)
 
 /* ------------------------------------------------------------ start, stop */
 
+/* The library's own threads (see gt_cpuprof_own_thread). */
+#define OWN_MAX 32
+static pid_t own_tids[OWN_MAX];
+
 static void atfork_child(void)
 {
 	/* The child inherits our handler but none of our timers. */
@@ -113,6 +117,8 @@ static void atfork_child(void)
 		cp_bufs[i].fill++; /* the parent's records never look sealed */
 	}
 	pthread_mutex_init(&stop_lock, NULL); /* a parent thread may have held it */
+	for (int i = 0; i < OWN_MAX; i++) /* the parent's threads */
+		__atomic_store_n(&own_tids[i], 0, __ATOMIC_RELAXED);
 	if (installed) {
 		sigaction(SIGPROF, &old_sa, NULL);
 		__atomic_store_n(&installed, false, __ATOMIC_RELEASE);
@@ -276,9 +282,68 @@ void gt_cpuprof_exec_failed(void)
 /* Owner-private: whether this (library-owned) thread unblocked SIGPROF. */
 static __thread int own_unblocked __attribute__((tls_model("initial-exec")));
 
+/*
+ * The library's own threads by kernel thread id, for the per-thread
+ * sources' start scan (timers.c, arm_all_threads), which must not arm
+ * them: their signal masks alone do not tell, since a thread that kept
+ * SIGPROF unblocked for a setitimer session keeps it until its next hook
+ * call (liburcu's call_rcu thread calls it only when it has callbacks; a
+ * scan in a later perf session gave it a perf event of the program's
+ * budget).  Each such thread takes a slot at its first own_thread call
+ * (CAS from 0) and frees it from its pthread key's destructor; the scan
+ * reads the slots (acquire).  A thread past OWN_MAX slots is told by its
+ * mask only, as before.  (own_tids: defined above, cleared in a child.)
+ */
+static pthread_key_t own_key;
+static pthread_once_t own_once = PTHREAD_ONCE_INIT;
+static __thread int own_listed __attribute__((tls_model("initial-exec")));
+
+static void own_exit(void *slot)
+{
+	__atomic_store_n(&own_tids[(intptr_t)slot - 1], 0, __ATOMIC_RELEASE);
+}
+
+static void own_key_init(void)
+{
+	(void)pthread_key_create(&own_key, own_exit);
+}
+
+static void own_list(void)
+{
+	own_listed = 1;
+	pthread_once(&own_once, own_key_init);
+	pid_t me = (pid_t)syscall(SYS_gettid);
+	for (intptr_t i = 0; i < OWN_MAX; i++) {
+		pid_t z = 0;
+		if (__atomic_compare_exchange_n(&own_tids[i], &z, me, false, __ATOMIC_RELEASE,
+		                                __ATOMIC_RELAXED)) {
+			if (pthread_setspecific(own_key, (void *)(i + 1)) != 0)
+				__atomic_store_n(&own_tids[i], 0, __ATOMIC_RELEASE);
+			return;
+		}
+	}
+}
+
+bool gt_cpuprof_is_own_tid(pid_t tid)
+{
+	for (int i = 0; i < OWN_MAX; i++)
+		if (__atomic_load_n(&own_tids[i], __ATOMIC_ACQUIRE) == tid)
+			return true;
+	return false;
+}
+
 void gt_cpuprof_own_thread(void)
 {
-	int want = __atomic_load_n(&cp_ctl.active, __ATOMIC_ACQUIRE) != 0;
+	if (!own_listed)
+		own_list();
+	/* Only setitimer's process-directed signal needs it.  With a
+	 * per-thread source our threads keep SIGPROF blocked, which is also
+	 * how arm_all_threads (timers.c) tells them from the program's: a
+	 * flusher that had unblocked it before the scan got a perf event or
+	 * a timer of the program's budget (seen in CI: 6 timers for 5
+	 * threads in cpuprof_test_api's perf_fd_cap). */
+	int want = __atomic_load_n(&cp_ctl.active, __ATOMIC_ACQUIRE) != 0 &&
+	           __atomic_load_n(&cp_ctl.source, __ATOMIC_RELAXED) == GOTRACE_CPU_SETITIMER;
 	if (want == own_unblocked)
 		return;
 	if (want && !cp_self.tracer) {

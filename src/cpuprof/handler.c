@@ -37,8 +37,8 @@
  * (^0) and no goroutine (0).
  *
  * The library's own threads (the flusher, the line resolver) are such
- * threads.  Each unblocks SIGPROF while our profiler runs
- * (gt_cpuprof_own_thread, sampler.h): with setitimer the signal is
+ * threads.  Each unblocks SIGPROF while our profiler runs on setitimer
+ * (gt_cpuprof_own_thread, sampler.h): the signal is
  * process-directed and the kernel gives it to the running thread when that
  * thread does not block it, but to another thread -- one blocked in
  * gotrace_flush, or asleep -- when it does, which would put our CPU time on

@@ -68,14 +68,19 @@ __attribute__((visibility("hidden"))) void gt_cpuprof_thread_start(struct gt_thr
 __attribute__((visibility("hidden"))) void gt_cpuprof_thread_exit(struct gt_thread *t);
 
 /* On a thread of the library's own (the flusher), at each iteration of
- * its loop: SIGPROF unblocked while our CPU profiler runs, blocked
- * otherwise (a program's own SIGPROF handler never runs on our threads).
+ * its loop: SIGPROF unblocked while our CPU profiler runs on setitimer,
+ * blocked otherwise (a program's own SIGPROF handler never runs on our
+ * threads, and the per-thread sources never arm them).
  * Why: setitimer's signal is process-directed; the kernel gives it to the
  * running thread when that thread does not block it, and to some other
  * thread -- one blocked in gotrace_flush, or asleep -- when it does, which
  * put the flusher's CPU time on a stack that was not running.  Unblocked,
  * our samples carry our own M (handler.c).  (Issue 10.) */
 __attribute__((visibility("hidden"))) void gt_cpuprof_own_thread(void);
+
+/* Is tid one of the library's threads (those that made the call above)?
+ * MT-safe, AS-safe. */
+__attribute__((visibility("hidden"))) bool gt_cpuprof_is_own_tid(pid_t tid);
 
 /* Wait until no signal handler can still write generation gen's CPU
  * buffer (called by the advancer after the bump, before draining). */

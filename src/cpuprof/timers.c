@@ -20,8 +20,8 @@
  *                             the threads past the cap get CPU timers.
  *
  * Per-thread sources arm (a) every thread alive when profiling starts
- * (/proc/self/task, skipping threads that block SIGPROF, such as the
- * flusher), and (b) each thread that registers with the library later (the
+ * (/proc/self/task, skipping the library's own threads and threads that
+ * block SIGPROF), and (b) each thread that registers with the library later (the
  * registration hook runs on the thread itself).  A thread created after the
  * start that never makes a traced call is not sampled by them: use
  * setitimer for such programs.
@@ -216,13 +216,15 @@ static int timer_arm(pid_t tid, timer_t *out)
 /* Is s->fd still our event?  A program that closes every descriptor (a
  * daemon's closefrom) closes it too, and its next open may take the
  * number: an ioctl or close of ours would then hit the program's file.
- * Ours signals SIGPROF to the slot's thread (perf_route); nothing else in
+ * Ours signals SIGPROF to the slot's thread (perf_route), or to no one
+ * once that thread has exited (the kernel then reports owner 0: a thread
+ * armed by the start's scan exits without our exit hook); nothing else in
  * a process whose SIGPROF is our handler's does. */
 static bool slot_fd_ours(const struct slot *s)
 {
 	struct f_owner_ex own;
 	return s->fd >= 0 && fcntl(s->fd, F_GETSIG) == SIGPROF && fcntl(s->fd, F_GETOWN_EX, &own) == 0 &&
-	       own.type == F_OWNER_TID && own.pid == s->tid;
+	       own.type == F_OWNER_TID && (own.pid == s->tid || own.pid == 0);
 }
 
 static void slot_disarm(struct slot *s)
@@ -320,7 +322,7 @@ static void arm_all_threads(void)
 		long tid = strtol(de->d_name, &end, 10);
 		if (*end != 0 || tid <= 0)
 			continue;
-		if (blocks_sigprof((pid_t)tid))
+		if (gt_cpuprof_is_own_tid((pid_t)tid) || blocks_sigprof((pid_t)tid))
 			continue;
 		arm_thread((pid_t)tid); /* a thread that exited meanwhile fails: fine */
 	}

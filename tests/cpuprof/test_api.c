@@ -17,6 +17,7 @@
  *  - AUTO takes perf events where they count kernel time, and then gives
  *    300 samples for 300 ms of CPU at 1 kHz;
  *  - perf's descriptors: capped and numbered high, CPU timers past the cap;
+ *    the library's own threads never get one;
  *  - fork while sampling: the child lives (it inherits no timer).
  */
 #define _GNU_SOURCE 1
@@ -27,6 +28,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <gotrace.h>
 #include <linux/filter.h>
@@ -613,6 +615,82 @@ static void perf_fd_cap(void **st)
 	free(path);
 }
 
+/* The per-thread sources arm the program's threads only: the library's
+ * own (flusher, line resolver, liburcu's call_rcu thread) keep SIGPROF
+ * blocked, which is how the start's scan of /proc/self/task tells them
+ * apart.  A flusher that unblocked it got a perf event of the program's
+ * budget when the scan came late (seen once in CI), and so would the
+ * threads that outlive a setitimer session.  After such a session and a
+ * flush (a flusher iteration) in a perf one, only this thread has a perf
+ * event, and no descriptor of an earlier session's is left. */
+static bool sigprof_blocked(const char *tid)
+{
+	char p[300], line[256];
+	snprintf(p, sizeof p, "/proc/self/task/%s/status", tid);
+	FILE *f = fopen(p, "r");
+	bool blocked = false;
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "SigBlk:", 7))
+			blocked = (strtoull(line + 7, NULL, 16) >> (SIGPROF - 1)) & 1;
+	if (f)
+		fclose(f);
+	return blocked;
+}
+
+static void library_threads_unarmed(void **st)
+{
+	(void)st;
+	char *path = tmp_trace_path("unarmed");
+	/* First a setitimer session, in which our threads unblock SIGPROF;
+	 * the line resolver and liburcu's call_rcu thread outlive it. */
+	start_ok(path, 1000, GOTRACE_CPU_SETITIMER, 0);
+	gotrace_log(0, "main", "registered");
+	assert_int_equal(gotrace_flush(), 0);
+	assert_int_equal(gotrace_stop(), 0);
+	start_ok(path, 1000, GOTRACE_CPU_PERF, 0);
+	gotrace_log(0, "main", "registered");
+	assert_int_equal(gotrace_flush(), 0);
+	int ours = 0, ours_unblocked = 0, perf = 0;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		char p[300], comm[64] = "";
+		snprintf(p, sizeof p, "/proc/self/task/%s/comm", de->d_name);
+		FILE *f = fopen(p, "r");
+		if (!f)
+			continue;
+		if (!fgets(comm, sizeof comm, f))
+			comm[0] = 0;
+		fclose(f);
+		if (!strncmp(comm, "gotrace-", 8)) {
+			ours++;
+			ours_unblocked += !sigprof_blocked(de->d_name);
+		}
+	}
+	if (d)
+		closedir(d);
+	d = opendir("/proc/self/fd");
+	while (d && (de = readdir(d)) != NULL) {
+		char p[300], target[64];
+		snprintf(p, sizeof p, "/proc/self/fd/%s", de->d_name);
+		ssize_t n = readlink(p, target, sizeof target - 1);
+		if (n > 0) {
+			target[n] = 0;
+			perf += !strcmp(target, "anon_inode:[perf_event]");
+		}
+	}
+	if (d)
+		closedir(d);
+	assert_int_equal(gotrace_stop(), 0);
+	printf("unarmed: %d library threads (%d with SIGPROF unblocked), %d perf events\n", ours,
+	       ours_unblocked, perf);
+	assert_true(ours >= 1);
+	assert_int_equal(ours_unblocked, 0);
+	assert_int_equal(perf, 1);
+	assert_int_equal(judge_trace(path), 0);
+	free(path);
+}
+
 /* AUTO takes perf events when they may count kernel time here (the test
  * asks the kernel itself), else per-thread timers, and says which in the
  * start notes.  With perf, 300 ms of CPU at 1 kHz is 300 samples within
@@ -682,6 +760,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(fallback),
 		cmocka_unit_test(auto_source),
 		cmocka_unit_test(perf_fd_cap),
+		cmocka_unit_test(library_threads_unarmed),
 		cmocka_unit_test(fork_while_sampling),
 		cmocka_unit_test(samples_name_explicit_goroutine),
 	};
