@@ -110,6 +110,51 @@ static void start_ok(const char *path, int hz, int source, uint64_t advance)
 	assert_int_equal(rc, 0);
 }
 
+/* Tick-driven sources' signals can all but stop on a loaded machine
+ * (BENCHMARKS.md, "CPU samples under load"): burn in rounds of 0.1 s of
+ * CPU on a registered thread, each ended by a flush (which writes the
+ * samples taken), until want samples are written -- at most 100 rounds.
+ * Returns the samples written, -1 if a flush failed. */
+static long burn_until_samples(uint64_t want)
+{
+	gotrace_stats gs;
+	int rounds = 0;
+	do {
+		struct burner b = { .registered = 1, .secs = 0.1 };
+		pthread_create(&b.th, NULL, burner_main, &b);
+		pthread_join(b.th, NULL);
+		if (gotrace_flush() != 0)
+			return -1;
+		gotrace_get_stats(&gs);
+	} while (gs.cpu_samples < want && ++rounds < 100);
+	printf("%llu samples after %d rounds of 0.1 s\n", (unsigned long long)gs.cpu_samples, rounds + 1);
+	return (long)gs.cpu_samples;
+}
+
+/* Open perf events of this process; *low of them numbered below floor. */
+static int perf_events_open(int floor, int *low)
+{
+	int n = 0;
+	*low = 0;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		char p[300], target[64];
+		snprintf(p, sizeof p, "/proc/self/fd/%s", de->d_name);
+		ssize_t k = readlink(p, target, sizeof target - 1);
+		if (k <= 0)
+			continue;
+		target[k] = 0;
+		if (strcmp(target, "anon_inode:[perf_event]") == 0) {
+			n++;
+			*low += atoi(de->d_name) < floor;
+		}
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
 static void prof_handler(int sig) { (void)sig; }
 
 static void refuse_foreign_handler(void **st)
@@ -158,18 +203,7 @@ static void restores_previous(void **st)
 	setitimer(ITIMER_PROF, &it, NULL);
 	char *path = tmp_trace_path("restore");
 	start_ok(path, 1000, GOTRACE_CPU_SETITIMER, 0);
-	/* Samples were taken: rounds of 0.1 s of CPU, each ended by a flush,
-	 * until one is written (setitimer's signals can all but stop on a
-	 * loaded machine: BENCHMARKS.md, "CPU samples under load"). */
-	gotrace_stats gs;
-	int rounds = 0;
-	do {
-		struct burner b = { .registered = 1, .secs = 0.1 };
-		pthread_create(&b.th, NULL, burner_main, &b);
-		pthread_join(b.th, NULL);
-		assert_int_equal(gotrace_flush(), 0);
-		gotrace_get_stats(&gs);
-	} while (gs.cpu_samples == 0 && ++rounds < 100);
+	long samples = burn_until_samples(1); /* samples were taken */
 	assert_int_equal(gotrace_stop(), 0);
 	sigaction(SIGPROF, NULL, &cur);
 	getitimer(ITIMER_PROF, &got);
@@ -178,7 +212,7 @@ static void restores_previous(void **st)
 	setitimer(ITIMER_PROF, &it, NULL);
 	sa.sa_handler = SIG_DFL;
 	sigaction(SIGPROF, &sa, NULL);
-	assert_true(gs.cpu_samples > 0);
+	assert_true(samples > 0);
 	assert_ptr_equal(cur.sa_handler, SIG_IGN);
 	assert_int_equal(got.it_interval.tv_sec, 1);
 	assert_int_equal(got.it_interval.tv_usec, 0);
@@ -404,25 +438,11 @@ static int fallback_child(const char *path, int mode)
 	                                : "cpu profiling: auto: per-thread CPU timers (perf_event_open refused counting kernel time") != e ||
 	                (both && !strstr(e, "; timer_create")) || e[strlen(e) - 1] != ')'))
 		return 16;
-	/* The fallback source samples: 30 samples written.  A tick-driven
-	 * source's signals can all but stop on a loaded machine (BENCHMARKS.md,
-	 * "CPU samples under load"), so burn in rounds of 0.1 s of CPU on a
-	 * registered thread, each ended by a flush (which writes the samples
-	 * taken), until there are 30 -- at most 100 rounds. */
-	gotrace_stats gs;
-	int rounds = 0;
-	do {
-		struct burner b = { .registered = 1, .secs = 0.1 };
-		pthread_create(&b.th, NULL, burner_main, &b);
-		pthread_join(b.th, NULL);
-		if (gotrace_flush() != 0)
-			return 17;
-		gotrace_get_stats(&gs);
-	} while (gs.cpu_samples < 30 && ++rounds < 100);
-	printf("fallback: %llu samples after %d rounds of 0.1 s\n", (unsigned long long)gs.cpu_samples,
-	       rounds + 1);
+	/* The fallback source samples: 30 samples written. */
+	printf("fallback: ");
+	long n = burn_until_samples(30);
 	gotrace_stop();
-	return gs.cpu_samples >= 30 ? 0 : 14;
+	return n < 0 ? 17 : n >= 30 ? 0 : 14;
 }
 
 static void fallback(void **st)
@@ -565,23 +585,8 @@ static int fdcap_child(const char *path)
 		if (pthread_create(&th[i], NULL, capped_main, &c) != 0)
 			return 34;
 	pthread_barrier_wait(&c.all_in);
-	int perf = 0, low = 0, timers = 0;
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	while (d && (de = readdir(d)) != NULL) {
-		char lp[300], target[128];
-		snprintf(lp, sizeof lp, "/proc/self/fd/%s", de->d_name);
-		ssize_t n = readlink(lp, target, sizeof target - 1);
-		if (n <= 0)
-			continue;
-		target[n] = 0;
-		if (strcmp(target, "anon_inode:[perf_event]") == 0) {
-			perf++;
-			low += atoi(de->d_name) < 32;
-		}
-	}
-	if (d)
-		closedir(d);
+	int low, timers = 0;
+	int perf = perf_events_open(32, &low);
 	FILE *f = fopen("/proc/self/timers", "r");
 	char line[256];
 	while (f && fgets(line, sizeof line, f))
@@ -669,18 +674,8 @@ static void library_threads_unarmed(void **st)
 	}
 	if (d)
 		closedir(d);
-	d = opendir("/proc/self/fd");
-	while (d && (de = readdir(d)) != NULL) {
-		char p[300], target[64];
-		snprintf(p, sizeof p, "/proc/self/fd/%s", de->d_name);
-		ssize_t n = readlink(p, target, sizeof target - 1);
-		if (n > 0) {
-			target[n] = 0;
-			perf += !strcmp(target, "anon_inode:[perf_event]");
-		}
-	}
-	if (d)
-		closedir(d);
+	int low;
+	perf = perf_events_open(0, &low);
 	assert_int_equal(gotrace_stop(), 0);
 	printf("unarmed: %d library threads (%d with SIGPROF unblocked), %d perf events\n", ours,
 	       ours_unblocked, perf);
