@@ -50,6 +50,9 @@ __attribute__((visibility("hidden"))) bool gt_cpuprof_installed(void);
  * -1.  MT-safe, AS-safe (lock-free reads). */
 __attribute__((visibility("hidden"))) bool gt_cpuprof_fd_is_ours(int fd);
 __attribute__((visibility("hidden"))) int gt_cpuprof_next_fd(unsigned lo, unsigned hi);
+/* Move the event at fd to another number before a dup2 onto fd (timers.c);
+ * false if fd is not ours or it was not moved.  MT-safe, AS-safe. */
+__attribute__((visibility("hidden"))) bool gt_cpuprof_fd_move(int fd);
 __attribute__((visibility("hidden"))) bool gt_cpuprof_exec_begin(void);
 __attribute__((visibility("hidden"))) void gt_cpuprof_exec_failed(void);
 /* Samples written into the trace and lost (gotrace_stats). */

@@ -149,6 +149,29 @@ PL_EXPORT int close(int fd)
 	return PL_REAL(close)(fd);
 }
 
+/* dup2 or dup3 onto one of them while tracing: the program gets the
+ * number it asked for, and a perf event there moves out of its way first
+ * (gt_cpuprof_fd_move), so that its thread keeps its samples.  If the
+ * call then fails (a bad old descriptor), it closed nothing: our copy at
+ * the old number goes, which leaves that number as free as the program
+ * believes it is.  The trace's descriptor is not moved: the output writes
+ * it without a lock, and a write that loaded the old number could land in
+ * the program's file; it sits at 512 or above instead (pl_start). */
+static int pl_dup_onto(int old, int new, int fl, bool three)
+{
+	bool moved = old != new && pl_own_fd(new) && new != pl_trace_fd && gt_cpuprof_fd_move(new);
+	int r = three ? PL_REAL(dup3)(old, new, fl) : PL_REAL(dup2)(old, new);
+	if (moved && r < 0) {
+		int e = errno;
+		PL_REAL(close)(new);
+		errno = e;
+	}
+	return r;
+}
+
+PL_EXPORT int dup2(int old, int new) { return pl_dup_onto(old, new, 0, false); }
+PL_EXPORT int dup3(int old, int new, int fl) { return pl_dup_onto(old, new, fl, true); }
+
 /* close_range and closefrom close the spans between them. */
 PL_EXPORT int close_range(unsigned int lo, unsigned int hi, int fl)
 {

@@ -20,7 +20,7 @@
  *   spawn     vfork+execve, posix_spawn and system() of "ARGV0 child";
  *             exit 8
  *   daemon    closes every descriptor (0..1023 and closefrom), reopens
- *             /dev/null as 0-2, burns 100 ms of CPU (daemon_burn), then
+ *             /dev/null as 0-2, burns 100 ms of CPU (burn_100ms), then
  *             keeps running threads; exit 9
  *   dlopen    dlopens ARGV2 (pldl.so), whose pldl_run creates 2 threads;
  *             exit 10
@@ -45,10 +45,19 @@
  *             unblocked with sigprocmask; then a thread that blocks every
  *             signal (as xz's workers do) burns 300 ms of CPU; traced,
  *             writes the start notes to masks.notes; exit 13
+ *   dup2      onto the perf event descriptors it finds in /proc/self/fd
+ *             (the sampler's, traced; none untraced): a dup2 from a bad
+ *             descriptor (must fail, EBADF), a dup2 of /dev/null, a dup3
+ *             of /dev/null, each onto the events found just before it;
+ *             checks each number then names /dev/null (or, after the
+ *             failed call, nothing); writes the events found before each
+ *             call to dup2.count; burns 100 ms of CPU (burn_100ms); exit 14
  *   child     what spawn runs: prints a line, exit 0
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <setjmp.h>
@@ -258,14 +267,76 @@ static double cpu_now(void)
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
-/* 100 ms of the main thread's CPU after it closed every descriptor. */
-static __attribute__((noinline)) void daemon_burn(void)
+/* 100 ms of the main thread's CPU: after it closed every descriptor
+ * (daemon), after its dup2s onto the sampler's events (dup2). */
+static __attribute__((noinline)) void burn_100ms(void)
 {
 	volatile unsigned long x = 0;
 	double t0 = cpu_now();
 	while (cpu_now() - t0 < 0.1)
 		for (int i = 0; i < 100000; i++)
 			x += (unsigned long)i;
+}
+/* The perf event descriptors open in this process (at most max). */
+static int perf_event_fds(int *fds, int max)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	while (d && (e = readdir(d)) != NULL && n < max) {
+		char p[300], l[128];
+		snprintf(p, sizeof p, "/proc/self/fd/%s", e->d_name);
+		ssize_t k = readlink(p, l, sizeof l - 1);
+		if (k > 0) {
+			l[k] = 0;
+			if (strstr(l, "[perf_event]"))
+				fds[n++] = atoi(e->d_name);
+		}
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+/* Does fd name path (path NULL: is fd closed)? */
+static int fd_names(int fd, const char *path)
+{
+	char p[64], l[128];
+	snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+	ssize_t k = readlink(p, l, sizeof l - 1);
+	if (!path)
+		return k < 0;
+	if (k < 0)
+		return 0;
+	l[k] = 0;
+	return strcmp(l, path) == 0;
+}
+static int dup2_mode(void)
+{
+	int nul = open("/dev/null", O_RDWR);
+	FILE *f = fopen("dup2.count", "w");
+	if (nul < 0 || !f)
+		return 1;
+	for (int round = 0; round < 3; round++) {
+		int fds[16];
+		int n = perf_event_fds(fds, 16);
+		fprintf(f, "%s%d", round ? " " : "", n);
+		for (int i = 0; i < n; i++) {
+			if (round == 0) {
+				errno = 0;
+				if (dup2(1 << 20, fds[i]) != -1 || errno != EBADF || !fd_names(fds[i], NULL))
+					return 1;
+			} else if ((round == 1 ? dup2(nul, fds[i]) : dup3(nul, fds[i], O_CLOEXEC)) != fds[i] ||
+			           !fd_names(fds[i], "/dev/null")) {
+				return 1;
+			}
+		}
+	}
+	fprintf(f, "\n");
+	fclose(f);
+	burn_100ms();
+	run_last();
+	printf("dup2 done\n");
+	return 14;
 }
 static void *burner(void *arg)
 {
@@ -435,6 +506,8 @@ int main(int argc, char **argv)
 		printf("spawn done\n");
 		return 8;
 	}
+	if (strcmp(mode, "dup2") == 0)
+		return dup2_mode();
 	if (strcmp(mode, "daemon") == 0) {
 		printf("daemon: detaching\n");
 		for (int fd = 0; fd < 1024; fd++)
@@ -442,7 +515,7 @@ int main(int argc, char **argv)
 		closefrom(0);
 		if (open("/dev/null", O_RDWR) != 0 || dup(0) != 1 || dup(0) != 2)
 			_exit(1);
-		daemon_burn();
+		burn_100ms();
 		run_last();
 		run_last();
 		return 9;

@@ -210,9 +210,18 @@ for f in "$@"; do "$tc" -summary "$f" | grep -q " label=last$" && found=$((found
 # thread's 100 ms of CPU after the closes are sampled (the perf event
 # armed at the start is still open).
 traced daemon 9 daemon --stacks all --cpu-hz 1000; no_stderr daemon; want_last daemon 2
-n=$(grep -c "^sample .*daemon_burn" "$tmp/daemon.sum" || true)
-[ "$n" -ge 95 ] && [ "$n" -le 110 ] || fail "daemon: $n CPU samples in daemon_burn (100 ms of CPU at 1 kHz)"
+n=$(grep -c "^sample .*burn_100ms" "$tmp/daemon.sum" || true)
+[ "$n" -ge 95 ] && [ "$n" -le 110 ] || fail "daemon: $n CPU samples in burn_100ms (100 ms of CPU at 1 kHz)"
 echo "ok: daemon: $n CPU samples after closing every descriptor"
+# dup2 and dup3 onto the main thread's perf event (the one event open at
+# that point): the program gets the numbers it asked for (plrobust checks
+# /proc/self/fd), the event moves each time, and its 100 ms of CPU after
+# the calls are sampled.  A dup2 that fails leaves the number free.
+traced dup2 14 dup2 --stacks all --cpu-hz 1000; no_stderr dup2; want_last dup2 1
+[ "$(cat "$tmp/dup2.count")" = "1 1 1" ] || fail "dup2: perf events found before each call: $(cat "$tmp/dup2.count") (want 1 1 1)"
+n=$(grep -c "^sample .*burn_100ms" "$tmp/dup2.sum" || true)
+[ "$n" -ge 95 ] && [ "$n" -le 110 ] || fail "dup2: $n CPU samples in burn_100ms (100 ms of CPU at 1 kHz)"
+echo "ok: dup2: $n CPU samples after dup2 and dup3 onto the thread's perf event"
 # dlopen of a library whose function creates threads: goroutines named
 # after its start routine.
 traced dlopen 10 dlopen --stacks all;        no_stderr dlopen;   want_last dlopen 1
