@@ -113,41 +113,6 @@ int gt_cpuprof_next_fd(unsigned lo, unsigned hi)
 	return -1;
 }
 
-/* Is s->fd still our event? (defined below, with its reasons) */
-static bool slot_fd_ours(const struct slot *s);
-
-/* The preload's dup2/dup3 onto fd, one of the events' numbers: the event
- * moves to another number (at or above perf_fd_floor) first, so that the
- * program's dup2 closes only the old number and the thread keeps its
- * samples.  false if fd is not an event of ours, or the event could not be
- * moved now: no descriptor free, or cp_lock busy -- dup2 is
- * async-signal-safe, so the caller may be a signal handler that
- * interrupted the lock's holder, hence trylock.  Then the program's dup2
- * ends that thread's samples, and slot_fd_ours keeps the library off the
- * program's file.  MT-safe; AS-safe (trylock, fcntl, atomics). */
-bool gt_cpuprof_fd_move(int fd)
-{
-	if (!gt_cpuprof_fd_is_ours(fd) || pthread_mutex_trylock(&cp_lock) != 0)
-		return false;
-	bool moved = false;
-	for (size_t i = 0; i < nslots; i++) {
-		struct slot *s = &slots[i];
-		if (s->fd != fd)
-			continue;
-		int n = slot_fd_ours(s) ? fcntl(fd, F_DUPFD_CLOEXEC, perf_fd_floor) : -1;
-		if (n >= 0) {
-			/* The same open file description: its owner and
-			 * signal (perf_route) carry over. */
-			fd_mark(n, true);
-			fd_mark(fd, false);
-			s->fd = n;
-			moved = true;
-		}
-		break;
-	}
-	pthread_mutex_unlock(&cp_lock);
-	return moved;
-}
 static struct itimerval old_itimer;
 static uint64_t rnd_state;
 
@@ -261,6 +226,39 @@ static bool slot_fd_ours(const struct slot *s)
 	struct f_owner_ex own;
 	return s->fd >= 0 && fcntl(s->fd, F_GETSIG) == SIGPROF && fcntl(s->fd, F_GETOWN_EX, &own) == 0 &&
 	       own.type == F_OWNER_TID && (own.pid == s->tid || own.pid == 0);
+}
+
+/* The preload's dup2/dup3 onto fd, one of the events' numbers: the event
+ * moves to another number (at or above perf_fd_floor) first, so that the
+ * program's dup2 closes only the old number and the thread keeps its
+ * samples.  false if fd is not an event of ours, or the event could not be
+ * moved now: no descriptor free, or cp_lock busy -- dup2 is
+ * async-signal-safe, so the caller may be a signal handler that
+ * interrupted the lock's holder, hence trylock.  Then the program's dup2
+ * ends that thread's samples, and slot_fd_ours keeps the library off the
+ * program's file.  MT-safe; AS-safe (trylock, fcntl, atomics). */
+bool gt_cpuprof_fd_move(int fd)
+{
+	if (!gt_cpuprof_fd_is_ours(fd) || pthread_mutex_trylock(&cp_lock) != 0)
+		return false;
+	bool moved = false;
+	for (size_t i = 0; i < nslots; i++) {
+		struct slot *s = &slots[i];
+		if (s->fd != fd)
+			continue;
+		int n = slot_fd_ours(s) ? fcntl(fd, F_DUPFD_CLOEXEC, perf_fd_floor) : -1;
+		if (n >= 0) {
+			/* The same open file description: its owner and
+			 * signal (perf_route) carry over. */
+			fd_mark(n, true);
+			fd_mark(fd, false);
+			s->fd = n;
+			moved = true;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&cp_lock);
+	return moved;
 }
 
 static void slot_disarm(struct slot *s)

@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "cpuprof_test.h"
+#include "procstat.h"
 #include "tracecheck.h"
 
 static volatile int stop_burn;
@@ -628,10 +629,10 @@ static void perf_fd_cap(void **st)
  * threads that outlive a setitimer session.  After such a session and a
  * flush (a flusher iteration) in a perf one, only this thread has a perf
  * event, and no descriptor of an earlier session's is left. */
-static bool sigprof_blocked(const char *tid)
+static bool sigprof_blocked(long tid)
 {
 	char p[300], line[256];
-	snprintf(p, sizeof p, "/proc/self/task/%s/status", tid);
+	snprintf(p, sizeof p, "/proc/self/task/%ld/status", tid);
 	FILE *f = fopen(p, "r");
 	bool blocked = false;
 	while (f && fgets(line, sizeof line, f))
@@ -655,27 +656,12 @@ static void library_threads_unarmed(void **st)
 	start_ok(path, 1000, GOTRACE_CPU_PERF, 0);
 	gotrace_log(0, "main", "registered");
 	assert_int_equal(gotrace_flush(), 0);
-	int ours = 0, ours_unblocked = 0, perf = 0;
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *de;
-	while (d && (de = readdir(d)) != NULL) {
-		char p[300], comm[64] = "";
-		snprintf(p, sizeof p, "/proc/self/task/%s/comm", de->d_name);
-		FILE *f = fopen(p, "r");
-		if (!f)
-			continue;
-		if (!fgets(comm, sizeof comm, f))
-			comm[0] = 0;
-		fclose(f);
-		if (!strncmp(comm, "gotrace-", 8)) {
-			ours++;
-			ours_unblocked += !sigprof_blocked(de->d_name);
-		}
-	}
-	if (d)
-		closedir(d);
+	long tids[64];
+	int ours = proc_threads_named("gotrace-", 1, tids, 64), ours_unblocked = 0;
+	for (int i = 0; i < ours; i++)
+		ours_unblocked += !sigprof_blocked(tids[i]);
 	int low;
-	perf = perf_events_open(0, &low);
+	int perf = perf_events_open(0, &low);
 	assert_int_equal(gotrace_stop(), 0);
 	printf("unarmed: %d library threads (%d with SIGPROF unblocked), %d perf events\n", ours,
 	       ours_unblocked, perf);

@@ -33,7 +33,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <gotrace.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +42,7 @@
 #include <unistd.h>
 
 #include "cpuprof_test.h"
+#include "procstat.h"
 #include "tracecheck.h"
 
 static int cmp_int(const void *a, const void *b)
@@ -77,32 +77,15 @@ __attribute__((noinline)) static void blocked_sleep(void)
 		d = rem;
 }
 
-/* The lowest tid of the threads named comm, 0 if none; *n of them. */
+/* The lowest tid of the threads named comm, 0 if none; *n of them (at
+ * most 16) in all. */
 static long find_thread(const char *comm, long *all, int *n)
 {
-	*n = 0;
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *de;
+	*n = proc_threads_named(comm, 0, all, 16);
 	long found = 0;
-	while (d && (de = readdir(d)) != NULL) {
-		char path[300], name[64] = "";
-		snprintf(path, sizeof path, "/proc/self/task/%s/comm", de->d_name);
-		FILE *f = fopen(path, "re");
-		if (!f)
-			continue;
-		if (fgets(name, sizeof name, f))
-			name[strcspn(name, "\n")] = 0;
-		fclose(f);
-		if (!strcmp(name, comm)) {
-			long tid = strtol(de->d_name, NULL, 10);
-			if (*n < 16)
-				all[(*n)++] = tid;
-			if (found == 0 || tid < found)
-				found = tid;
-		}
-	}
-	if (d)
-		closedir(d);
+	for (int i = 0; i < *n; i++)
+		if (found == 0 || all[i] < found)
+			found = all[i];
 	return found;
 }
 
