@@ -133,7 +133,10 @@ enum gotrace_cpu_source {
 	 * tick cap. */
 	GOTRACE_CPU_THREAD_TIMER = 1,
 	/* perf_event_open software CPU clock per traced thread, delivering
-	 * SIGPROF to its thread: not limited by the kernel tick.  One
+	 * SIGPROF to its thread: not limited by the kernel tick.  Its clock
+	 * also runs while a hypervisor steals the vCPU; samples are weighed
+	 * by the thread's CPU clock, so they add up to CPU time (not for a
+	 * user-only clock, at kernel.perf_event_paranoid 2).  One
 	 * descriptor per thread, numbered from half the soft RLIMIT_NOFILE
 	 * (at most from 512) and at most an eighth of that limit (at most
 	 * 4096) in all; the threads past that bound, or whose event cannot be

@@ -114,9 +114,9 @@ extern struct cp_buf cp_bufs[2];
 
 /*
  * Handler-visible configuration and counters (handler.c).
- *  - source, hz: written by start/fallback before `active` is set, read by
- *    handlers after they see active (seq_cst): no handler runs the sampling
- *    path before they are final.
+ *  - source, period_ns, perf_user, epoch: written by start/fallback before
+ *    `active` is set, read by handlers after they see active (seq_cst): no
+ *    handler runs the sampling path before they are final.
  *  - active: set by start after the buffers exist; cleared by stop before
  *    it waits for `running` to drain.
  *  - running: handlers currently executing (so stop can restore the
@@ -134,8 +134,11 @@ struct cp_ctl {
 	uint64_t period_ns;    /* 1e9 / hz (start, before active) */
 	uint64_t next_cpu_ns;  /* setitimer: process CPU time of the next period
 	                        * boundary not yet accounted (CAS by handlers) */
-	uint64_t merged;       /* setitimer signals whose periods were already
-	                        * accounted for (no sample written) */
+	uint64_t merged;       /* setitimer and perf signals whose periods were
+	                        * already accounted for (no sample written) */
+	int perf_user;         /* perf events count user time only (start) */
+	uint64_t epoch;        /* sessions started (start, before active): tells
+	                        * a thread's claims of this session (cp_tls) */
 	uint64_t tracer;       /* samples taken on the library's own threads
 	                        * (handlers, atomic add of the weight) */
 	uint64_t samples;      /* CPU samples written into the trace (flusher) */
@@ -147,14 +150,15 @@ extern struct cp_ctl cp_ctl;
  * outside any handler (registration hook, or gt_cpuprof_own_thread on the
  * library's own threads), read by handlers on the same thread.  hi == 0:
  * unknown.  tracer: the thread is the library's own (the flusher), set by
- * itself before it first unblocks SIGPROF.  cpu_done: setitimer only, the
- * thread's CPU time already claimed by its samples (handler.c, weigh);
- * written and read by SIGPROF handlers on this thread only (SIGPROF is
- * blocked while one runs); 0: none yet. */
+ * itself before it first unblocks SIGPROF.  cpu_done: setitimer and perf,
+ * the thread's CPU time already claimed by its samples in session `epoch`
+ * (handler.c, weigh); both written and read by SIGPROF handlers on this
+ * thread only (SIGPROF is blocked while one runs); 0: none yet. */
 struct cp_tls {
 	uintptr_t lo, hi;
 	int tracer;
 	uint64_t cpu_done;
+	uint64_t epoch;
 };
 extern __thread struct cp_tls cp_self __attribute__((tls_model("initial-exec")));
 

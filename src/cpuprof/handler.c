@@ -202,7 +202,17 @@ static uint64_t inflight_enter(void)
  *    thread that used less than a period since its last claim, writes
  *    nothing (counted in cp_ctl.merged): the periods stay for the threads
  *    that used them;
- *  - perf events: hrtimer-driven, one signal per period: weight 1.
+ *  - perf events: one signal per period of the event's clock, which is the
+ *    scheduler's wall time on the CPU, hypervisor steal included (the
+ *    thread CPU clock leaves steal out: PARAVIRT_TIME_ACCOUNTING).  On a VM
+ *    whose host takes time from the vCPU, weight 1 per signal counted 1-7%
+ *    more periods than the thread's CPU time (tests/cpuprof/test_api.c,
+ *    auto_source).  So the weight is this thread's whole periods of CPU
+ *    time since its last claim, as for setitimer without the process-wide
+ *    part: a signal after a stolen stretch finds less than a period and
+ *    writes nothing (cp_ctl.merged); the remainder stays for the next.
+ *    A user-only perf clock (cp_ctl.perf_user) keeps weight 1: it counts
+ *    user time, which the thread CPU clock cannot tell from system time.
  * The drain writes a sample of weight k as k CPUSample events with the same
  * time, thread and stack (the trace format has no weight field).
  */
@@ -214,27 +224,51 @@ static uint64_t cpu_clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* This thread's claimed CPU time, 0 if none in this session: a value
+ * from an earlier session (cp_self.epoch behind cp_ctl.epoch) is stale,
+ * the CPU the thread used between sessions is not ours. */
+static uint64_t claimed_cpu(void)
+{
+	uint64_t epoch = __atomic_load_n(&cp_ctl.epoch, __ATOMIC_RELAXED);
+	if (cp_self.epoch != epoch) {
+		cp_self.epoch = epoch;
+		cp_self.cpu_done = 0;
+	}
+	return cp_self.cpu_done;
+}
+
+static uint32_t cap_weight(uint64_t k)
+{
+	return k < 10000 ? (uint32_t)k : 10000;
+}
+
 static uint32_t weigh(int source, const siginfo_t *si)
 {
 	if (source == GOTRACE_CPU_THREAD_TIMER || si->si_code == SI_TIMER) {
 		int ov = si->si_overrun;
 		return ov > 0 ? (uint32_t)(ov < 10000 ? ov + 1 : 10000) : 1;
 	}
-	if (source != GOTRACE_CPU_SETITIMER)
+	if (source == GOTRACE_CPU_PERF && __atomic_load_n(&cp_ctl.perf_user, __ATOMIC_RELAXED))
 		return 1;
 	uint64_t period = cp_ctl.period_ns, k;
-	uint64_t c = cpu_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 	uint64_t tc = cpu_clock_ns(CLOCK_THREAD_CPUTIME_ID);
-	if (c == 0 || tc == 0)
+	if (tc == 0)
 		return 1;
 	/* This thread's whole periods since its last claim (its first sample
 	 * counts one: its CPU before the profiler started is not ours). */
-	uint64_t done = cp_self.cpu_done;
+	uint64_t done = claimed_cpu();
 	if (done == 0 || done > tc)
 		done = tc > period ? tc - period : 0;
 	uint64_t kt = (tc - done) / period;
 	if (kt == 0)
 		return 0;
+	if (source != GOTRACE_CPU_SETITIMER) {
+		cp_self.cpu_done = done + kt * period;
+		return cap_weight(kt);
+	}
+	uint64_t c = cpu_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+	if (c == 0)
+		return 1;
 	uint64_t e = __atomic_load_n(&cp_ctl.next_cpu_ns, __ATOMIC_RELAXED);
 	do {
 		if (c < e)
@@ -245,7 +279,7 @@ static uint32_t weigh(int source, const siginfo_t *si)
 	} while (!__atomic_compare_exchange_n(&cp_ctl.next_cpu_ns, &e, e + k * period, true,
 	                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
 	cp_self.cpu_done = done + k * period;
-	return k < 10000 ? (uint32_t)k : 10000;
+	return cap_weight(k);
 }
 
 /* The sample's timestamp, taken only once the generation load it belongs

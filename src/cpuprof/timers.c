@@ -477,6 +477,8 @@ int cp_timers_start(int source, int hz, char *note, size_t note_len)
 	cur_source = s;
 	__atomic_store_n(&cp_ctl.source, s, __ATOMIC_RELAXED);
 	__atomic_store_n(&cp_ctl.period_ns, 1000000000ull / (uint64_t)hz, __ATOMIC_RELAXED);
+	__atomic_store_n(&cp_ctl.perf_user, s == GOTRACE_CPU_PERF && perf_user_only, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&cp_ctl.epoch, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&cp_lock);
 	return s;
 }

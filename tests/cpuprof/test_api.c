@@ -675,8 +675,13 @@ static void library_threads_unarmed(void **st)
 /* AUTO takes perf events when they may count kernel time here (the test
  * asks the kernel itself), else per-thread timers, and says which in the
  * start notes.  With perf, 300 ms of CPU at 1 kHz is 300 samples within
- * 5%, whatever the machine's load (the tick-driven timers are not: see
- * BENCHMARKS.md, "CPU samples under load"). */
+ * 2%, whatever the machine's load (the tick-driven timers are not: see
+ * BENCHMARKS.md, "CPU samples under load") and whatever the hypervisor
+ * steals: perf's clock counts stolen time, and a CI run on a VM counted
+ * 321 periods in 300 ms of thread CPU before the samples were weighed by
+ * the thread's CPU clock (handler.c, weigh).  The weights add up to the
+ * thread's whole periods from its last claim before the burn (up to one
+ * period early) to its last signal in it (up to one period short). */
 static bool perf_counts_kernel(void)
 {
 	struct perf_event_attr a;
@@ -713,9 +718,44 @@ static void auto_source(void **st)
 	int n = samples_in(path, "xg_burn");
 	printf("auto: %d samples in xg_burn (300 ms of CPU at 1 kHz)\n", n);
 	if (perf) {
-		assert_true(n >= 285);
-		assert_true(n <= 315);
+		assert_true(n >= 294);
+		assert_true(n <= 303);
 	}
+	unlink(path);
+	free(path);
+}
+
+/* A thread's claimed CPU time belongs to its session (handler.c,
+ * claimed_cpu).  The main thread burns 200 ms in one session, 300 ms
+ * between sessions, then 100 ms in a second one: the second trace has
+ * 100 samples within 3%, not the 300 periods of the gap on its first
+ * sample.  Perf where it counts kernel time (weighed by the thread's CPU
+ * clock), else setitimer (the tick: only the upper bound holds). */
+static __attribute__((noinline)) void gap_burn(double secs)
+{
+	xg_burn(secs);
+}
+
+static void claims_per_session(void **st)
+{
+	(void)st;
+	char *path = tmp_trace_path("claims");
+	int source = perf_counts_kernel() ? GOTRACE_CPU_PERF : GOTRACE_CPU_SETITIMER;
+	start_ok(path, 1000, source, 0);
+	xg_burn(0.2);
+	assert_int_equal(gotrace_stop(), 0);
+	gap_burn(0.3);
+	start_ok(path, 1000, source, 0);
+	xg_burn(0.1);
+	assert_int_equal(gotrace_stop(), 0);
+	assert_int_equal(judge_trace(path), 0);
+	int n = samples_in(path, "xg_burn"), gap = samples_in(path, "gap_burn");
+	printf("claims: %d samples in 100 ms of the second session (%s), %d in the gap\n", n,
+	       source == GOTRACE_CPU_PERF ? "perf" : "setitimer", gap);
+	assert_int_equal(gap, 0);
+	assert_true(n <= 103);
+	if (source == GOTRACE_CPU_PERF)
+		assert_true(n >= 97);
 	unlink(path);
 	free(path);
 }
@@ -744,6 +784,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(library_threads_unarmed),
 		cmocka_unit_test(fork_while_sampling),
 		cmocka_unit_test(samples_name_explicit_goroutine),
+		cmocka_unit_test(claims_per_session),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
