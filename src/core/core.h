@@ -498,7 +498,9 @@ struct gt_state {
 
 	/* Output: written only by the flusher (or by stop after joining it).
 	 * A new line: bytes_written changes with every write(2), and the
-	 * writers' task_next above is read by every task end. */
+	 * writers' task_next above is read by every task end.  fd: set by
+	 * start and stop; while a session runs, changed only by
+	 * gt_out_fd_move (CAS, outfd.h), read atomically by the flusher. */
 	_Alignas(GT_LINE) int fd;
 	int own_fd;
 	uint64_t bytes_written;  /* atomic */

@@ -9,8 +9,10 @@
  * is blocked in the flusher, so a closed pipe gives EPIPE, not death.
  */
 #include "core.h"
+#include "outfd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -19,9 +21,67 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 static bool out_is_stream; /* flusher-private: pipe/socket/tty */
+
+/*
+ * The trace descriptor's number can change under a running session: the
+ * preload's dup2 and dup3 move the trace out of the way of a program that
+ * puts a file of its own at that number (gt_out_fd_move).  Once the
+ * program's dup2 runs, the old number is its file: the flusher must never
+ * write there a number it loaded before the move.
+ * out_fd_seq: odd while the flusher holds a number loaded from
+ * gt_session.fd (from the load to the end of the poll or write using it).
+ * Written by the flusher (atomic increments), read by the mover.  The
+ * flusher's increment and its load of the number, and the mover's CAS of
+ * the number and its load of the counter, are seq_cst: either the mover
+ * sees the counter odd and waits for it to change, or the flusher loads
+ * the new number.
+ */
+static uint64_t out_fd_seq;
+
+static int out_fd_enter(void)
+{
+	__atomic_add_fetch(&out_fd_seq, 1, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&gt_session.fd, __ATOMIC_SEQ_CST);
+}
+
+static void out_fd_leave(void)
+{
+	__atomic_add_fetch(&out_fd_seq, 1, __ATOMIC_RELEASE);
+}
+
+/* (outfd.h)  Concurrent movers: a busy flag, the second one gives up (a
+ * lock could deadlock a dup2 called from a signal handler that interrupted
+ * the first). */
+int gt_out_fd_move(int fd, int floor)
+{
+	static int moving;
+	int zero = 0;
+	if (fd < 0 || !__atomic_compare_exchange_n(&moving, &zero, 1, false, __ATOMIC_ACQUIRE,
+	                                           __ATOMIC_RELAXED))
+		return -1;
+	int n = -1;
+	if (__atomic_load_n(&gt_session.fd, __ATOMIC_RELAXED) == fd &&
+	    (n = fcntl(fd, F_DUPFD_CLOEXEC, floor)) >= 0) {
+		int want = fd;
+		if (!__atomic_compare_exchange_n(&gt_session.fd, &want, n, false, __ATOMIC_SEQ_CST,
+		                                 __ATOMIC_SEQ_CST)) {
+			close(n); /* stopped meanwhile */
+			n = -1;
+		} else {
+			uint64_t s = __atomic_load_n(&out_fd_seq, __ATOMIC_SEQ_CST);
+			while ((s & 1) && __atomic_load_n(&out_fd_seq, __ATOMIC_ACQUIRE) == s) {
+				struct timespec d = { 0, 20000 };
+				nanosleep(&d, NULL);
+			}
+		}
+	}
+	__atomic_store_n(&moving, 0, __ATOMIC_RELEASE);
+	return n;
+}
 static uint64_t stall_deadline; /* flusher-private, mono ns; 0: none */
 
 void gt_set_error(int code, const char *fmt, ...)
@@ -55,8 +115,9 @@ int gt_out_write(const void *buf, size_t len)
 		return -1;
 	while (len > 0) {
 		if (out_is_stream) {
-			struct pollfd pfd = { .fd = gt_session.fd, .events = POLLOUT };
+			struct pollfd pfd = { .fd = out_fd_enter(), .events = POLLOUT };
 			int r = poll(&pfd, 1, 100);
+			out_fd_leave();
 			if (r < 0 && errno != EINTR) {
 				gt_set_error(GOTRACE_EIO, "poll on trace output: %s", strerror(errno));
 				return -1;
@@ -82,7 +143,8 @@ int gt_out_write(const void *buf, size_t len)
 		size_t n = len;
 		if (out_is_stream && n > PIPE_BUF)
 			n = PIPE_BUF;
-		ssize_t w = write(gt_session.fd, p, n);
+		ssize_t w = write(out_fd_enter(), p, n);
+		out_fd_leave();
 		if (w < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;

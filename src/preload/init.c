@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "preload.h"
+#include "core/outfd.h"
 #include "cpuprof/sampler.h"
 #include "stacks/symlines.h"
 
@@ -125,7 +126,8 @@ __attribute__((constructor(200))) static void pl_init(void)
  * sampler's perf events (one per sampled thread). */
 static bool pl_own_fd(int fd)
 {
-	return fd >= 0 && GOTRACE_ON_() && (fd == pl_trace_fd || gt_cpuprof_fd_is_ours(fd));
+	return fd >= 0 && GOTRACE_ON_() &&
+	       (fd == __atomic_load_n(&pl_trace_fd, __ATOMIC_RELAXED) || gt_cpuprof_fd_is_ours(fd));
 }
 
 /* The lowest of them in [lo, hi], or -1. */
@@ -133,7 +135,7 @@ static int pl_next_own_fd(unsigned lo, unsigned hi)
 {
 	if (!GOTRACE_ON_())
 		return -1;
-	int p = gt_cpuprof_next_fd(lo, hi), t = pl_trace_fd;
+	int p = gt_cpuprof_next_fd(lo, hi), t = __atomic_load_n(&pl_trace_fd, __ATOMIC_RELAXED);
 	if (t >= 0 && (unsigned)t >= lo && (unsigned)t <= hi && (p < 0 || t < p))
 		return t;
 	return p;
@@ -150,16 +152,28 @@ PL_EXPORT int close(int fd)
 }
 
 /* dup2 or dup3 onto one of them while tracing: the program gets the
- * number it asked for, and a perf event there moves out of its way first
- * (gt_cpuprof_fd_move), so that its thread keeps its samples.  If the
- * call then fails (a bad old descriptor), it closed nothing: our copy at
- * the old number goes, which leaves that number as free as the program
- * believes it is.  The trace's descriptor is not moved: the output writes
- * it without a lock, and a write that loaded the old number could land in
- * the program's file; it sits at 512 or above instead (pl_start). */
+ * number it asked for, and what was there moves out of its way first,
+ * with the library's every later use: a perf event (gt_cpuprof_fd_move),
+ * so that its thread keeps its samples; the trace (gt_out_fd_move, which
+ * returns once the flusher no longer writes the old number), so that the
+ * trace stays whole and the program's file gets none of its bytes.  If
+ * the call then fails (a bad old descriptor), it closed nothing: our copy
+ * at the old number goes, which leaves that number as free as the program
+ * believes it is. */
 static int pl_dup_onto(int old, int new, int fl, bool three)
 {
-	bool moved = old != new && pl_own_fd(new) && new != pl_trace_fd && gt_cpuprof_fd_move(new);
+	bool moved = false;
+	if (old != new && pl_own_fd(new)) {
+		if (new == __atomic_load_n(&pl_trace_fd, __ATOMIC_RELAXED)) {
+			int n = gt_out_fd_move(new, 512);
+			if (n >= 0) {
+				__atomic_store_n(&pl_trace_fd, n, __ATOMIC_RELAXED);
+				moved = true;
+			}
+		} else {
+			moved = gt_cpuprof_fd_move(new);
+		}
+	}
 	int r = three ? PL_REAL(dup3)(old, new, fl) : PL_REAL(dup2)(old, new);
 	if (moved && r < 0) {
 		int e = errno;

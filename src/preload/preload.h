@@ -106,8 +106,9 @@ static inline bool pl_tracing(void)
 	} while (0)
 
 /* The trace file descriptor the preload opened (init.c), -1 if none.
- * Written once by the constructor before tracing starts; read by the
- * close wrappers. */
+ * Written by the constructor before tracing starts, and by a dup2 or dup3
+ * onto it once it moved the trace (pl_dup_onto, after gt_out_fd_move);
+ * read by the close and dup wrappers.  Atomic loads and stores. */
 PL_HIDDEN extern int pl_trace_fd;
 
 /* The process that started tracing (init.c): a vfork child shares our

@@ -67,7 +67,8 @@ static bool crash_write(const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 	while (len > 0) {
-		struct pollfd pfd = { .fd = gt_session.fd, .events = POLLOUT };
+		struct pollfd pfd = { .fd = __atomic_load_n(&gt_session.fd, __ATOMIC_RELAXED),
+		                      .events = POLLOUT };
 		int r = poll(&pfd, 1, 50);
 		if (r < 0 && errno != EINTR)
 			return false;
@@ -76,7 +77,8 @@ static bool crash_write(const void *buf, size_t len)
 				return false;
 			continue;
 		}
-		ssize_t w = write(gt_session.fd, p, len > 4096 ? 4096 : len);
+		ssize_t w = write(__atomic_load_n(&gt_session.fd, __ATOMIC_RELAXED), p,
+		                  len > 4096 ? 4096 : len);
 		if (w < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;

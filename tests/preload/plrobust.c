@@ -52,6 +52,14 @@
  *             checks each number then names /dev/null (or, after the
  *             failed call, nothing); writes the events found before each
  *             call to dup2.count; burns 100 ms of CPU (burn_100ms); exit 14
+ *   dup2trace onto the trace's descriptor (the one link to a *.trace
+ *             file in /proc/self/fd, traced; untraced, a free number from
+ *             600), 40 times 2 ms apart, while a thread makes write(2)s to
+ *             /dev/null (traced: syscall events for the flusher to write
+ *             meanwhile): each dup2 of dup2trace.victim must return the
+ *             number, and a line written there lands in the victim;
+ *             writes "FOUND 40" to dup2trace.count, FOUND the rounds that
+ *             found one trace descriptor; burns 100 ms of CPU; exit 15
  *   child     what spawn runs: prints a line, exit 0
  */
 #define _GNU_SOURCE
@@ -338,6 +346,72 @@ static int dup2_mode(void)
 	printf("dup2 done\n");
 	return 14;
 }
+/* The descriptors naming a file whose name ends in ".trace" (at most max). */
+static int trace_fds(int *fds, int max)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	while (d && (e = readdir(d)) != NULL && n < max) {
+		char p[300], l[PATH_MAX];
+		snprintf(p, sizeof p, "/proc/self/fd/%s", e->d_name);
+		ssize_t k = readlink(p, l, sizeof l - 1);
+		if (k > 6) {
+			l[k] = 0;
+			if (strcmp(l + k - 6, ".trace") == 0)
+				fds[n++] = atoi(e->d_name);
+		}
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+enum { DUP2TRACE_ROUNDS = 40 };
+static int syscaller_stop;
+static void *syscaller(void *arg)
+{
+	int fd = *(int *)arg;
+	char buf[64] = { 0 };
+	while (!__atomic_load_n(&syscaller_stop, __ATOMIC_RELAXED))
+		if (write(fd, buf, sizeof buf) != (ssize_t)sizeof buf)
+			return NULL;
+	return NULL;
+}
+static int dup2trace_mode(void)
+{
+	int victim = open("dup2trace.victim", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int nul = open("/dev/null", O_WRONLY);
+	FILE *f = fopen("dup2trace.count", "w");
+	char vpath[PATH_MAX];
+	if (victim < 0 || nul < 0 || !f || !realpath("dup2trace.victim", vpath))
+		return 1;
+	pthread_t t;
+	if (pthread_create(&t, NULL, syscaller, &nul) != 0)
+		return 1;
+	int found = 0;
+	for (int round = 0; round < DUP2TRACE_ROUNDS; round++) {
+		struct timespec ms2 = { 0, 2000000 };
+		nanosleep(&ms2, NULL);
+		int fds[4];
+		int n = trace_fds(fds, 4);
+		found += n == 1;
+		int target = n == 1 ? fds[0] : 600 + round;
+		char line[32];
+		int len = snprintf(line, sizeof line, "round %d\n", round);
+		if (dup2(victim, target) != target || !fd_names(target, vpath) ||
+		    write(target, line, (size_t)len) != len)
+			return 1;
+	}
+	fprintf(f, "%d %d", found, DUP2TRACE_ROUNDS);
+	__atomic_store_n(&syscaller_stop, 1, __ATOMIC_RELAXED);
+	pthread_join(t, NULL);
+	fprintf(f, "\n");
+	fclose(f);
+	burn_100ms();
+	run_last();
+	printf("dup2trace done\n");
+	return 15;
+}
 static void *burner(void *arg)
 {
 	(void)arg;
@@ -508,6 +582,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(mode, "dup2") == 0)
 		return dup2_mode();
+	if (strcmp(mode, "dup2trace") == 0)
+		return dup2trace_mode();
 	if (strcmp(mode, "daemon") == 0) {
 		printf("daemon: detaching\n");
 		for (int fd = 0; fd < 1024; fd++)

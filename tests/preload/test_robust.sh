@@ -222,6 +222,19 @@ traced dup2 14 dup2 --stacks all --cpu-hz 1000; no_stderr dup2; want_last dup2 1
 n=$(grep -c "^sample .*burn_100ms" "$tmp/dup2.sum" || true)
 [ "$n" -ge 95 ] && [ "$n" -le 110 ] || fail "dup2: $n CPU samples in burn_100ms (100 ms of CPU at 1 kHz)"
 echo "ok: dup2: $n CPU samples after dup2 and dup3 onto the thread's perf event"
+# dup2 onto the trace's own descriptor, 40 times 2 ms apart, while a
+# thread's syscalls and 1 ms generations of 4 KiB batches keep the flusher
+# writing: the program's file gets exactly its 40 lines and none of the
+# trace's bytes, and the trace (judged by traced) is whole: its last
+# events and the 100 ms of CPU after the calls.
+traced dup2trace 15 dup2trace --stacks all --cpu-hz 1000 --advance 1ms --buffer-size 4k
+no_stderr dup2trace; want_last dup2trace 1
+[ "$(cat "$tmp/dup2trace.count")" = "40 40" ] || fail "dup2trace: rounds that found the trace's descriptor: $(cat "$tmp/dup2trace.count") (want 40 40)"
+cmp -s "$tmp/dup2trace.victim" <(seq 0 39 | sed 's/^/round /') ||
+  fail "dup2trace: the program's file holds $(wc -c < "$tmp/dup2trace.victim") bytes, not its 40 lines"
+n=$(grep -c "^sample .*burn_100ms" "$tmp/dup2trace.sum" || true)
+[ "$n" -ge 95 ] && [ "$n" -le 110 ] || fail "dup2trace: $n CPU samples in burn_100ms (100 ms of CPU at 1 kHz)"
+echo "ok: dup2trace: $n CPU samples after 40 dup2s onto the trace's descriptor"
 # dlopen of a library whose function creates threads: goroutines named
 # after its start routine.
 traced dlopen 10 dlopen --stacks all;        no_stderr dlopen;   want_last dlopen 1
