@@ -1,5 +1,6 @@
 /*
- * output.c: writing batches to the file descriptor (flusher context only).
+ * output.c: writing batches to the file descriptor (flusher context only;
+ * gt_out_fd_move, on program threads, moves the descriptor under it).
  * May call: chunk.c (written chunks back to the pool), write/poll.
  *
  * write(2) with short writes and EINTR handled.  Pipes and sockets are
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 static bool out_is_stream; /* flusher-private: pipe/socket/tty */
+static uint64_t stall_deadline; /* flusher-private, mono ns; 0: none */
 
 /*
  * The trace descriptor's number can change under a running session: the
@@ -82,7 +84,6 @@ int gt_out_fd_move(int fd, int floor)
 	__atomic_store_n(&moving, 0, __ATOMIC_RELEASE);
 	return n;
 }
-static uint64_t stall_deadline; /* flusher-private, mono ns; 0: none */
 
 void gt_set_error(int code, const char *fmt, ...)
 {
